@@ -1,0 +1,124 @@
+"""Email through SendGrid's v3 Mail Send, with the official SDK.
+
+The touch id travels as the custom arg `TOUCH_ARG` (SendGrid echoes custom args in every Event
+Webhook event) and the engine's own Message-ID as a header (replies quote it). A meeting invite
+goes as SendGrid's staff recommend for calendar clients: a `text/calendar; method=REQUEST` content
+part after text and html, plus the same iCalendar as an `invite.ics` attachment."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import logging
+from email.utils import parseaddr
+from typing import Any
+
+from python_http_client.exceptions import HTTPError as SendGridHTTPError
+from sendgrid import SendGridAPIClient
+
+from .base import TOUCH_ARG, OutgoingMessage, Provider, ProviderError, SendResult
+
+log = logging.getLogger(__name__)
+
+CALENDAR_CONTENT_TYPE = "text/calendar; method=REQUEST"
+INVITE_FILENAME = "invite.ics"
+
+
+def _address(email: str, name: str | None) -> dict[str, str]:
+    return {"email": email, "name": name} if name else {"email": email}
+
+
+def build_mail(message: OutgoingMessage) -> dict[str, Any]:
+    """The Mail Send request body for one message. Raises a permanent ProviderError when the
+    message has no recipient; everything else SendGrid validates and answers for itself."""
+    if not message.to_email:
+        raise ProviderError(f"touch {message.touch_id} has no email address to send to", retryable=False)
+    content = []
+    if message.text:  # SendGrid refuses empty content values; html-only mail is allowed
+        content.append({"type": "text/plain", "value": message.text})
+    if message.html:
+        content.append({"type": "text/html", "value": message.html})
+    if message.calendar:
+        content.append({"type": CALENDAR_CONTENT_TYPE, "value": message.calendar})
+    headers = dict(message.headers)
+    if message.message_id:
+        headers["Message-ID"] = message.message_id
+    custom_args = {key: str(value) for key, value in message.custom_args.items()}
+    custom_args[TOUCH_ARG] = str(message.touch_id)
+    body: dict[str, Any] = {
+        "personalizations": [{"to": [_address(message.to_email, message.to_name)]}],
+        "from": _address(message.from_email, message.from_name),
+        "subject": message.subject or "",
+        "content": content,
+        "custom_args": custom_args,
+    }
+    if headers:
+        body["headers"] = headers
+    if message.reply_to:
+        name, email = parseaddr(message.reply_to)
+        body["reply_to"] = _address(email, name)
+    if message.categories:
+        body["categories"] = list(message.categories)
+    if message.calendar:
+        body["attachments"] = [{
+            "content": base64.b64encode(message.calendar.encode()).decode(),
+            "type": "application/ics",
+            "filename": INVITE_FILENAME,
+            "disposition": "attachment",
+        }]
+    return body
+
+
+def _describe_errors(body: bytes | str | None) -> str:
+    """SendGrid's `{"errors": [{"message", "field"}]}` as one line; the raw body if it is not that."""
+    text = body.decode(errors="replace") if isinstance(body, bytes) else (body or "")
+    try:
+        errors = json.loads(text)["errors"]
+        parts = [f"{e.get('message')} (field {e['field']})" if e.get("field") else str(e.get("message"))
+                 for e in errors]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return text.strip()[:500] or "no details"
+    return "; ".join(parts) or "no details"
+
+
+def error_from_http(exc: SendGridHTTPError) -> ProviderError:
+    """Map SendGrid's HTTP error answer: 429 and 5xx pass, any other status is final."""
+    status = int(exc.status_code)
+    reason = f"SendGrid answered {status}: {_describe_errors(exc.body)}"
+    retry_after = exc.headers.get("Retry-After") if exc.headers is not None else None
+    if retry_after:
+        reason += f" (retry after {retry_after}s)"
+    return ProviderError(reason, retryable=status == 429 or status >= 500, status=status)
+
+
+class SendGridProvider(Provider):
+    """Sends through `{api_base}/v3/mail/send`. Safe to share between threads: the SDK opens a
+    connection per request and keeps no per-request state on the client."""
+
+    name = "sendgrid"
+
+    def __init__(self, api_key: str, api_base: str, timeout: float = 10.0) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.timeout = timeout
+        self._client = SendGridAPIClient(api_key, host=self.api_base)
+        # The SDK's default is no timeout at all: a hung provider would hang the worker.
+        self._client.client.timeout = timeout
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        body = build_mail(message)
+        try:
+            response = self._client.send(body)
+        except SendGridHTTPError as exc:
+            raise error_from_http(exc) from exc
+        except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out (URLError is OSError)
+            detail = getattr(exc, "reason", None) or exc or type(exc).__name__
+            raise ProviderError(
+                f"SendGrid at {self.api_base} did not answer within {self.timeout}s or refused the "
+                f"connection ({detail}); it may or may not have accepted the message", retryable=True,
+            ) from exc
+        message_id = response.headers.get("X-Message-Id") or ""
+        if not message_id:
+            log.warning("sendgrid: accepted touch %s (status %s) without an X-Message-Id", message.touch_id,
+                        response.status_code)
+        return SendResult(self.name, message_id)

@@ -1,0 +1,143 @@
+"""Twilio webhooks: inbound SMS (replies and STOP/START/HELP keywords) and status callbacks.
+
+Pure parsing and verification of the form fields Twilio posts; anything wrong raises
+`WebhookRejected` with 403 (signature) or 400 (malformed) so that the route changes nothing."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+from xml.sax.saxutils import escape
+
+from twilio.request_validator import RequestValidator
+
+from channels.base import NormalizedEvent
+from outreach.errors import WebhookRejected
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+SOURCE = "twilio"
+
+Keyword = Literal["stop", "start", "help"]
+
+# SPEC section 9: the whole message, any case, surrounding blanks ignored.
+KEYWORDS: dict[str, Keyword] = {
+    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), "stop"),
+    **dict.fromkeys(("START", "UNSTOP", "YES"), "start"),
+    **dict.fromkeys(("HELP", "INFO"), "help"),
+}
+# Twilio's Advanced Opt-Out names the keyword class itself in OptOutType.
+_OPT_OUT_TYPES: dict[str, Keyword] = {"STOP": "stop", "START": "start", "HELP": "help"}
+
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+_XML_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def verify_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> None:
+    """Return quietly when `signature` (the X-Twilio-Signature header) is Twilio's HMAC of `url`
+    (the public URL Twilio called, from config, with its query string) and the form `params`;
+    raise WebhookRejected(403) when the token is unset or the signature is missing or wrong."""
+    if not auth_token:
+        raise WebhookRejected(403, "Twilio auth token is not configured")
+    if not signature:
+        raise WebhookRejected(403, f"missing {SIGNATURE_HEADER} header")
+    if not RequestValidator(auth_token).validate(url, params, signature.strip()):
+        raise WebhookRejected(403, "Twilio signature does not verify")
+
+
+@dataclass
+class InboundSms:
+    """An SMS a contact sent to one of our numbers. `keyword` is set when the whole message is an
+    opt-out, opt-in or help keyword; `data` keeps every field Twilio posted."""
+
+    message_sid: str
+    from_: str
+    to: str
+    body: str
+    keyword: Keyword | None = None
+    account_sid: str | None = None
+    num_media: int = 0
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def keyword_of(body: str, opt_out_type: str | None = None) -> Keyword | None:
+    """The keyword class of a message: Twilio's OptOutType when it names one, else the whole body
+    (trimmed, any case) looked up in KEYWORDS. "stop please" is a reply, not a keyword."""
+    if opt_out_type and opt_out_type.strip().upper() in _OPT_OUT_TYPES:
+        return _OPT_OUT_TYPES[opt_out_type.strip().upper()]
+    return KEYWORDS.get(body.strip().upper())
+
+
+def parse_inbound_sms(params: Mapping[str, str]) -> InboundSms:
+    """Read Twilio's incoming-message webhook form. Raises WebhookRejected(400) when MessageSid
+    or From is missing."""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()
+    sender = (params.get("From") or "").strip()
+    if not sid or not sender:
+        raise WebhookRejected(400, "inbound SMS needs MessageSid and From")
+    body = params.get("Body") or ""
+    try:
+        num_media = int(params.get("NumMedia") or 0)
+    except ValueError:
+        num_media = 0
+    return InboundSms(
+        message_sid=sid, from_=sender, to=(params.get("To") or "").strip(), body=body,
+        keyword=keyword_of(body, params.get("OptOutType")), account_sid=params.get("AccountSid") or None,
+        num_media=num_media, data=dict(params.items()),
+    )
+
+
+def inbound_sms_events(sms: InboundSms, *, now: datetime | None = None) -> list[NormalizedEvent]:
+    """Events for one inbound SMS: `sms.opted_out` / `sms.opted_in` for STOP / START keywords
+    (not responses), nothing for HELP (the route answers it with `twiml_message`), otherwise
+    `sms.replied`, a response. Twilio sends no time for inbound messages, so `now` (default:
+    the clock) is used; `touch_id` is left to the engine (it follows the SMS conversation)."""
+    if sms.keyword == "help":
+        return []
+    kind, counts = {"stop": ("sms.opted_out", False), "start": ("sms.opted_in", False)}.get(
+        sms.keyword or "", ("sms.replied", True))
+    return [NormalizedEvent(
+        type=kind, occurred_at=now or datetime.now(UTC), source=SOURCE,
+        dedupe_key=f"{SOURCE}:{sms.message_sid}", phone=sms.from_,
+        data={**sms.data, "body": sms.body, "keyword": sms.keyword}, counts_as_response=counts,
+    )]
+
+
+_INBOUND_STATUSES = frozenset({"receiving", "received"})
+
+
+def parse_status(params: Mapping[str, str], *, now: datetime | None = None) -> NormalizedEvent | None:
+    """Normalize a status callback for a message we sent: delivered -> `sms.delivered`,
+    failed/undelivered -> `sms.failed` (ErrorCode in data["error_code"]), any other status ->
+    `provider.<status>`; none counts as a response. Returns None for inbound-message statuses
+    (receiving, received). Raises WebhookRejected(400) without MessageSid or MessageStatus."""
+    sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()
+    raw_status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
+    status = re.sub(r"[^a-z0-9_]+", "_", raw_status).strip("_")
+    if not sid or not status:
+        raise WebhookRejected(400, "status callback needs MessageSid and MessageStatus")
+    if status in _INBOUND_STATUSES:
+        return None
+    data: dict[str, object] = dict(params.items())
+    if status == "delivered":
+        kind = "sms.delivered"
+    elif status in ("failed", "undelivered"):
+        kind = "sms.failed"
+        data["error_code"] = (params.get("ErrorCode") or "").strip() or None
+    else:
+        kind = f"provider.{status}"
+    return NormalizedEvent(
+        type=kind, occurred_at=now or datetime.now(UTC), source=SOURCE,
+        dedupe_key=f"{SOURCE}:{sid}:{status}", provider_message_id=sid,
+        phone=(params.get("To") or "").strip() or None, data=data, counts_as_response=False,
+    )
+
+
+def twiml_message(text: str | None) -> str:
+    """TwiML for the webhook answer: an empty <Response/> sends nothing back; with `text` (a HELP
+    answer) one <Message> carrying it, XML-escaped."""
+    if not text:
+        return f"{_XML_DECLARATION}<Response></Response>"
+    return f"{_XML_DECLARATION}<Response><Message>{escape(_XML_FORBIDDEN.sub('', text))}</Message></Response>"

@@ -1,0 +1,267 @@
+"""Claim due touches, check policy at send time, render, send, record. A touch is handed to a
+provider at most once: it is claimed (`sending`) in a committed transaction before the send and
+settled right after; a worker that dies in between leaves it `sending` for recovery to settle."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, and_, select, update
+from sqlmodel import Session
+
+from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
+
+from . import lookups
+from .contacts import contact_tz
+from .db import session_scope
+from .errors import RenderError
+from .models import (
+    APPROVED,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SUPPRESSED,
+    UNCERTAIN,
+    Contact,
+    Message,
+    Suppression,
+    Touch,
+)
+from .policy import decide, unreachable
+from .preferences import pick_channel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    waiting: int = 0
+    retried: int = 0
+    suppressed: int = 0
+    expired: int = 0
+    reasons: dict[int, str] = field(default_factory=dict)
+
+    def add(self, other: DispatchResult) -> None:
+        for name in ("claimed", "sent", "failed", "waiting", "retried", "suppressed", "expired"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reasons.update(other.reasons)
+
+
+class RateLimiter:
+    """A token bucket per sender: Twilio long codes take about one message a second."""
+
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second
+        self.next_at = 0.0
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+    def slow_down(self, seconds: float) -> None:
+        with self.lock:
+            self.next_at = max(self.next_at, time.monotonic() + seconds)
+
+
+@dataclass
+class Dispatcher:
+    """`build` turns a claimed touch and its contact into an OutgoingMessage (or raises RenderError);
+    `providers` maps a channel to its provider."""
+
+    engine: Engine
+    settings: Any
+    rules: Callable[[], Any]
+    providers: dict[str, Provider]
+    build: Callable[[Touch, Contact, Any], OutgoingMessage]
+    worker_id: str = "worker"
+    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+
+    def run_once(self, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> DispatchResult:
+        """Dispatch every touch due at `now` (default: the clock), batch after batch."""
+        total = DispatchResult()
+        while True:
+            at = now or (clock() if clock else datetime.now().astimezone())
+            ids = self.claim(at)
+            if not ids:
+                return total
+            total.add(self._process(ids, at))
+
+    def claim(self, now: datetime) -> list[int]:
+        """Mark a batch of due, approved touches `sending` for this worker and commit."""
+        limit = self.settings.dispatch.batch_size
+        with session_scope(self.engine) as s:
+            due = select(Touch.id).where(Touch.status == APPROVED, Touch.due_at <= now).order_by(
+                Touch.due_at, Touch.id).limit(limit)
+            if s.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            result = s.execute(update(Touch).where(
+                and_(Touch.id.in_(due.scalar_subquery()), Touch.status == APPROVED)  # type: ignore[union-attr]
+            ).values(status=SENDING, claimed_by=self.worker_id, claimed_at=now, updated_at=now,
+                     attempts=Touch.attempts + 1).returning(Touch.id))
+            return sorted(r[0] for r in result)
+
+    def _process(self, ids: list[int], now: datetime) -> DispatchResult:
+        out = DispatchResult(claimed=len(ids))
+        rules = self.rules()
+        policy = self.settings.policy
+        with Session(self.engine, expire_on_commit=False) as s:
+            touches = list(s.execute(select(Touch).where(Touch.id.in_(ids))).scalars())  # type: ignore[union-attr]
+            contacts = lookups.contacts_by_id(s, sorted({t.contact_id for t in touches}))
+            cids = list(contacts)
+            suppressed = lookups.suppressions(s, cids)
+            stated = lookups.stated_preferences(s, cids)
+            history = lookups.recent_sends(s, cids, now - timedelta(days=8))
+        go: list[tuple[Touch, Contact, OutgoingMessage]] = []
+        settle: list[dict[str, Any]] = []
+        for t in sorted(touches, key=lambda t: (t.due_at, t.id or 0)):
+            contact = contacts[t.contact_id]
+            done = {"id": t.id, "updated_at": now}
+            if t.expires_at is not None and t.expires_at <= now:
+                settle.append({**done, "status": EXPIRED, "reason": "its time to be sent passed"})
+                out.expired += 1
+                continue
+            reach = lookups.reach_of(contact, suppressed.get(contact.id or 0))
+            channel = t.channel or ""
+            why = unreachable(reach, channel, policy.email_consent)
+            if why:  # consent or suppression changed since planning: try the other channels
+                inter = rules.interactions.get(t.interaction)
+                pick = pick_channel(order=inter.channels if inter else [], reach=reach,
+                                    stated=stated.get(contact.id or 0, {}).get(t.interaction),
+                                    fixed=channel if t.channel_fixed else None, email_consent=policy.email_consent)
+                if pick.channel is None:
+                    settle.append({**done, "status": SUPPRESSED, "reason": f"at send time: {pick.reason}"})
+                    out.suppressed += 1
+                    continue
+                channel = t.channel = pick.channel
+                t.channel_reason = f"{pick.reason} (re-picked at send time: {why})"
+            tz = contact_tz(contact, self.settings.timezone)
+            verdict = decide(now, tz, channel, history.get(contact.id or 0, []), policy,
+                             (contact.attributes or {}).get("country"))
+            if not verdict.send:
+                settle.append({**done, "status": APPROVED, "due_at": verdict.until, "reason": verdict.reason,
+                               "channel": channel, "channel_reason": t.channel_reason,
+                               "attempts": max(t.attempts - 1, 0)})
+                out.waiting += 1
+                continue
+            try:
+                message = self.build(t, contact, rules)
+            except RenderError as exc:
+                settle.append({**done, "status": FAILED, "reason": str(exc)})
+                out.failed += 1
+                out.reasons[t.id or 0] = str(exc)
+                continue
+            history.setdefault(contact.id or 0, []).append((channel, now))  # caps count it from now on
+            go.append((t, contact, message))
+        if settle:
+            self._save(settle)
+        workers = max(1, min(self.settings.dispatch.concurrency, len(go)))
+        if go:
+            with ThreadPoolExecutor(workers, thread_name_prefix="send") as pool:
+                for res in pool.map(lambda item: self._send(item[0], item[1], item[2], now), go):
+                    out.add(res)
+        return out
+
+    def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
+        out = DispatchResult()
+        provider = self.providers[message.channel if message.channel != "meeting" else "meeting"]
+        if message.channel == "sms":
+            self._limiter(message.sms_from).wait()
+        try:
+            result: SendResult = provider.send(message)
+        except ProviderError as exc:
+            return self._failed(touch, contact, message, exc, now)
+        except Exception as exc:  # a bug or an unexpected SDK error: never retry blindly
+            log.exception("send of touch %s failed unexpectedly", touch.id)
+            exc2 = ProviderError(f"unexpected error: {type(exc).__name__}: {exc}", retryable=False)
+            return self._failed(touch, contact, message, exc2, now)
+        with session_scope(self.engine) as s:
+            s.execute(update(Touch).where(Touch.id == touch.id, Touch.status == SENDING).values(  # type: ignore[arg-type]
+                status=SENT, sent_at=now, provider=result.provider, channel=message.channel,
+                channel_reason=touch.channel_reason, provider_message_id=result.provider_message_id,
+                reason=None, updated_at=now))
+            s.add(Message(touch_id=touch.id or 0, channel=message.channel, provider=result.provider,
+                          to=(message.to_phone if message.channel == "sms" else message.to_email) or "",
+                          subject=message.subject, text=message.text, html=message.html, created_at=now))
+        out.sent += 1
+        return out
+
+    def _failed(self, touch: Touch, contact: Contact, message: OutgoingMessage, exc: ProviderError,
+                now: datetime) -> DispatchResult:
+        out = DispatchResult()
+        values: dict[str, Any] = {"updated_at": now, "reason": exc.reason}
+        if exc.retryable and touch.attempts < self.settings.dispatch.max_attempts:
+            base = self.settings.dispatch.retry_base.total_seconds()
+            delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
+            if exc.status == 429:
+                self._limiter(message.sms_from if message.channel == "sms" else message.channel).slow_down(2.0)
+            values.update(status=APPROVED, due_at=now + timedelta(seconds=delay),
+                          reason=f"retrying after: {exc.reason}")
+            out.retried += 1
+        else:
+            values.update(status=FAILED)
+            if exc.retryable:
+                values["reason"] = f"gave up after {touch.attempts} attempts: {exc.reason}"
+            out.failed += 1
+        with session_scope(self.engine) as s:
+            s.execute(update(Touch).where(Touch.id == touch.id, Touch.status == SENDING).values(**values))  # type: ignore[arg-type]
+            if exc.opted_out:
+                lookups.insert_ignore(s, Suppression.__table__, [
+                    {"contact_id": contact.id, "channel": message.channel, "reason": exc.reason, "at": now}],
+                    ["contact_id", "channel"])
+                if message.channel == "sms":
+                    s.execute(update(Contact).where(Contact.id == contact.id).values(consent_sms=False))  # type: ignore[arg-type]
+        out.reasons[touch.id or 0] = str(values["reason"])
+        return out
+
+    def _save(self, rows: list[dict[str, Any]]) -> None:
+        with session_scope(self.engine) as s:
+            for row in rows:
+                tid = row.pop("id")
+                s.execute(update(Touch).where(Touch.id == tid, Touch.status == SENDING).values(**row))  # type: ignore[arg-type]
+
+    def _limiter(self, key: str) -> RateLimiter:
+        if key not in self.limiters:
+            rate = self.settings.sender.sms_rate if key.startswith("+") else 50.0
+            self.limiters[key] = RateLimiter(rate)
+        return self.limiters[key]
+
+
+def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=10)) -> int:
+    """Settle touches left `sending` by a worker that died: a recorded provider answer makes it
+    `sent`; otherwise `uncertain`, for a person to resend or drop. Never re-sent blindly."""
+    cutoff = now - lease
+    with session_scope(engine) as s:
+        stale = and_(Touch.status == SENDING, Touch.claimed_at < cutoff)  # type: ignore[operator]
+        s.execute(update(Touch).where(stale, Touch.provider_message_id.is_not(None)).values(  # type: ignore[union-attr]
+            status=SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
+        result = s.execute(update(Touch).where(stale).values(
+            status=UNCERTAIN, updated_at=now,
+            reason="a worker stopped while sending: check with the provider, then resend or drop"))
+        return result.rowcount or 0
+
+
+def expire(engine: Engine, now: datetime) -> int:
+    """Pending touches nobody approved in time, and approved ones whose `within` passed."""
+    with session_scope(engine) as s:
+        result = s.execute(update(Touch).where(
+            Touch.status.in_((PENDING, APPROVED)), Touch.expires_at <= now  # type: ignore[attr-defined,operator]
+        ).values(status=EXPIRED, updated_at=now, reason="nobody approved it in time"))
+        return result.rowcount or 0

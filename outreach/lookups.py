@@ -1,0 +1,83 @@
+"""Batch loaders: what the planner and dispatcher need about many contacts, in a few queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+from sqlmodel import select as select_model
+
+from .models import Contact, Preference, Suppression, Touch
+from .policy import Reach
+
+_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def suppressions(session: Session | Connection, ids: Sequence[int]) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = defaultdict(set)
+    for part in chunks(ids):
+        for cid, channel in session.execute(
+                select(Suppression.contact_id, Suppression.channel).where(
+                    Suppression.contact_id.in_(part))):  # type: ignore[attr-defined]
+            out[cid].add(channel)
+    return out
+
+
+def stated_preferences(session: Session | Connection, ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    out: dict[int, dict[str, str]] = defaultdict(dict)
+    for part in chunks(ids):
+        for cid, interaction, channel in session.execute(
+                select(Preference.contact_id, Preference.interaction, Preference.channel).where(
+                    Preference.contact_id.in_(part))):  # type: ignore[attr-defined]
+            out[cid][interaction] = channel
+    return out
+
+
+def reach_of(contact: Any, suppressed: set[str] | None) -> Reach:
+    """`contact` is a Contact or a row with the same fields."""
+    return Reach(contact.email, contact.phone, contact.consent_email, contact.consent_sms,
+                 frozenset(suppressed or ()))
+
+
+def recent_sends(session: Session | Connection, ids: Sequence[int], since: datetime
+                 ) -> dict[int, list[tuple[str, datetime]]]:
+    """(channel, sent_at) of every automated touch sent to these contacts since `since`."""
+    out: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for part in chunks(ids):
+        for cid, channel, sent_at in session.execute(
+                select(Touch.contact_id, Touch.channel, Touch.sent_at).where(
+                    Touch.contact_id.in_(part), Touch.sent_at >= since)):  # type: ignore[attr-defined]
+            out[cid].append((channel, sent_at))
+    return out
+
+
+def insert_ignore(session: Session | Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> int:
+    """Insert rows, skipping those whose unique `keys` exist already; returns how many went in."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
+    mod: Any = postgresql if dialect == "postgresql" else sqlite
+    # RETURNING counts what went in: executemany's rowcount is not reliable across drivers
+    stmt = mod.insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+    total = 0
+    for i in range(0, len(rows), 500):
+        total += len(session.execute(stmt, rows[i:i + 500]).all())
+    return total
+
+
+def contacts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Contact]:
+    out: dict[int, Contact] = {}
+    for part in chunks(list(ids)):
+        for contact in session.exec(select_model(Contact).where(Contact.id.in_(part))):  # type: ignore[union-attr]
+            out[contact.id] = contact  # type: ignore[index]
+    return out

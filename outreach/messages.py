@@ -1,0 +1,93 @@
+"""A touch and its contact -> the message a provider sends: rendered content, the addresses and
+headers that bring the buyer's answer back to this touch (Message-ID, Reply-To, custom args,
+List-Unsubscribe), and for meetings the iCalendar invite."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from channels.base import TOUCH_ARG, OutgoingMessage
+
+from . import tokens
+from .config import Settings
+from .contacts import contact_tz
+from .content import Rendered, render
+from .models import Contact, Touch
+from .planner import contact_context
+from .ruleset import Ruleset
+
+
+def template_context(settings: Settings, touch: Touch, contact: Contact) -> dict[str, Any]:
+    s = settings
+    base = s.server.public_url.rstrip("/")
+    token = tokens.sign(s.server.secret_key, "unsubscribe", [contact.id or 0, touch.id or 0])
+    unsubscribe = f"{base}/unsubscribe/{token}"
+    rep = {"email": contact.owner or s.sender.email, "name": s.sender.name if not contact.owner else
+           contact.owner.split("@")[0].replace(".", " ").title()}
+    return {
+        "contact": contact_context(contact),
+        "rep": rep,
+        "sender": {"email": s.sender.email, "name": s.sender.name, "domain": s.sender.domain},
+        "outreach": {"id": touch.id, "stage": touch.stage, "rule": touch.rule, "step": touch.step,
+                     "interaction": touch.interaction, "channel": touch.channel},
+        "links": {"unsubscribe": unsubscribe},
+    }
+
+
+def render_touch(settings: Settings, content_dir: Any, touch: Touch, contact: Contact) -> Rendered:
+    """The content as the buyer will see it, with a rep's edits applied."""
+    rendered = render(content_dir, touch.content, touch.channel or "email",
+                      template_context(settings, touch, contact))
+    if touch.subject_override:
+        rendered.subject = touch.subject_override
+    if touch.body_override:
+        rendered.text, rendered.html = touch.body_override, None
+    return rendered
+
+
+def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: Contact,
+                  rules: Ruleset) -> OutgoingMessage:
+    s = settings
+    rendered = render_touch(settings, content_dir, touch, contact)
+    tid = touch.id or 0
+    ctx = template_context(settings, touch, contact)
+    msg = OutgoingMessage(
+        touch_id=tid, channel=touch.channel or "email", to_email=contact.email, to_phone=contact.phone,
+        to_name=" ".join(p for p in (contact.first_name, contact.last_name) if p) or None,
+        from_email=s.sender.email, from_name=s.sender.name, sms_from=s.sender.sms_from,
+        subject=rendered.subject, text=rendered.text, html=rendered.html,
+        custom_args={TOUCH_ARG: str(tid)}, categories=[touch.rule.replace(":", "-"), touch.step],
+    )
+    if msg.channel == "sms":
+        msg.status_callback = f"{s.server.public_url.rstrip('/')}/webhooks/twilio/status"
+        return msg
+    msg.message_id = tokens.message_id(s.server.secret_key, tid, s.sender.domain)
+    msg.reply_to = f"reply+{tokens.reply_token(s.server.secret_key, tid)}@{s.sendgrid.inbound_domain}"
+    msg.headers = {
+        "List-Unsubscribe": f"<{ctx['links']['unsubscribe']}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    if msg.channel == "meeting":
+        _attach_invite(settings, touch, contact, msg)
+    return msg
+
+
+def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: OutgoingMessage) -> None:
+    from channels.meeting import build_invite, propose_slot
+
+    s = settings
+    window = s.policy.send_windows.get("meeting")
+    zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
+    duration = timedelta(minutes=touch.meeting_minutes or 30)
+    start = propose_slot(earliest=touch.due_at + timedelta(days=2), duration=duration, zones=zones,
+                         hours=window.minutes if window else (540, 1020),
+                         weekdays=window.weekdays if window else frozenset(range(5)))
+    organizer = f"reply+{tokens.reply_token(s.server.secret_key, touch.id or 0)}@{s.sendgrid.inbound_domain}"
+    msg.subject = msg.subject or "Invitation"
+    msg.calendar = build_invite(
+        uid=f"touch-{touch.id}.{tokens.short_mac(s.server.secret_key, f'uid:{touch.id}')}@{s.sender.domain}",
+        sequence=0, start=start, duration=duration, title=msg.subject, description=msg.text,
+        organizer_email=organizer, organizer_name=contact.owner or s.sender.name,
+        attendee_email=contact.email or "", attendee_name=msg.to_name, now=touch.due_at)

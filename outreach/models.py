@@ -1,0 +1,165 @@
+"""The tables. Times are aware datetimes stored as UTC; ids are integers the database assigns."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Touch statuses (SPEC section 10)
+PENDING = "pending_approval"
+APPROVED = "approved"
+SENDING = "sending"
+SENT = "sent"
+FAILED = "failed"
+REJECTED = "rejected"
+CANCELLED = "cancelled"
+EXPIRED = "expired"
+SUPPRESSED = "suppressed"
+UNCERTAIN = "uncertain"
+STATUSES = (PENDING, APPROVED, SENDING, SENT, FAILED, REJECTED, CANCELLED, EXPIRED, SUPPRESSED, UNCERTAIN)
+OPEN_STATUSES = (PENDING, APPROVED)  # not yet handed to a provider
+CHANNELS = ("email", "sms", "meeting")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Contact(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str | None = Field(default=None, index=True, unique=True)
+    phone: str | None = Field(default=None, index=True)  # E.164
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    timezone: str | None = None
+    owner: str | None = Field(default=None, index=True)  # the owning rep's email
+    external_id: str | None = Field(default=None, index=True, unique=True)
+    consent_email: bool | None = None  # None: unknown
+    consent_sms: bool | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    stage: str = Field(default="", index=True)
+    stage_entered_at: datetime = Field(default_factory=utcnow, index=True)
+    stage_entry: int = 0  # bumped on every stage change: a step runs once per stage entry
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Evidence(SQLModel, table=True):
+    """Something the buyer did (or a provider saw), normalized to a dotted event name."""
+
+    __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime = Field(default_factory=utcnow)
+    source: str = "api"  # sendgrid, twilio, inbound, api, cli, web, sandbox
+    touch_id: int | None = Field(default=None, index=True)  # no FK: touch -> evidence already
+    channel: str | None = None  # the channel of the touch it answers
+    interaction: str | None = None
+    dedupe_key: str | None = Field(default=None, unique=True)  # provider event id, API id
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class StageChange(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    from_stage: str
+    to_stage: str
+    at: datetime
+    evidence_id: int | None = Field(default=None, foreign_key="evidence.id")
+
+
+class Touch(SQLModel, table=True):
+    """One planned message to one contact: the unit of approval, dispatch and response."""
+
+    __table_args__ = (
+        UniqueConstraint("dedupe_key", name="uq_touch_dedupe"),
+        Index("ix_touch_status_due", "status", "due_at"),
+        Index("ix_touch_contact_status", "contact_id", "status"),
+        Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id")
+    dedupe_key: str  # one touch per step per stage entry, per trigger per evidence
+    stage: str
+    stage_entry: int = 0
+    rule: str  # "playbook:<stage>" or "trigger:<id>"
+    step: str
+    interaction: str
+    content: str
+    channel: str | None = None
+    channel_reason: str = ""
+    channel_fixed: bool = False  # the rule named the channel
+    status: str = Field(default=APPROVED)
+    reason: str | None = None  # why it failed, waits, was cancelled or rejected
+    due_at: datetime
+    expires_at: datetime | None = None  # a trigger's `within`, or approval expiry
+    sent_at: datetime | None = None
+    provider: str | None = None
+    provider_message_id: str | None = Field(default=None, index=True)
+    evidence_id: int | None = Field(default=None, foreign_key="evidence.id")
+    meeting_minutes: int | None = None
+    subject_override: str | None = None  # a rep's edit
+    body_override: str | None = None
+    attempts: int = 0
+    claimed_by: str | None = None
+    claimed_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Message(SQLModel, table=True):
+    """What was rendered and handed to a provider for a touch (the outbox keeps only this)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    touch_id: int = Field(foreign_key="touch.id", index=True, unique=True)
+    channel: str
+    provider: str
+    to: str
+    subject: str | None = None
+    text: str = ""
+    html: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Preference(SQLModel, table=True):
+    """A channel the contact stated for an interaction type."""
+
+    __table_args__ = (UniqueConstraint("contact_id", "interaction"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    interaction: str
+    channel: str
+    source: str = "cli"
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Suppression(SQLModel, table=True):
+    """A channel the contact can no longer be reached on (bounce, complaint, unsubscribe, STOP)."""
+
+    __table_args__ = (UniqueConstraint("contact_id", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    channel: str
+    reason: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class User(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True, index=True)
+    role: str  # admin | marketer | rep
+    password_hash: str | None = None
+    api_token_hash: str | None = Field(default=None, index=True)
+    name: str | None = None
+    timezone: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,184 @@
+"""Rules x contacts -> touches. Set-based: for each playbook step one query finds the contacts in
+that stage whose step came due and has no touch yet; channels are picked in batches; touches are
+inserted in bulk, and the unique dedupe key makes a second planner (or a second run) a no-op."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlmodel import Session
+
+from . import lookups
+from .content import available_channels, compile_condition, eval_condition
+from .models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
+from .preferences import Learner, pick_channel
+from .ruleset import Ruleset, Step, Trigger
+
+BATCH = 1000
+
+
+@dataclass
+class PlanResult:
+    queued: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_step: Counter[str] = field(default_factory=Counter)
+    by_channel: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass
+class Planner:
+    rules: Ruleset
+    content_dir: Any
+    email_consent: str = "opt_out"
+    approval_expires_after: Any = None
+    learner_for: Any = None  # (contact, interaction) -> Learner | None; set by channel learning
+    _conditions: dict[str, Any] = field(default_factory=dict)
+
+    def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
+             dry_run: bool = False) -> PlanResult:
+        """Queue every playbook step that is due now. `contact_ids` limits it to some contacts
+        (re-planning one buyer after new evidence); dry_run computes without writing."""
+        result = PlanResult()
+        templates: dict[str, set[str]] = {}
+        for stage, steps in self.rules.playbooks.items():
+            for step in steps:
+                if step.content not in templates:
+                    templates[step.content] = available_channels(self.content_dir, step.content)
+                for batch in self._due(session, stage, step, now, contact_ids):
+                    rows = self._touches(session, batch, stage, step, now, templates[step.content])
+                    if dry_run:
+                        self._count(result, stage, step, rows, batch)
+                        result.queued += len(rows)
+                        continue
+                    inserted = lookups.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+                    if inserted:
+                        self._count(result, stage, step, rows, batch)
+                        result.queued += inserted
+        return result
+
+    def _due(self, session: Session, stage: str, step: Step, now: datetime,
+             contact_ids: list[int] | None) -> Any:
+        rule = f"playbook:{stage}"
+        already = exists().where(Touch.contact_id == Contact.id, Touch.rule == rule, Touch.step == step.id,
+                                 Touch.stage_entry == Contact.stage_entry)
+        conds = [Contact.stage == stage, Contact.stage_entered_at <= now - step.after, ~already]
+        if step.skip_if:
+            conds.append(~exists().where(Evidence.contact_id == Contact.id,
+                                         Evidence.type.in_(step.skip_if),  # type: ignore[attr-defined]
+                                         Evidence.occurred_at >= Contact.stage_entered_at))
+        if contact_ids is not None:
+            conds.append(Contact.id.in_(contact_ids))  # type: ignore[union-attr]
+        query = select(Contact.id, Contact.email, Contact.phone, Contact.consent_email, Contact.consent_sms,
+                       Contact.stage_entry, Contact.stage_entered_at).where(and_(*conds)).order_by(Contact.id)
+        rows = session.execute(query.execution_options(yield_per=BATCH))
+        while chunk := rows.fetchmany(BATCH):
+            yield chunk
+
+    def _touches(self, session: Session, batch: Any, stage: str, step: Step, now: datetime,
+                 templates: set[str]) -> list[dict[str, Any]]:
+        ids = [r.id for r in batch]
+        suppressed = lookups.suppressions(session, ids)
+        stated = lookups.stated_preferences(session, ids)
+        order = self.rules.interactions[step.interaction].channels
+        rows = []
+        for r in batch:
+            learner: Learner | None = self.learner_for(r, step.interaction) if self.learner_for else None
+            pick = pick_channel(order=order, reach=lookups.reach_of(r, suppressed.get(r.id)),
+                                stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
+                                templates=templates, email_consent=self.email_consent, learner=learner)
+            status = SUPPRESSED if pick.channel is None else PENDING if step.approval == "rep" else APPROVED
+            expires = now + self.approval_expires_after if status == PENDING and \
+                self.approval_expires_after else None
+            rows.append({
+                "contact_id": r.id, "dedupe_key": f"{r.id}:{stage}:{r.stage_entry}:{step.id}",
+                "stage": stage, "stage_entry": r.stage_entry, "rule": f"playbook:{stage}", "step": step.id,
+                "interaction": step.interaction, "content": step.content, "channel": pick.channel,
+                "channel_reason": pick.reason, "channel_fixed": step.channel is not None,
+                "status": status, "reason": pick.reason if pick.channel is None else None,
+                "due_at": r.stage_entered_at + step.after,
+                "expires_at": expires,
+                "meeting_minutes": int(step.meeting.duration.total_seconds() // 60) if step.meeting else None,
+                "attempts": 0, "created_at": now, "updated_at": now,
+            })
+        return rows
+
+    @staticmethod
+    def _count(result: PlanResult, stage: str, step: Step, rows: list[dict[str, Any]], batch: Any) -> None:
+        key = f"playbook:{stage}/{step.id}"
+        for row in rows:
+            result.by_status[row["status"]] += 1
+            result.by_step[key] += 1
+            result.by_channel[row["channel"] or "none"] += 1
+        examples = result.examples.setdefault(key, [])
+        for row, r in zip(rows, batch, strict=True):
+            if len(examples) < 3:
+                examples.append({"contact": r.email or r.phone, "channel": row["channel"],
+                                 "status": row["status"], "reason": row["channel_reason"]})
+
+    def fire_triggers(self, session: Session, recorded: list[Evidence], now: datetime) -> int:
+        """Queue the touches of triggers whose `on` matches new evidence and whose `if` holds;
+        at most one per trigger per piece of evidence (the dedupe key says so)."""
+        by_event: dict[str, list[Trigger]] = {}
+        for tr in self.rules.triggers:
+            by_event.setdefault(tr.on, []).append(tr)
+        hits = [ev for ev in recorded if ev.type in by_event]
+        if not hits:
+            return 0
+        contacts = lookups.contacts_by_id(session, sorted({ev.contact_id for ev in hits}))
+        ids = list(contacts)
+        suppressed = lookups.suppressions(session, ids)
+        stated = lookups.stated_preferences(session, ids)
+        rows = []
+        for ev in hits:
+            contact = contacts[ev.contact_id]
+            for tr in by_event[ev.type]:
+                if tr.if_ and not eval_condition(self._compiled(tr.if_), {
+                        "contact": contact_context(contact), "evidence": evidence_context(ev), "now": now}):
+                    continue
+                templates = available_channels(self.content_dir, tr.content)
+                pick = pick_channel(order=self.rules.interactions[tr.interaction].channels,
+                                    reach=lookups.reach_of(contact, suppressed.get(contact.id or 0)),
+                                    stated=stated.get(contact.id or 0, {}).get(tr.interaction), fixed=tr.channel,
+                                    templates=templates, email_consent=self.email_consent,
+                                    learner=self.learner_for(contact, tr.interaction) if self.learner_for else None)
+                due = ev.occurred_at + tr.after
+                expires = ev.occurred_at + tr.within if tr.within else None
+                status = SUPPRESSED if pick.channel is None else PENDING if tr.approval == "rep" else APPROVED
+                reason = pick.reason if pick.channel is None else None
+                if expires is not None and expires <= now and status != SUPPRESSED:
+                    status, reason = EXPIRED, f"its within ({tr.within}) passed before it could be queued"
+                if status == PENDING and self.approval_expires_after:
+                    expires = min(expires or now + self.approval_expires_after, now + self.approval_expires_after)
+                rows.append({
+                    "contact_id": contact.id, "dedupe_key": f"trigger:{tr.id}:{ev.id}", "stage": contact.stage,
+                    "stage_entry": contact.stage_entry, "rule": f"trigger:{tr.id}", "step": tr.id,
+                    "interaction": tr.interaction, "content": tr.content, "channel": pick.channel,
+                    "channel_reason": pick.reason, "channel_fixed": tr.channel is not None, "status": status,
+                    "reason": reason, "due_at": due, "expires_at": expires, "evidence_id": ev.id,
+                    "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
+                    "attempts": 0, "created_at": now, "updated_at": now,
+                })
+        return lookups.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+
+    def _compiled(self, expression: str) -> Any:
+        if expression not in self._conditions:
+            self._conditions[expression] = compile_condition(expression)
+        return self._conditions[expression]
+
+
+def contact_context(contact: Contact) -> dict[str, Any]:
+    """What templates and `if:` see as `contact`: its fields, stage and attributes (also flat)."""
+    attributes = dict(contact.attributes or {})
+    fields = {k: getattr(contact, k) for k in (
+        "id", "email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
+        "external_id", "stage")}
+    return {**attributes, **fields, "attributes": attributes}
+
+
+def evidence_context(ev: Evidence) -> dict[str, Any]:
+    return {"type": ev.type, "occurred_at": ev.occurred_at, "source": ev.source, "data": dict(ev.data or {})}

@@ -1,0 +1,56 @@
+"""Which channel for this contact, interaction type and stage, and why.
+
+Order (SPEC section 6): the channel the contact stated for the interaction type; else what is
+learned from responses; else the interaction type's channel order. Only channels that can reach
+the contact now and that have a template for the content are candidates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .policy import Reach, unreachable
+
+
+@dataclass(frozen=True)
+class Pick:
+    channel: str | None
+    reason: str
+
+
+# A learner looks at the candidates (best-first default order) and returns a pick, or None
+# when it has nothing to say; issue-level learning plugs in here without touching the planner.
+Learner = Callable[[Sequence[str]], Pick | None]
+
+
+def pick_channel(*, order: Sequence[str], reach: Reach, stated: str | None = None,
+                 fixed: str | None = None, templates: set[str] | None = None,
+                 email_consent: str = "opt_out", learner: Learner | None = None) -> Pick:
+    """Pick a channel; `reason` says why (and, with no channel, why none could be used)."""
+    if fixed:
+        why = unreachable(reach, fixed, email_consent)
+        if why:
+            return Pick(None, f"the rule fixes {fixed}, but {why}")
+        return Pick(fixed, "fixed by the rule")
+    blocked: list[str] = []
+    candidates: list[str] = []
+    for channel in order:
+        why = unreachable(reach, channel, email_consent)
+        if why is None and templates is not None and channel not in templates:
+            why = "no template"
+        if why:
+            blocked.append(f"{channel}: {why}")
+        else:
+            candidates.append(channel)
+    if not candidates:
+        return Pick(None, "no channel can reach the contact (" + "; ".join(blocked) + ")")
+    if stated:
+        if stated in candidates:
+            return Pick(stated, "stated by the contact")
+        blocked.insert(0, f"stated {stated} cannot be used")
+    if learner is not None:
+        learned = learner(candidates)
+        if learned is not None and learned.channel in candidates:
+            return learned
+    skipped = f" ({'; '.join(blocked)})" if blocked else ""
+    return Pick(candidates[0], f"default order for the interaction{skipped}")

@@ -1,0 +1,383 @@
+"""A local stand-in for the SendGrid and Twilio APIs, for rehearsals (`outreach sandbox`) and tests
+(`with Sandbox() as sb:`). Point `sendgrid.api_base` and `twilio.api_base` at it.
+
+Provider endpoints, answering as the real APIs do:
+
+    POST /v3/mail/send                                   SendGrid v3 Mail Send (Bearer key, any non-empty)
+    POST /2010-04-01/Accounts/{AccountSid}/Messages.json Twilio Messages (Basic auth, user = AccountSid)
+
+Mail Send answers 202 with an `X-Message-Id`, or SendGrid's `{"errors": [...]}` (see
+`outreach.sandbox_sendgrid`). Messages answers 201 with a Message resource, or Twilio's error JSON;
+Twilio's magic test numbers apply (see `outreach.sandbox_twilio`: To +15005550001 is invalid, 21211;
+To +15005550004 has opted out, 21610; ...). A StatusCallback gets `sent` then `delivered`, signed
+with `X-Twilio-Signature` under the auth token the send used (`callbacks=False` turns them off).
+
+Control endpoints:
+
+    GET    /sandbox/messages[?kind=email|sms]  what was accepted, one record per delivered message
+    DELETE /sandbox/messages                   forget messages, pending faults and opt-outs
+    POST   /sandbox/faults      {"status": 429|500|503|..., "count": N, "retry_after": S,
+                                 "delay": S, "kind": "email"|"sms"}   the next N matching provider
+                                 calls answer `status` (after `delay` seconds); with a delay and no
+                                 status the call is accepted late (a client timeout that still sent)
+    POST   /sandbox/opt-outs    {"phone": "+1..."}  that number now answers 21610
+    GET    /sandbox/keys        {"sendgrid_webhook_public_key": base64 DER}
+    POST   /sandbox/sendgrid/emit {"url": ..., "events": [...]}  posts a signed Event Webhook
+                                 batch there; answers {"status": the engine's status code}
+
+A faulted call records nothing. All state is guarded by one lock, so counts stay exact under
+concurrent clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Literal
+
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from twilio.request_validator import RequestValidator
+
+from outreach import sandbox_sendgrid as sg
+from outreach import sandbox_twilio as tw
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Fault:
+    status: int | None
+    count: int
+    retry_after: int | None = None
+    delay: float = 0.0
+    kind: str | None = None  # email | sms | None for both
+
+
+class FaultIn(BaseModel):
+    status: int | None = Field(default=None, ge=400, le=599)
+    count: int = Field(default=1, ge=1)
+    retry_after: int | None = Field(default=None, ge=0)
+    delay: float = Field(default=0.0, ge=0, le=60)
+    kind: Literal["email", "sms"] | None = None
+
+
+class OptOutIn(BaseModel):
+    phone: str
+
+
+class EmitIn(BaseModel):
+    url: str
+    events: list[dict[str, Any]]
+
+
+class SandboxState:
+    """What the sandbox remembers. Every method is thread-safe."""
+
+    def __init__(self, key_file: str | None = None, callbacks: bool = True) -> None:
+        self._lock = threading.Lock()
+        self._messages: list[dict[str, Any]] = []
+        self._faults: list[Fault] = []
+        self._opted_out: set[str] = set()
+        self._tokens: dict[str, str] = {}
+        self.key: ec.EllipticCurvePrivateKey = sg.load_or_create_key(key_file)
+        self.callbacks = callbacks
+        self._callbacks: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
+        self._callback_thread: threading.Thread | None = None
+
+    def record(self, *records: dict[str, Any]) -> None:
+        now = time.time()
+        with self._lock:
+            for rec in records:
+                self._messages.append({**rec, "received_at": now})
+
+    def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(m) for m in self._messages if kind is None or m["kind"] == kind]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+            self._faults.clear()
+            self._opted_out.clear()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take_fault(self, kind: str) -> Fault | None:
+        """Consume one call's worth of the first pending fault that applies to `kind`."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in (None, kind):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def opt_out(self, phone: str) -> None:
+        with self._lock:
+            self._opted_out.add(phone)
+
+    def opted_out(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._opted_out)
+
+    def remember_token(self, account_sid: str, token: str) -> None:
+        with self._lock:
+            self._tokens[account_sid] = token
+
+    def schedule_callbacks(self, url: str, resource: dict[str, Any]) -> None:
+        """Queue `sent` then `delivered` for one message; one worker thread posts them in order."""
+        with self._lock:
+            token = self._tokens[resource["account_sid"]]
+            if self._callback_thread is None:
+                self._callback_thread = threading.Thread(target=self._post_callbacks, daemon=True,
+                                                         name="sandbox-twilio-callbacks")
+                self._callback_thread.start()
+        self._callbacks.put((url, resource, token))
+
+    def _post_callbacks(self) -> None:
+        with httpx.Client(timeout=10.0) as client:
+            while (item := self._callbacks.get()) is not None:
+                url, resource, token = item
+                try:
+                    for status in ("sent", "delivered"):
+                        params = tw.callback_params(resource, status)
+                        signature = RequestValidator(token).compute_signature(url, params)
+                        client.post(url, data=params, headers={"X-Twilio-Signature": signature,
+                                                               "User-Agent": "TwilioProxy/1.1"})
+                except httpx.HTTPError as exc:  # best effort, as Twilio's own retries are
+                    log.warning("sandbox: status callback to %s failed: %s", url, exc)
+                finally:
+                    self._callbacks.task_done()
+            self._callbacks.task_done()
+
+    def wait_for_callbacks(self, timeout: float = 5.0) -> None:
+        """Block until every queued status callback was posted (or `timeout` passed)."""
+        deadline = time.monotonic() + timeout
+        while self._callbacks.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        if self._callback_thread is not None:
+            self._callbacks.put(None)
+            self._callback_thread.join(timeout=5.0)
+            self._callback_thread = None
+
+
+def post_events(key: ec.EllipticCurvePrivateKey, url: str, events: list[dict[str, Any]]) -> int:
+    """POST `events` to `url` the way SendGrid's signed Event Webhook does; the receiver's status."""
+    body = json.dumps(events).encode()
+    headers = {**sg.sign(key, body), "Content-Type": "application/json", "User-Agent": "SendGrid Event API"}
+    return httpx.post(url, content=body, headers=headers, timeout=10.0).status_code
+
+
+def _fault_response(fault: Fault, kind: str) -> Response:
+    assert fault.status is not None
+    try:
+        phrase = HTTPStatus(fault.status).phrase
+    except ValueError:
+        phrase = "Error"
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+    if kind == "email":
+        body = sg.error_body("too many requests" if fault.status == 429 else phrase)
+    else:  # Twilio codes its HTTP errors as 20000 + status (20429, 20500, 20503)
+        body = tw.error_body(20000 + fault.status, phrase, fault.status)
+    return JSONResponse(body, status_code=fault.status, headers=headers)
+
+
+def _mail_send(state: SandboxState, auth: str, raw: bytes) -> Response:
+    if not auth.startswith("Bearer ") or not auth[7:].strip():
+        denied = sg.error_body("The provided authorization grant is invalid, expired, or revoked")
+        return JSONResponse(denied, status_code=401)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return JSONResponse(sg.error_body("Bad Request"), status_code=400)
+    if errors := sg.validate(body):
+        return JSONResponse({"errors": errors}, status_code=400)
+    message_id = sg.new_message_id()
+    state.record(*sg.records(body, message_id))
+    return Response(status_code=202, headers={"X-Message-Id": message_id})
+
+
+def _create_message(state: SandboxState, account_sid: str, auth: str | None, raw: bytes) -> Response:
+    creds = tw.basic_auth(auth)
+    if creds is None or creds[0] != account_sid or not creds[1]:
+        return JSONResponse(tw.error_body(20003, "Authenticate", 401), status_code=401)
+    state.remember_token(account_sid, creds[1])
+    params = dict(urllib.parse.parse_qsl(raw.decode(), keep_blank_values=True))
+    if problem := tw.validate(params, state.opted_out()):
+        return JSONResponse(tw.error_body(problem[0], problem[1], 400), status_code=400)
+    resource = tw.message_resource(account_sid, params)
+    state.record({
+        "kind": "sms", "sid": resource["sid"], "account_sid": account_sid, "to": params["To"],
+        "from": params.get("From"), "messaging_service_sid": params.get("MessagingServiceSid"),
+        "body": params.get("Body", ""), "status_callback": params.get("StatusCallback"),
+        "num_segments": int(resource["num_segments"]), "params": params,
+    })
+    if params.get("StatusCallback") and state.callbacks:
+        state.schedule_callbacks(params["StatusCallback"], resource)
+    return JSONResponse(resource, status_code=201)
+
+
+def create_app(state: SandboxState) -> FastAPI:
+    """The sandbox's HTTP app over `state`."""
+    app = FastAPI(title="outreach sandbox", version="1")
+
+    async def with_faults(kind: str, handle: Callable[[], Response]) -> Response:
+        """The pending fault's answer, or `handle()`'s. A delay comes after the work, so a client that
+        times out may still have had its message accepted, as with a real provider."""
+        fault = state.take_fault(kind)
+        response = _fault_response(fault, kind) if fault is not None and fault.status else handle()
+        if fault is not None and fault.delay:
+            await asyncio.sleep(fault.delay)
+        return response
+
+    @app.post("/v3/mail/send")
+    async def mail_send(request: Request) -> Response:
+        raw = await request.body()
+        return await with_faults("email", lambda: _mail_send(state, request.headers.get("authorization", ""), raw))
+
+    @app.post("/2010-04-01/Accounts/{account_sid}/Messages.json")
+    async def create_message(account_sid: str, request: Request) -> Response:
+        raw = await request.body()
+        auth = request.headers.get("authorization")
+        return await with_faults("sms", lambda: _create_message(state, account_sid, auth, raw))
+
+    @app.get("/sandbox/messages")
+    async def list_messages(kind: Literal["email", "sms"] | None = None) -> list[dict[str, Any]]:
+        return state.messages(kind)
+
+    @app.delete("/sandbox/messages", status_code=204)
+    async def clear_messages() -> None:
+        state.clear()
+
+    @app.post("/sandbox/faults", status_code=204)
+    async def add_fault(fault: FaultIn) -> None:
+        state.add_fault(Fault(**fault.model_dump()))
+
+    @app.post("/sandbox/opt-outs", status_code=204)
+    async def add_opt_out(body: OptOutIn) -> None:
+        state.opt_out(body.phone)
+
+    @app.get("/sandbox/keys")
+    async def keys() -> dict[str, str]:
+        return {"sendgrid_webhook_public_key": sg.public_key_b64(state.key)}
+
+    @app.post("/sandbox/sendgrid/emit")
+    async def emit(body: EmitIn) -> Response:
+        try:
+            status = await asyncio.to_thread(post_events, state.key, body.url, body.events)
+        except httpx.HTTPError as exc:
+            return JSONResponse({"status": None, "error": str(exc)}, status_code=502)
+        return JSONResponse({"status": status})
+
+    return app
+
+
+class Sandbox:
+    """The sandbox on a free local port in a background thread, for tests:
+
+        with Sandbox() as sb:
+            provider = SendGridProvider("key", sb.url)
+            ...
+            assert len(sb.messages("email")) == 1
+    """
+
+    def __init__(self, *, callbacks: bool = True, key_file: str | None = None,
+                 host: str = "127.0.0.1") -> None:
+        self.state = SandboxState(key_file, callbacks)
+        self.host = host
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind((self.host, 0))
+        port = sock.getsockname()[1]
+        # No websockets and no lifespan: nothing to import or run that the sandbox does not use.
+        config = uvicorn.Config(create_app(self.state), log_level="warning", access_log=False, ws="none",
+                                lifespan="off", http="h11", backlog=1024)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
+                                        name="outreach-sandbox")
+        self._thread.start()
+        deadline = time.monotonic() + 10.0
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the sandbox did not start")
+            time.sleep(0.01)
+        self.url = f"http://{self.host}:{port}"
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10.0)
+        self.state.close()
+
+    def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Copies of the recorded messages (kind "email" or "sms"), oldest first."""
+        return self.state.messages(kind)
+
+    def clear(self) -> None:
+        """Forget recorded messages, pending faults and opt-outs."""
+        self.state.clear()
+
+    def fail_next(self, status: int | None, count: int = 1, retry_after: int | None = None, *,
+                  delay: float = 0.0, kind: str | None = None) -> None:
+        """Make the next `count` provider calls (of `kind`, or any) answer `status`; see the module doc."""
+        self.state.add_fault(Fault(status, count, retry_after, delay, kind))
+
+    def opt_out(self, phone: str) -> None:
+        """Twilio sends to `phone` now fail with 21610, as after the buyer texted STOP."""
+        self.state.opt_out(phone)
+
+    def wait_for_callbacks(self, timeout: float = 5.0) -> None:
+        self.state.wait_for_callbacks(timeout)
+
+    @property
+    def public_key(self) -> str:
+        """The Event Webhook verification key (base64 DER), for `sendgrid.webhook_public_key`."""
+        return sg.public_key_b64(self.state.key)
+
+    def sign_events(self, body: bytes, timestamp: str | None = None) -> dict[str, str]:
+        """The signature and timestamp headers SendGrid would send with this Event Webhook body."""
+        return sg.sign(self.state.key, body, timestamp)
+
+    def emit_events(self, url: str, events: list[dict[str, Any]]) -> int:
+        """Post `events` to `url` as a signed Event Webhook batch; the receiver's status code."""
+        return post_events(self.state.key, url, events)
+
+
+def serve(host: str, port: int, *, key_file: str | None = None, callbacks: bool = True) -> None:
+    """Run the sandbox until interrupted (`outreach sandbox`). With `key_file`, the webhook signing
+    key is read from it, or created there, so the public key given to the engine stays valid."""
+    state = SandboxState(key_file, callbacks)
+    log.info("sandbox: SendGrid webhook public key %s", sg.public_key_b64(state.key))
+    try:
+        uvicorn.run(create_app(state), host=host, port=port, log_level="info", ws="none", lifespan="off")
+    finally:
+        state.close()

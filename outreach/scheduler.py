@@ -1,0 +1,90 @@
+"""APScheduler wiring. Each process runs only polling jobs; the work itself is claimed from the
+database, so any number of workers can share one PostgreSQL database (APScheduler's job stores
+must not be shared between processes). Planning runs on one leader at a time (an advisory lock)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from .engine import Engine
+
+log = logging.getLogger(__name__)
+PLAN_LOCK = 0x6F757472  # "outr": the advisory lock id of the planning leader
+
+
+@contextmanager
+def leader(engine: Engine) -> Iterator[bool]:
+    """On PostgreSQL, yield True for the one process holding the planning lock; on SQLite, True."""
+    db = engine.db
+    if db.dialect.name != "postgresql":
+        yield True
+        return
+    with db.connect() as conn:
+        got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PLAN_LOCK}).scalar())
+        try:
+            yield got
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PLAN_LOCK})
+            conn.commit()
+
+
+class Jobs:
+    """The periodic jobs. Each swallows and logs its errors so that the next tick runs."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.busy = threading.Lock()
+
+    def plan(self) -> None:
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    result = self.engine.plan(datetime.now(UTC))
+                    if result.queued:
+                        log.info("planned %d touch(es)", result.queued)
+        except Exception:
+            log.exception("plan job failed")
+
+    def dispatch(self) -> None:
+        if not self.busy.acquire(blocking=False):
+            return  # the previous tick is still sending
+        try:
+            result = self.engine.dispatcher().run_once(clock=lambda: datetime.now(UTC))
+            if result.claimed:
+                log.info("dispatch: %d claimed, %d sent, %d failed, %d waiting, %d retrying", result.claimed,
+                         result.sent, result.failed, result.waiting, result.retried)
+        except Exception:
+            log.exception("dispatch job failed")
+        finally:
+            self.busy.release()
+
+    def housekeeping(self) -> None:
+        try:
+            expired, uncertain = self.engine.housekeeping(datetime.now(UTC))
+            if expired or uncertain:
+                log.info("housekeeping: %d expired, %d marked uncertain", expired, uncertain)
+        except Exception:
+            log.exception("housekeeping job failed")
+
+
+def start_scheduler(engine: Engine) -> BackgroundScheduler:
+    d = engine.settings.dispatch
+    jobs = Jobs(engine)
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
+                                                                "misfire_grace_time": 30})
+    scheduler.add_job(jobs.plan, "interval", seconds=d.plan_every.total_seconds(), id="plan",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
+    scheduler.add_job(jobs.dispatch, "interval", seconds=d.poll_every.total_seconds(), id="dispatch",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
+    scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
+                      next_run_time=datetime.now(UTC))
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,48 @@
+"""`outreach run` and `outreach worker`: the scheduler, and for `run` the web app, in one process.
+SIGTERM or Ctrl-C stops taking new work and lets in-flight sends finish."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from .engine import Engine
+from .project import Project
+from .scheduler import start_scheduler
+
+log = logging.getLogger(__name__)
+
+
+def serve(project: Project, *, port: int | None = None, web: bool = True) -> None:
+    engine = Engine(project)
+    scheduler = start_scheduler(engine)
+    _watch_rules(project)
+    try:
+        if web:
+            import uvicorn
+
+            from .web.app import create_app
+
+            s = project.settings.server
+            log.info("serving on http://%s:%s (webhooks at %s)", s.host, port or s.port, s.public_url)
+            uvicorn.run(create_app(engine), host=s.host, port=port or s.port, log_level="info")
+        else:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            log.info("worker %s running", engine.worker_id)
+            stop.wait()
+    finally:
+        log.info("stopping: finishing in-flight sends")
+        scheduler.shutdown(wait=True)
+
+
+def _watch_rules(project: Project) -> None:
+    """Reload rules on SIGHUP; a change that fails validation keeps the last good rules."""
+    if hasattr(signal, "SIGHUP"):
+        def on_hup(*_: Any) -> None:
+            project.reload_rules()
+
+        signal.signal(signal.SIGHUP, on_hup)

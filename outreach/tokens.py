@@ -1,0 +1,56 @@
+"""Signed, tamper-proof tokens for links and addresses that travel to buyers and providers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+
+def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=f"outreach.{purpose}")
+
+
+def sign(secret: str, purpose: str, value: int | str | list[int]) -> str:
+    return str(_serializer(secret, purpose).dumps(value))
+
+
+def unsign(secret: str, purpose: str, token: str) -> int | str | list[int] | None:
+    try:
+        return _serializer(secret, purpose).loads(token)  # type: ignore[no-any-return]
+    except BadSignature:
+        return None
+
+
+def short_mac(secret: str, value: str, length: int = 10) -> str:
+    """A short keyed digest: enough to make ids we mint (Message-IDs, reply addresses) unguessable."""
+    return hmac.new(secret.encode(), value.encode(), hashlib.sha256).hexdigest()[:length]
+
+
+def message_id(secret: str, touch_id: int, domain: str) -> str:
+    return f"<t{touch_id}.{short_mac(secret, f'mid:{touch_id}')}@{domain}>"
+
+
+def touch_from_message_id(secret: str, value: str) -> int | None:
+    """The touch id inside a Message-ID we minted, or None if it is not ours."""
+    local = value.strip().strip("<>").split("@", 1)[0]
+    if not local.startswith("t") or "." not in local:
+        return None
+    number, mac = local[1:].split(".", 1)
+    if not number.isdigit() or not hmac.compare_digest(mac, short_mac(secret, f"mid:{number}")):
+        return None
+    return int(number)
+
+
+def reply_token(secret: str, touch_id: int) -> str:
+    return f"t{touch_id}.{short_mac(secret, f'reply:{touch_id}')}"
+
+
+def touch_from_reply_token(secret: str, token: str) -> int | None:
+    if not token.lower().startswith("t") or "." not in token:
+        return None
+    number, mac = token[1:].split(".", 1)
+    if not number.isdigit() or not hmac.compare_digest(mac.lower(), short_mac(secret, f"reply:{number}")):
+        return None
+    return int(number)

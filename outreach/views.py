@@ -1,0 +1,99 @@
+"""Read models shared by the CLI, the JSON API and the pages: one function, three faces."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from . import lookups
+from .contacts import find_contact
+from .errors import InvalidInput
+from .models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
+from .preferences import pick_channel
+from .queue import iso, list_touches, touch_json
+
+_EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+
+def validate_event(name: str) -> str:
+    if not _EVENT.match(name or ""):
+        raise InvalidInput(f"event '{name}' must be a dotted lowercase name like pricing.viewed")
+    return name
+
+
+def contact_json(c: Contact) -> dict[str, Any]:
+    return {"id": c.id, "email": c.email, "phone": c.phone, "first_name": c.first_name,
+            "last_name": c.last_name, "company": c.company, "title": c.title, "timezone": c.timezone,
+            "owner": c.owner, "external_id": c.external_id, "attributes": dict(c.attributes or {}),
+            "stage": c.stage, "stage_entered_at": iso(c.stage_entered_at)}
+
+
+def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, dict[str, str | None]]:
+    """What the engine would pick now for each interaction type, and why."""
+    from .content import available_channels  # noqa: F401  (templates are per rule, not per interaction)
+
+    cid = contact.id or 0
+    reach = lookups.reach_of(contact, lookups.suppressions(session, [cid]).get(cid))
+    stated = lookups.stated_preferences(session, [cid]).get(cid, {})
+    rules = engine.project.rules
+    out: dict[str, dict[str, str | None]] = {}
+    for name, inter in rules.interactions.items():
+        learner = engine.learner_for(session, contact, name) if hasattr(engine, "learner_for") else None
+        pick = pick_channel(order=inter.channels, reach=reach, stated=stated.get(name),
+                            email_consent=engine.settings.policy.email_consent, learner=learner)
+        out[name] = {"channel": pick.channel, "reason": pick.reason}
+    return out
+
+
+def contact_detail(session: Session, engine: Any, ref: str | int) -> dict[str, Any]:
+    c = find_contact(session, ref)
+    evidence = session.execute(select(Evidence).where(Evidence.contact_id == c.id).order_by(
+        Evidence.occurred_at, Evidence.id)).scalars().all()  # type: ignore[arg-type]
+    changes = session.execute(select(StageChange).where(StageChange.contact_id == c.id).order_by(
+        StageChange.at)).scalars().all()  # type: ignore[arg-type]
+    by_id = {e.id: e for e in evidence}
+    suppressions = session.execute(select(Suppression).where(Suppression.contact_id == c.id)).scalars().all()
+    prefs = session.execute(select(Preference).where(Preference.contact_id == c.id)).scalars().all()
+    return {
+        "contact": contact_json(c),
+        "stage": c.stage,
+        "stage_changes": [{"from": ch.from_stage, "to": ch.to_stage, "at": iso(ch.at),
+                           "evidence_id": ch.evidence_id,
+                           "proof": by_id[ch.evidence_id].type if ch.evidence_id in by_id else None}
+                          for ch in changes],
+        "evidence": [{"id": e.id, "type": e.type, "occurred_at": iso(e.occurred_at), "source": e.source,
+                      "touch_id": e.touch_id, "channel": e.channel, "interaction": e.interaction,
+                      "data": e.data} for e in evidence],
+        "touches": [touch_json(t, contact) for t, contact in list_touches(session, contact_id=c.id)],
+        "channels": channel_picks(session, engine, c),
+        "stated": {p.interaction: p.channel for p in prefs},
+        "consent": {"email": c.consent_email, "sms": c.consent_sms},
+        "suppressions": [{"channel": s.channel, "reason": s.reason, "at": iso(s.at)} for s in suppressions],
+    }
+
+
+def set_preference(session: Session, engine: Any, ref: str | int, interaction: str, channel: str,
+                   source: str) -> Contact:
+    rules = engine.project.rules
+    if interaction not in rules.interactions:
+        raise InvalidInput(f"unknown interaction '{interaction}' (one of: {', '.join(rules.interactions)})")
+    if channel not in CHANNELS:
+        raise InvalidInput(f"unknown channel '{channel}' (one of: {', '.join(CHANNELS)})")
+    if channel not in rules.interactions[interaction].channels:
+        raise InvalidInput(f"{interaction} does not use {channel} "
+                           f"(it uses: {', '.join(rules.interactions[interaction].channels)})")
+    c = find_contact(session, ref)
+    pref = session.execute(select(Preference).where(Preference.contact_id == c.id,
+                                                    Preference.interaction == interaction)).scalar_one_or_none()
+    now = datetime.now(UTC)
+    if pref is None:
+        session.add(Preference(contact_id=c.id or 0, interaction=interaction, channel=channel, source=source,
+                               updated_at=now))
+    else:
+        pref.channel, pref.source, pref.updated_at = channel, source, now
+        session.add(pref)
+    return c
