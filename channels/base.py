@@ -47,13 +47,16 @@ class ProviderError(OutreachError):
     from a permanent refusal (bad address, opted-out number); `code` is the provider's own."""
 
     def __init__(self, reason: str, *, retryable: bool, code: str | int | None = None,
-                 status: int | None = None, opted_out: bool = False) -> None:
+                 status: int | None = None, opted_out: bool = False, maybe_sent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
         self.code = code
         self.status = status
         self.opted_out = opted_out  # the address itself refuses us (Twilio 21610): suppress it
+        # the request went out but no answer came (a read timeout): the provider may have taken it,
+        # so the engine must not retry it blindly
+        self.maybe_sent = maybe_sent
 
 
 class Provider(ABC):

@@ -113,9 +113,13 @@ class SendGridProvider(Provider):
             raise error_from_http(exc) from exc
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out (URLError is OSError)
             detail = getattr(exc, "reason", None) or exc or type(exc).__name__
+            refused = isinstance(detail, ConnectionRefusedError) or isinstance(exc, ConnectionRefusedError)
+            if refused:  # nothing reached SendGrid: safe to try again
+                raise ProviderError(f"SendGrid at {self.api_base} refused the connection ({detail})",
+                                    retryable=True) from exc
             raise ProviderError(
-                f"SendGrid at {self.api_base} did not answer within {self.timeout}s or refused the "
-                f"connection ({detail}); it may or may not have accepted the message", retryable=True,
+                f"SendGrid at {self.api_base} did not answer within {self.timeout}s ({detail}); "
+                "it may or may not have accepted the message", retryable=True, maybe_sent=True,
             ) from exc
         message_id = response.headers.get("X-Message-Id") or ""
         if not message_id:

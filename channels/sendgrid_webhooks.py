@@ -47,8 +47,10 @@ def verify_event_signature(public_key_b64: str, body: bytes, signature: str | No
         signed_at = int(timestamp.strip())
     except ValueError:
         raise WebhookRejected(403, f"{TIMESTAMP_HEADER} is not a unix time") from None
+    # SendGrid shows the bare base64 key; accept a pasted PEM block as well.
+    key = re.sub(r"-----(BEGIN|END) PUBLIC KEY-----|\s", "", public_key_b64)
     try:
-        verifier = EventWebhook(public_key_b64.strip())
+        verifier = EventWebhook(key)
     except ValueError:
         raise WebhookRejected(403, "SendGrid event webhook verification key is invalid") from None
     try:
@@ -184,15 +186,16 @@ class InboundEmail:
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
 
 
-def parse_inbound(form: Mapping[str, str | bytes], files: Mapping[str, bytes] | None = None) -> InboundEmail:
+def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None = None) -> InboundEmail:
     """Read an Inbound Parse post, parsed mode (headers, text, html, from, to, cc, subject,
     envelope, charsets, attachment-info and files attachment1..N) or raw mode (`email` holds the
-    whole MIME message). Byte values are decoded with the charset SendGrid names in `charsets`.
+    whole MIME message). Byte values are decoded with the charset SendGrid names in `charsets`;
+    values of other types (a framework's upload objects) are ignored: pass uploads as `files`.
     Calendar parts (text/calendar, application/ics, *.ics) are read for METHOD:REPLY answers.
     Raises WebhookRejected(400) when the post has neither `email` nor `from`/`headers`, or when no
     sender address can be found."""
     charsets = _json_object(form.get("charsets"))
-    fields = {k: _decode(v, charsets.get(k)) for k, v in form.items()}
+    fields = {k: _decode(v, charsets.get(k)) for k, v in form.items() if isinstance(v, str | bytes)}
     raw = fields.get("email", "")
     raw_mode = bool(raw.strip())
     if raw_mode:
@@ -280,8 +283,7 @@ def _walk(message: Message) -> tuple[str, str | None, list[str | bytes]]:
         ctype = part.get_content_type()
         filename = (part.get_filename() or "").lower()
         if ctype in _CALENDAR_TYPES or filename.endswith(".ics"):
-            payload = part.get_payload(decode=True)
-            calendars.append(payload if isinstance(payload, bytes) else b"")
+            calendars.append(_part_text(part))
         elif part.get_content_disposition() == "attachment":
             continue
         elif ctype == "text/plain" and not text:
@@ -292,6 +294,11 @@ def _walk(message: Message) -> tuple[str, str | None, list[str | bytes]]:
 
 
 def _part_text(part: Message) -> str:
+    encoded = str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
+    if not encoded and isinstance(part.get_payload(), str):
+        # The message was parsed from text: an 8-bit body is already decoded, and decode=True would
+        # turn its non-ASCII characters into escape sequences.
+        return str(part.get_payload())
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
@@ -379,7 +386,7 @@ _QUOTE_MARKERS = [
 # "On <date>, <name> wrote:" and its German, French, Spanish, Italian, Dutch forms; the date's digit
 # tells it from a sentence of the reply. Gmail wraps it over two lines.
 _WROTE = re.compile(r"^\s*(on|am|le|el|il|op)\s(?=.*\d).{0,300}"
-                    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef)\s*:\s*$", re.IGNORECASE)
+                    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef)(\s.{0,200})?\s*:\s*$", re.IGNORECASE)
 _HEADER_BLOCK = re.compile(r"^\s*(from|von|de|da|van)\s*:", re.IGNORECASE)
 _HEADER_NEXT = re.compile(r"^\s*(sent|date|gesendet|envoyé|enviado|to|an|à|para)\s*:", re.IGNORECASE)
 

@@ -86,10 +86,17 @@ class TwilioSmsProvider(Provider):
                                 + (f" ({exc.detail})" if exc.detail else ""),
                                 retryable=_retryable(exc.status, exc.code), code=exc.code, status=exc.status,
                                 opted_out=exc.code == OPTED_OUT) from exc
-        except requests.RequestException as exc:  # refused, reset, timed out
+        except (requests.ConnectTimeout, requests.ConnectionError) as exc:
+            if isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower():
+                # the request never reached Twilio: safe to try again
+                raise ProviderError(f"Twilio at {self.api_base} could not be reached ({type(exc).__name__})",
+                                    retryable=True) from exc
+            raise ProviderError(f"Twilio at {self.api_base} dropped the connection ({type(exc).__name__}); it may "
+                                "or may not have accepted the message", retryable=True, maybe_sent=True) from exc
+        except requests.RequestException as exc:  # read timeout and the like: the request went out
             raise ProviderError(
-                f"Twilio at {self.api_base} did not answer within {self.timeout}s or refused the connection "
-                f"({type(exc).__name__}); it may or may not have accepted the message", retryable=True,
+                f"Twilio at {self.api_base} did not answer within {self.timeout}s ({type(exc).__name__}); "
+                "it may or may not have accepted the message", retryable=True, maybe_sent=True,
             ) from exc
         except TwilioException as exc:  # e.g. no credentials configured
             raise ProviderError(f"Twilio client error: {exc}", retryable=False) from exc

@@ -107,7 +107,7 @@ def check(project: ProjectOpt = None) -> None:
     if errors:
         typer.echo(f"{len(errors)} error(s): nothing was loaded", err=True)
         raise typer.Exit(2)
-    typer.echo("ok: config, rules and templates are valid" + (
+    typer.echo("ok: config, rules, templates and rule tests are valid" + (
         f" ({len(problems)} warning(s))" if problems else ""))
 
 
@@ -221,18 +221,19 @@ def plan(dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
          rules: Annotated[Path | None, typer.Option("--rules", help="with --dry-run: compare these rules")] = None,
          now: NowOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Queue the touches the rules call for now (--dry-run: show them, write nothing)."""
-    from .dryrun import compare, summary
+    from .dryrun import compare, compare_text, text
+    from .dryrun import dry_run as dry
 
     engine = open_engine(project)
     when = parse_time(now)
     if rules is not None and not dry_run:
         raise InvalidInput("--rules goes with --dry-run")
     if dry_run:
-        data = compare(engine, rules, when) if rules else summary(engine.plan(when, dry_run=True))
+        data = compare(engine, rules, when) if rules else dry(engine, when)[0]
         if as_json:
             out_json(data)
         else:
-            typer.echo(json.dumps(data, indent=2, default=str))
+            typer.echo("\n".join(compare_text(data) if rules else text(data)))
         return
     result = engine.plan(when)
     if as_json:
@@ -240,6 +241,18 @@ def plan(dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
     else:
         typer.echo(f"queued {result.queued} touch(es)" + "".join(
             f"\n  {k}: {v}" for k, v in sorted(result.by_step.items())))
+
+
+@app.command("test")
+@guarded
+def rule_tests(files: Annotated[list[Path] | None, typer.Argument(help="Scenario files (default: rules/tests/*.yaml).")]
+               = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the rule tests: exit 0 all passed, 1 some failed, 2 a scenario file is invalid."""
+    from .ruletests import run_tests
+
+    code = run_tests(Project.open(project, migrate=False), files, as_json, typer.echo)
+    if code:
+        raise typer.Exit(code)
 
 
 @queue_app.command("list")
@@ -398,12 +411,37 @@ def worker(project: ProjectOpt = None) -> None:
 
 @app.command()
 def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
-            host: Annotated[str, typer.Option("--host")] = "127.0.0.1") -> None:
+            host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+            key_file: Annotated[Path | None, typer.Option("--key-file", help="keep the webhook signing key here")] = None,
+            callbacks: Annotated[bool, typer.Option("--callbacks/--no-callbacks")] = True) -> None:
     """A local stand-in for the SendGrid and Twilio APIs (nothing leaves the machine)."""
     from .sandbox import serve as serve_sandbox
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    serve_sandbox(host, port)
+    typer.echo(f"sandbox on http://{host}:{port}: set sendgrid.api_base and twilio.api_base to it; "
+               f"GET /sandbox/keys gives the webhook public key")
+    serve_sandbox(host, port, key_file=str(key_file) if key_file else None, callbacks=callbacks)
+
+
+@app.command()
+@guarded
+def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """The URLs to give SendGrid and Twilio (from server.public_url), Inbound Parse's secret included."""
+    from . import tokens
+    from .config import load_settings
+    from .project import project_dir
+
+    settings = load_settings(project_dir(project))
+    base = settings.server.public_url.rstrip("/")
+    inbound = tokens.short_mac(settings.server.secret_key, "inbound-parse", 24)
+    urls = {"sendgrid_events": f"{base}/webhooks/sendgrid/events",
+            "sendgrid_inbound_parse": f"{base}/webhooks/sendgrid/inbound?token={inbound}",
+            "twilio_sms": f"{base}/webhooks/twilio/sms", "twilio_status": f"{base}/webhooks/twilio/status"}
+    if as_json:
+        out_json(urls)
+    else:
+        for name, url in urls.items():
+            typer.echo(f"{name:<24} {url}")
 
 
 def main() -> None:

@@ -156,6 +156,8 @@ class Dispatch(Strict):
     retry_base: Duration = timedelta(seconds=30)
     poll_every: Duration = timedelta(seconds=5)
     plan_every: Duration = timedelta(minutes=1)
+    # a touch `sending` for longer than this was left by a worker that died (never re-sent blindly)
+    sending_lease: Duration = timedelta(minutes=10)
 
 
 class Settings(Strict):
@@ -191,8 +193,16 @@ def _interpolate(value: Any) -> Any:
     return value
 
 
-def load_settings(project: Path) -> Settings:
-    """Read PROJECT/config.yaml; raise ConfigError with every problem found."""
+def merge(base: Any, overrides: Any) -> Any:
+    """`overrides` laid over `base`: mappings merge key by key, anything else replaces."""
+    if isinstance(base, dict) and isinstance(overrides, dict):
+        return {**base, **{k: merge(base.get(k), v) for k, v in overrides.items()}}
+    return overrides
+
+
+def load_settings(project: Path, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read PROJECT/config.yaml (with `overrides` laid over it: a rule test's `config:`); raise
+    ConfigError with every problem found."""
     path = project / "config.yaml"
     if not path.exists():
         raise ConfigError([Problem(str(path), 1, "no config.yaml here: is this an outreach project? "
@@ -201,10 +211,12 @@ def load_settings(project: Path) -> Settings:
     if src is None:
         raise ConfigError(problems)
     if src.data is not None and not isinstance(src.data, dict):
-        raise ConfigError([src.problem((), "config.yaml must be a mapping of settings")])
-    settings, problems = validate(Located(src.file, _interpolate(src.data), src.lines), Settings)
-    if settings is None:
-        raise ConfigError(problems)
+        raise ConfigError([*problems, src.problem((), "config.yaml must be a mapping of settings (key: value "
+                                                      "lines), not a list or text")])
+    data = merge(src.data or {}, overrides) if overrides else src.data
+    settings, found = validate(Located(src.file, _interpolate(data), src.lines), Settings)
+    if settings is None or problems:  # duplicate keys come back with the data: still an error
+        raise ConfigError(sorted(problems + found, key=lambda p: p.line))
     return _resolve(settings, project)
 
 

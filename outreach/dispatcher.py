@@ -93,16 +93,20 @@ class Dispatcher:
     build: Callable[[Touch, Contact, Any], OutgoingMessage]
     worker_id: str = "worker"
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)  # set: claim nothing more
+    # called once per batch with the (touch, contact) pairs just sent: channel learning counts them
+    on_sent: Callable[[list[tuple[Touch, Contact]]], None] | None = None
 
     def run_once(self, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> DispatchResult:
         """Dispatch every touch due at `now` (default: the clock), batch after batch."""
         total = DispatchResult()
-        while True:
+        while not self.stop.is_set():
             at = now or (clock() if clock else datetime.now().astimezone())
             ids = self.claim(at)
             if not ids:
                 return total
             total.add(self._process(ids, at))
+        return total
 
     def claim(self, now: datetime) -> list[int]:
         """Mark a batch of due, approved touches `sending` for this worker and commit."""
@@ -110,12 +114,15 @@ class Dispatcher:
         with session_scope(self.engine) as s:
             due = select(Touch.id).where(Touch.status == APPROVED, Touch.due_at <= now).order_by(
                 Touch.due_at, Touch.id).limit(limit)
+            values = {"status": SENDING, "claimed_by": self.worker_id, "claimed_at": now, "updated_at": now,
+                      "attempts": Touch.attempts + 1}
             if s.get_bind().dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            result = s.execute(update(Touch).where(
-                and_(Touch.id.in_(due.scalar_subquery()), Touch.status == APPROVED)  # type: ignore[union-attr]
-            ).values(status=SENDING, claimed_by=self.worker_id, claimed_at=now, updated_at=now,
-                     attempts=Touch.attempts + 1).returning(Touch.id))
+                # a CTE, not `id IN (subquery)`: PostgreSQL may re-run such a subquery and claim past LIMIT
+                cte = due.with_for_update(skip_locked=True).cte("due")
+                stmt = update(Touch).where(Touch.id == cte.c.id)
+            else:  # SQLite has one writer at a time: the claim is atomic as it is
+                stmt = update(Touch).where(and_(Touch.id.in_(due.scalar_subquery()), Touch.status == APPROVED))
+            result = s.execute(stmt.values(**values).returning(Touch.id))
             return sorted(r[0] for r in result)
 
     def _process(self, ids: list[int], now: datetime) -> DispatchResult:
@@ -175,8 +182,12 @@ class Dispatcher:
         workers = max(1, min(self.settings.dispatch.concurrency, len(go)))
         if go:
             with ThreadPoolExecutor(workers, thread_name_prefix="send") as pool:
-                for res in pool.map(lambda item: self._send(item[0], item[1], item[2], now), go):
-                    out.add(res)
+                results = list(pool.map(lambda item: self._send(item[0], item[1], item[2], now), go))
+            for res in results:
+                out.add(res)
+            sent = [(t, c) for (t, c, _), res in zip(go, results, strict=True) if res.sent]
+            if sent and self.on_sent is not None:
+                self.on_sent(sent)
         return out
 
     def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
@@ -207,7 +218,10 @@ class Dispatcher:
                 now: datetime) -> DispatchResult:
         out = DispatchResult()
         values: dict[str, Any] = {"updated_at": now, "reason": exc.reason}
-        if exc.retryable and touch.attempts < self.settings.dispatch.max_attempts:
+        if exc.maybe_sent:  # never re-send blindly: a person checks with the provider
+            values.update(status=UNCERTAIN, reason=f"no answer from the provider: {exc.reason}")
+            out.failed += 1
+        elif exc.retryable and touch.attempts < self.settings.dispatch.max_attempts:
             base = self.settings.dispatch.retry_base.total_seconds()
             delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
             if exc.status == 429:
@@ -259,9 +273,10 @@ def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=
 
 
 def expire(engine: Engine, now: datetime) -> int:
-    """Pending touches nobody approved in time, and approved ones whose `within` passed."""
+    """Pending touches nobody approved in time, and open ones whose `within` passed."""
     with session_scope(engine) as s:
-        result = s.execute(update(Touch).where(
-            Touch.status.in_((PENDING, APPROVED)), Touch.expires_at <= now  # type: ignore[attr-defined,operator]
-        ).values(status=EXPIRED, updated_at=now, reason="nobody approved it in time"))
-        return result.rowcount or 0
+        stale = s.execute(update(Touch).where(Touch.status == PENDING, Touch.approve_by <= now).values(
+            status=EXPIRED, updated_at=now, reason="nobody approved it in time"))
+        late = s.execute(update(Touch).where(Touch.status.in_((PENDING, APPROVED)), Touch.expires_at <= now).values(
+            status=EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
+        return (stale.rowcount or 0) + (late.rowcount or 0)

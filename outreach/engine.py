@@ -14,6 +14,7 @@ from channels.base import Provider
 from .db import session_scope
 from .dispatcher import Dispatcher, DispatchResult, expire, recover
 from .evidence import EvidenceIn, RecordResult, record
+from .learning import ChannelLearner, count_evidence, count_sends
 from .messages import build_message
 from .planner import Planner, PlanResult
 from .project import Project
@@ -68,9 +69,21 @@ class Engine:
     def providers(self) -> dict[str, Provider]:
         return self._providers or make_providers(self.project)
 
+    # Builds the planner's channel learner from the rules; the simulator swaps in its baselines.
+    learner_class: Any = ChannelLearner
+
     def planner(self) -> Planner:
         return Planner(self.project.rules, self.project.content_dir, self.settings.policy.email_consent,
-                       self.settings.policy.approval_expires_after)
+                       self.settings.policy.approval_expires_after,
+                       learner_for=self.learner_class(self.project.rules))
+
+    def learner_for(self, session: Any, contact: Any, interaction: str) -> Any:
+        """The Learner the planner would consult for this contact now (for `contacts show`)."""
+        learner = session.info.get("channel_learner")
+        if learner is None:  # one per session: the priors are loaded once per page
+            learner = session.info["channel_learner"] = self.learner_class(self.project.rules)
+        learner.prepare(session, [contact.id])
+        return learner(contact, interaction)
 
     def plan(self, now: datetime | None = None, contact_ids: list[int] | None = None,
              dry_run: bool = False) -> PlanResult:
@@ -87,6 +100,7 @@ class Engine:
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
             result = record(s, self.project.rules, items, now)
+            count_evidence(s, self.project.rules, result.recorded)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
             moved = sorted({c.contact_id for c in result.stage_changes})
@@ -98,11 +112,15 @@ class Engine:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
                           lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules),
-                          worker_id=self.worker_id)
+                          worker_id=self.worker_id, on_sent=self._count_sends)
+
+    def _count_sends(self, sent: list[Any]) -> None:
+        with session_scope(self.db) as s:
+            count_sends(s, self.project.rules, sent)
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)
-        return expire(self.db, now), recover(self.db, now)
+        return expire(self.db, now), recover(self.db, now, self.settings.dispatch.sending_lease)

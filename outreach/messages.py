@@ -77,6 +77,8 @@ def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: C
 def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: OutgoingMessage) -> None:
     from channels.meeting import build_invite, propose_slot
 
+    from .inbound import invite_uid
+
     s = settings
     window = s.policy.send_windows.get("meeting")
     zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
@@ -87,7 +89,7 @@ def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: Outg
     organizer = f"reply+{tokens.reply_token(s.server.secret_key, touch.id or 0)}@{s.sendgrid.inbound_domain}"
     msg.subject = msg.subject or "Invitation"
     msg.calendar = build_invite(
-        uid=f"touch-{touch.id}.{tokens.short_mac(s.server.secret_key, f'uid:{touch.id}')}@{s.sender.domain}",
+        uid=invite_uid(s.server.secret_key, touch.id or 0, s.sender.domain),
         sequence=0, start=start, duration=duration, title=msg.subject, description=msg.text,
         organizer_email=organizer, organizer_name=contact.owner or s.sender.name,
         attendee_email=contact.email or "", attendee_name=msg.to_name, now=touch.due_at)

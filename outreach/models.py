@@ -100,7 +100,8 @@ class Touch(SQLModel, table=True):
     status: str = Field(default=APPROVED)
     reason: str | None = None  # why it failed, waits, was cancelled or rejected
     due_at: datetime
-    expires_at: datetime | None = None  # a trigger's `within`, or approval expiry
+    expires_at: datetime | None = None  # a trigger's `within`: not sent by then, not at all
+    approve_by: datetime | None = None  # a pending touch nobody approved by then goes stale
     sent_at: datetime | None = None
     provider: str | None = None
     provider_message_id: str | None = Field(default=None, index=True)

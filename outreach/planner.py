@@ -28,6 +28,8 @@ class PlanResult:
     by_step: Counter[str] = field(default_factory=Counter)
     by_channel: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # dry runs only: (contact id, email or phone, "playbook:<stage>/<step>", channel, status) per touch
+    rows: list[tuple[int, str | None, str, str | None, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +55,8 @@ class Planner:
                     rows = self._touches(session, batch, stage, step, now, templates[step.content])
                     if dry_run:
                         self._count(result, stage, step, rows, batch)
+                        result.rows += [(r.id, r.email or r.phone, f"playbook:{stage}/{step.id}", row["channel"],
+                                         row["status"]) for row, r in zip(rows, batch, strict=True)]
                         result.queued += len(rows)
                         continue
                     inserted = lookups.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
@@ -84,6 +88,8 @@ class Planner:
         ids = [r.id for r in batch]
         suppressed = lookups.suppressions(session, ids)
         stated = lookups.stated_preferences(session, ids)
+        if hasattr(self.learner_for, "prepare"):  # the learner loads the batch's counts in one go
+            self.learner_for.prepare(session, ids)
         order = self.rules.interactions[step.interaction].channels
         rows = []
         for r in batch:
@@ -92,7 +98,7 @@ class Planner:
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
             status = SUPPRESSED if pick.channel is None else PENDING if step.approval == "rep" else APPROVED
-            expires = now + self.approval_expires_after if status == PENDING and \
+            approve_by = now + self.approval_expires_after if status == PENDING and \
                 self.approval_expires_after else None
             rows.append({
                 "contact_id": r.id, "dedupe_key": f"{r.id}:{stage}:{r.stage_entry}:{step.id}",
@@ -101,7 +107,7 @@ class Planner:
                 "channel_reason": pick.reason, "channel_fixed": step.channel is not None,
                 "status": status, "reason": pick.reason if pick.channel is None else None,
                 "due_at": r.stage_entered_at + step.after,
-                "expires_at": expires,
+                "expires_at": None, "approve_by": approve_by,
                 "meeting_minutes": int(step.meeting.duration.total_seconds() // 60) if step.meeting else None,
                 "attempts": 0, "created_at": now, "updated_at": now,
             })
@@ -133,6 +139,8 @@ class Planner:
         ids = list(contacts)
         suppressed = lookups.suppressions(session, ids)
         stated = lookups.stated_preferences(session, ids)
+        if hasattr(self.learner_for, "prepare"):
+            self.learner_for.prepare(session, ids)
         rows = []
         for ev in hits:
             contact = contacts[ev.contact_id]
@@ -152,14 +160,15 @@ class Planner:
                 reason = pick.reason if pick.channel is None else None
                 if expires is not None and expires <= now and status != SUPPRESSED:
                     status, reason = EXPIRED, f"its within ({tr.within}) passed before it could be queued"
-                if status == PENDING and self.approval_expires_after:
-                    expires = min(expires or now + self.approval_expires_after, now + self.approval_expires_after)
+                approve_by = now + self.approval_expires_after if status == PENDING and \
+                    self.approval_expires_after else None
                 rows.append({
                     "contact_id": contact.id, "dedupe_key": f"trigger:{tr.id}:{ev.id}", "stage": contact.stage,
                     "stage_entry": contact.stage_entry, "rule": f"trigger:{tr.id}", "step": tr.id,
                     "interaction": tr.interaction, "content": tr.content, "channel": pick.channel,
                     "channel_reason": pick.reason, "channel_fixed": tr.channel is not None, "status": status,
-                    "reason": reason, "due_at": due, "expires_at": expires, "evidence_id": ev.id,
+                    "reason": reason, "due_at": due, "expires_at": expires, "approve_by": approve_by,
+                    "evidence_id": ev.id,
                     "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
                     "attempts": 0, "created_at": now, "updated_at": now,
                 })

@@ -70,15 +70,26 @@ class Project:
 
 
 def check_project(path: str | Path | None) -> list[Problem]:
-    """Every problem (and warning) of config, rules and templates, without touching the database."""
+    """Every problem (and warning) of config, rules, templates and rule tests, without touching the database."""
     root = project_dir(path)
+    from .config import Settings
+    from .content import check_samples, sample_context
+
+    settings = Settings()
     try:
-        load_settings(root)
+        settings = load_settings(root)
         problems: list[Problem] = []
     except ConfigError as exc:
         problems = list(exc.problems)
     if not (root / "rules").is_dir():
         problems.append(Problem("rules/", 1, "no rules/ folder"))
         return problems
-    _, found = read_ruleset(root / "rules", root / "content")
-    return problems + found
+    rules, found = read_ruleset(root / "rules", root / "content")
+    stage = rules.stages[min(1, len(rules.stages) - 1)].id if rules and rules.stages else "aware"
+    problems += found + check_samples(root / "content", sample_context(settings, stage))
+    if rules is not None and not any(not p.warning for p in problems):  # the rule tests refer to valid rules
+        from .ruletests import load_scenarios, scenario_files
+
+        project = Project(root, settings, rules)
+        problems += load_scenarios(project, scenario_files(project))[1]
+    return problems

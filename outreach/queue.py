@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from .errors import InvalidInput, InvalidTransition, NotFound
 from .models import APPROVED, CANCELLED, PENDING, REJECTED, STATUSES, UNCERTAIN, Contact, Touch
@@ -37,7 +37,8 @@ def touch_json(t: Touch, c: Contact) -> dict[str, Any]:
 
 
 def list_touches(session: Session, *, owner: str | None = None, status: str | None = None,
-                 contact_id: int | None = None, limit: int | None = None) -> list[tuple[Touch, Contact]]:
+                 contact_id: int | None = None, limit: int | None = None,
+                 reason_prefix: str | None = None) -> list[tuple[Touch, Contact]]:
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
     q = select(Touch, Contact).join(Contact, Contact.id == Touch.contact_id)  # type: ignore[arg-type]
@@ -47,10 +48,18 @@ def list_touches(session: Session, *, owner: str | None = None, status: str | No
         q = q.where(Touch.status == status)
     if contact_id is not None:
         q = q.where(Touch.contact_id == contact_id)
+    if reason_prefix:  # e.g. "waiting:" for approved touches held by a window, a cap or a holiday
+        q = q.where(col(Touch.reason).startswith(reason_prefix, autoescape=True))
     q = q.order_by(Touch.due_at, Touch.id)  # type: ignore[arg-type]
     if limit:
         q = q.limit(limit)
     return [(t, c) for t, c in session.execute(q)]
+
+
+def get_touch(session: Session, touch_id: int, owner: str | None = None) -> tuple[Touch, Contact]:
+    """One touch and its contact; NotFound when it does not exist or `owner` does not own it."""
+    (t,) = _load(session, [touch_id], owner)
+    return t, session.get(Contact, t.contact_id)  # type: ignore[return-value]
 
 
 def _load(session: Session, ids: Sequence[int], owner: str | None) -> list[Touch]:
@@ -122,3 +131,12 @@ def edit(session: Session, touch_id: int, now: datetime, *, owner: str | None = 
     t.updated_at = now
     session.add(t)
     return t
+
+
+def pending_by_owner(session: Session) -> dict[str | None, int]:
+    """How many touches wait for approval, per owning rep (None: contacts nobody owns)."""
+    from sqlalchemy import func
+
+    q = select(Contact.owner, func.count()).join(Touch, Touch.contact_id == Contact.id).where(
+        Touch.status == PENDING).group_by(Contact.owner)
+    return {owner: n for owner, n in session.execute(q)}

@@ -1,19 +1,57 @@
-"""rules/*.yaml -> one validated, typed Ruleset. Every problem is reported as FILE:LINE: message."""
+"""rules/*.yaml -> one validated, typed Ruleset. Every problem is reported as FILE:LINE: message.
+
+Each stage, interaction, step and trigger is validated on its own, so that one broken step does not
+hide the problems of the others: `outreach check` reports them all at once."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from .durations import parse_duration
 from .errors import ConfigError, Problem
-from .yamlsrc import load_file, validate
+from .yamlsrc import Located, load_file, validate
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+_CONTENT = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+def _check_id(v: str) -> str:
+    if not _ID.match(v):
+        raise ValueError(f"'{v}' is not an id: use letters, digits, - and _ (like welcome-email)")
+    return v
+
+
+def _check_event(v: str) -> str:
+    if not _EVENT.match(v):
+        raise ValueError(f"'{v}' is not an event name: events are dotted lowercase names like email.clicked "
+                         "or pricing.viewed")
+    return v
+
+
+def _check_content(v: str) -> str:
+    if not _CONTENT.match(v):
+        key = re.sub(r"(\.(email|sms|meeting))?\.j2$", "", v.removeprefix("content/"))
+        hint = f" (write '{key}': the channel and .j2 are added by the engine)" if key != v and \
+            _CONTENT.match(key) else " (write it like aware/welcome for content/aware/welcome.email.j2)"
+        raise ValueError(f"'{v}' is not a content key{hint}")
+    return v
+
+
+def _one_or_many(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Id = Annotated[str, AfterValidator(_check_id)]
+Event = Annotated[str, AfterValidator(_check_event)]
+ContentKey = Annotated[str, AfterValidator(_check_content)]
 Channel = Literal["email", "sms", "meeting"]
 Approval = Literal["auto", "rep"]
 
@@ -25,7 +63,7 @@ class Strict(BaseModel):
 class Condition(Strict):
     """`event` seen `count` times within `within` (plain events: once, ever)."""
 
-    event: str
+    event: Event
     count: int = Field(default=1, ge=1)
     within: Duration | None = None
 
@@ -35,42 +73,47 @@ def _condition(v: Any) -> Any:
 
 
 class Stage(Strict):
-    id: str
-    reached_by: list[Annotated[Condition, BeforeValidator(_condition)]] = []
+    id: Id
+    reached_by: Annotated[list[Annotated[Condition, BeforeValidator(_condition)]], BeforeValidator(_one_or_many)] = []
+
+
+def _unique(v: list[str]) -> list[str]:
+    if len(set(v)) != len(v):
+        raise ValueError("a channel is listed twice")
+    return v
 
 
 class Interaction(Strict):
-    channels: list[Channel] = Field(min_length=1)
+    channels: Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
 
-    @field_validator("channels")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("a channel is listed twice")
-        return v
+
+def _positive(v: timedelta) -> timedelta:
+    if v <= timedelta(0):
+        raise ValueError("a meeting must last longer than 0 minutes")
+    return v
 
 
 class Meeting(Strict):
-    duration: Duration = timedelta(minutes=30)
+    duration: Annotated[Duration, AfterValidator(_positive)] = timedelta(minutes=30)
 
 
 class Step(Strict):
-    id: str
+    id: Id
     after: Duration = timedelta(0)
     interaction: str
-    content: str
+    content: ContentKey
     approval: Approval = "auto"
     channel: Channel | None = None
-    skip_if: list[str] = []
+    skip_if: Annotated[list[Event], BeforeValidator(_one_or_many)] = []
     meeting: Meeting | None = None
 
 
 class Trigger(Strict):
-    id: str
-    on: str
+    id: Id
+    on: Event
     if_: str | None = Field(default=None, alias="if")
     interaction: str
-    content: str
+    content: ContentKey
     approval: Approval = "auto"
     channel: Channel | None = None
     within: Duration | None = None
@@ -86,17 +129,19 @@ class Learning(Strict):
 
 
 class RuleFile(Strict):
-    version: Literal[1]
-    stages: list[Stage] | None = None
-    interactions: dict[str, Interaction] = {}
-    playbooks: dict[str, list[Step]] = {}
-    triggers: list[Trigger] = []
-    learning: Learning | None = None
+    """The top level of a rule file; its sections are validated item by item (see _read_file)."""
+
+    version: Any = None
+    stages: list[Any] | None = None
+    interactions: dict[str, Any] = {}
+    playbooks: dict[str, list[Any]] = {}
+    triggers: list[Any] = []
+    learning: Any = None
 
 
 @dataclass
 class Ruleset:
-    """All rule files merged. `where` maps ("step", stage, id) and friends to (file, line)."""
+    """All rule files merged. `where` maps ("step", stage, id, key) and friends to (file, line)."""
 
     stages: list[Stage]
     interactions: dict[str, Interaction]
@@ -129,135 +174,131 @@ def load_ruleset(rules_dir: Path, content_dir: Path | None = None) -> Ruleset:
     ruleset, problems = read_ruleset(rules_dir, content_dir)
     errors = [p for p in problems if not p.warning]
     if errors or ruleset is None:
-        raise ConfigError(errors or [Problem(str(rules_dir), 1, "no rules")])
+        raise ConfigError(errors or [Problem(f"{rules_dir.name}/", 1, "no rules")])
     return ruleset
 
 
 def read_ruleset(rules_dir: Path, content_dir: Path | None = None) -> tuple[Ruleset | None, list[Problem]]:
+    """Every rule file read and cross-checked: the merged rules (what validated) and every problem."""
+    from .rulecheck import cross_check
+
     files = sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml"))
     if not files:
         return None, [Problem(f"{rules_dir.name}/", 1, "no rule files (*.yaml) in rules/")]
     problems: list[Problem] = []
     merged = Ruleset(stages=[], interactions={}, playbooks={}, triggers=[])
-    stages_from: str | None = None
+    broken: set[tuple[str, str]] = set()  # items that did not validate: not reported again as unknown
     for path in files:
-        display = f"{rules_dir.name}/{path.name}"
-        src, found = load_file(path, display)
+        src, found = load_file(path, f"{rules_dir.name}/{path.name}")
         problems += found
-        if src is None:
-            continue
-        if not isinstance(src.data, dict):
-            problems.append(src.problem((), "a rule file must be a mapping that starts with `version: 1`"))
-            continue
-        if "version" not in src.data:
-            problems.append(src.problem((), "`version: 1` is missing at the top of the file"))
-            continue
-        parsed, found = validate(src, RuleFile)
-        problems += found
-        if parsed is None:
-            continue
-        if parsed.stages is not None:
-            if stages_from:
-                problems.append(src.problem(("stages",), f"stages are already defined in {stages_from}"))
-            else:
-                stages_from, merged.stages = display, parsed.stages
-                for i, st in enumerate(parsed.stages):
-                    merged.where[("stage", st.id)] = (display, src.line(("stages", i)))
-        if parsed.learning is not None:
-            merged.learning = parsed.learning
-        for name, inter in parsed.interactions.items():
-            if name in merged.interactions:
-                problems.append(src.problem(("interactions", name), f"interaction '{name}' is defined twice"))
-            merged.interactions[name] = inter
-            merged.where[("interaction", name)] = (display, src.line(("interactions", name)))
-        for stage, steps in parsed.playbooks.items():
-            if stage in merged.playbooks:
-                problems.append(src.problem(("playbooks", stage), f"playbook '{stage}' is defined twice"))
-                continue
-            merged.playbooks[stage] = steps
-            merged.where[("playbook", stage)] = (display, src.line(("playbooks", stage)))
-            for i, step in enumerate(steps):
-                for key in ("", "interaction", "content", "channel", "meeting"):
-                    loc: tuple[str | int, ...] = ("playbooks", stage, i, key) if key else ("playbooks", stage, i)
-                    merged.where[("step", stage, step.id, key)] = (display, src.line(loc))
-        for i, tr in enumerate(parsed.triggers):
-            merged.triggers.append(tr)
-            for key in ("", "on", "if", "interaction", "content", "channel"):
-                loc = ("triggers", i, key) if key else ("triggers", i)
-                merged.where[("trigger", tr.id, key)] = (display, src.line(loc))
-    if not merged.stages and not any(p.file.endswith(".yaml") and not p.warning for p in problems):
-        problems.append(Problem(f"{rules_dir.name}/", 1, "no `stages:` in any rule file"))
-    problems += _cross_check(merged)
+        if src is None or not isinstance(src.data, dict) or src.data.get("version", 1) != 1:
+            broken.add(("stages", "*"))  # the stages may be in the file that could not be read
+        if src is not None:
+            problems += _read_file(src, merged, broken)
+    if not merged.stages and ("stages", "*") not in broken:
+        problems.append(Problem(f"{rules_dir.name}/", 1, "no `stages:` in any rule file: list the buying "
+                                "stages in one of them"))
+    problems += cross_check(merged, broken)
     if content_dir is not None:
         from .content import check_rule_content
 
         problems += check_rule_content(merged, content_dir)
-    return merged, problems
+    return merged, _dedupe(problems)
 
 
-def _cross_check(rs: Ruleset) -> list[Problem]:
-    from .content import compile_condition
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[Problem] = set()
+    return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
 
+
+def _read_file(src: Located, rs: Ruleset, broken: set[tuple[str, str]]) -> list[Problem]:
+    """Validate one file's sections item by item and merge the good items into `rs`."""
+    data = src.data
+    if data is None:
+        return [src.problem((), "the file is empty: a rule file starts with `version: 1`")]
+    if not isinstance(data, dict):
+        return [src.problem((), "a rule file must be a mapping (version:, stages:, interactions:, playbooks:, "
+                                "triggers:), not a list or text")]
     out: list[Problem] = []
-
-    def at(key: tuple[str, ...], message: str) -> None:
-        file, line = rs.where.get(key, ("rules/", 1))
-        out.append(Problem(file, line, message))
-
-    seen: set[str] = set()
-    for st in rs.stages:
-        if st.id in seen:
-            at(("stage", st.id), f"stage '{st.id}' is listed twice")
-        seen.add(st.id)
-    if rs.stages and rs.stages[0].reached_by:
-        at(("stage", rs.stages[0].id), f"the first stage '{rs.stages[0].id}' is where buyers start: "
-           "it takes no `reached_by`")
-    for st in rs.stages[1:]:
-        if not st.reached_by:
-            at(("stage", st.id), f"stage '{st.id}' has no `reached_by`: nobody could ever reach it")
-    for stage, steps in rs.playbooks.items():
-        if stage not in seen and rs.stages:
-            at(("playbook", stage), f"playbook for unknown stage '{stage}'{_hint(stage, list(seen))}")
-        ids: set[str] = set()
-        for step in steps:
-            if step.id in ids:
-                at(("step", stage, step.id, ""), f"step id '{step.id}' is used twice in playbook '{stage}'")
-            ids.add(step.id)
-            _check_use(rs, ("step", stage, step.id), step.interaction, step.channel, step.meeting, at)
-    tids: set[str] = set()
-    for tr in rs.triggers:
-        if tr.id in tids:
-            at(("trigger", tr.id, ""), f"trigger id '{tr.id}' is used twice")
-        tids.add(tr.id)
-        _check_use(rs, ("trigger", tr.id), tr.interaction, tr.channel, tr.meeting, at)
-        if tr.if_ is not None:
-            try:
-                compile_condition(tr.if_)
-            except Exception as exc:
-                at(("trigger", tr.id, "if"), f"triggers.{tr.id}.if does not compile: {exc}")
+    version = data.get("version")
+    if "version" not in data:
+        out.append(Problem(src.file, 1, "`version: 1` is missing at the top of the file"))
+    elif version != 1 or isinstance(version, bool):
+        return [src.problem(("version",), f"version {version!r} is not supported: this engine reads `version: 1`")]
+    out += validate(src, RuleFile)[1]
+    stages = data.get("stages")
+    if isinstance(stages, list):
+        if ("stages",) in rs.where:
+            file, line = rs.where[("stages",)]
+            out.append(src.problem(("stages",), f"stages are already defined in {file} (line {line}): "
+                                   "the buying stages are listed once, in one file"))
+        else:
+            rs.where[("stages",)] = (src.file, src.line(("stages",)))
+            for i in range(len(stages)):
+                stage, found = validate(src, Stage, at=("stages", i))
+                out += found
+                if stage is None:
+                    broken.update({("stages", "*"), ("stage", str(_raw_id(stages[i])))})
+                    continue
+                rs.stages.append(stage)
+                _remember(rs, src, ("stages", i), ("stage", stage.id))
+                for j in range(len(stage.reached_by)):
+                    rs.where[("reached_by", stage.id, str(j))] = (src.file, src.line(("stages", i, "reached_by", j)))
+    elif stages is not None:
+        broken.add(("stages", "*"))
+    for name, _ in (data.get("interactions") or {}).items() if isinstance(data.get("interactions"), dict) else []:
+        inter, found = validate(src, Interaction, at=("interactions", name))
+        out += found
+        if name in rs.interactions:
+            out.append(src.problem(("interactions", name), f"interaction '{name}' is defined twice (also in "
+                                   f"{':'.join(map(str, rs.where[('interaction', name)]))})"))
+        if inter is None:
+            broken.add(("interaction", name))
+            continue
+        rs.interactions[name] = inter
+        _remember(rs, src, ("interactions", name), ("interaction", name))
+    playbooks = data.get("playbooks")
+    for stage_id, steps in playbooks.items() if isinstance(playbooks, dict) else []:
+        if stage_id in rs.playbooks:
+            file, line = rs.where[("playbook", stage_id)]
+            out.append(src.problem(("playbooks", stage_id), f"the playbook of stage '{stage_id}' is defined twice "
+                                   f"(also in {file}:{line}): keep one"))
+            continue
+        if not isinstance(steps, list):
+            continue
+        rs.playbooks[stage_id] = []
+        rs.where[("playbook", stage_id)] = (src.file, src.line(("playbooks", stage_id)))
+        for i in range(len(steps)):
+            step, found = validate(src, Step, at=("playbooks", stage_id, i))
+            out += found
+            if step is not None:
+                rs.playbooks[stage_id].append(step)
+                _remember(rs, src, ("playbooks", stage_id, i), ("step", stage_id, step.id))
+    triggers = data.get("triggers")
+    for i in range(len(triggers)) if isinstance(triggers, list) else []:
+        trigger, found = validate(src, Trigger, at=("triggers", i))
+        out += found
+        if trigger is not None:
+            rs.triggers.append(trigger)
+            _remember(rs, src, ("triggers", i), ("trigger", trigger.id))
+    if data.get("learning") is not None:
+        learning, found = validate(src, Learning, at=("learning",))
+        out += found
+        rs.learning = learning or rs.learning
     return out
 
 
-def _check_use(rs: Ruleset, key: tuple[str, ...], interaction: str, channel: str | None,
-               meeting: Meeting | None, at: Any) -> None:
-    name = ".".join(key[1:])
-    inter = rs.interactions.get(interaction)
-    if inter is None:
-        at((*key, "interaction"), f"{name}: unknown interaction '{interaction}'"
-           f"{_hint(interaction, list(rs.interactions))}")
-        return
-    channels = [channel] if channel else inter.channels
-    if "meeting" in channels and meeting is None and channel == "meeting":
-        at((*key, "meeting"), f"{name}: a meeting step needs `meeting: {{duration: ...}}`")
+def _raw_id(item: Any) -> Any:
+    return item.get("id") if isinstance(item, dict) else None
 
 
-def _hint(word: str, choices: list[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(choices))})"
+def _remember(rs: Ruleset, src: Located, loc: tuple[str | int, ...], key: tuple[str, ...]) -> None:
+    """Where an item and each of its keys stand, for cross-check messages."""
+    rs.where[(*key, "")] = rs.where[key] = (src.file, src.line(loc))
+    item = src.get(loc)
+    for name in item if isinstance(item, dict) else []:
+        rs.where[(*key, str(name))] = (src.file, src.line((*loc, name)))
 
 
 def where(rs: Ruleset, *key: str) -> tuple[str, int]:
     return rs.where.get(tuple(key), ("rules/", 1))
-

@@ -120,11 +120,11 @@ def validate(body: Any) -> list[dict[str, Any]]:
                                "first, followed by text/html, followed by any other content.", "content"))
     if "headers" in body:
         _check_string_map(body["headers"], "headers", errors)
-    for p in pers:
-        headers = {**(body.get("headers") or {}), **((p.get("headers") or {}) if isinstance(p, dict) else {})}
-        for name in headers:
-            if isinstance(name, str) and name.lower() in RESERVED_HEADERS:
-                errors.append(_err(f"The header {name} is reserved and cannot be set.", "headers"))
+    names = {name for obj in [body, *pers] if isinstance(obj, dict) and isinstance(obj.get("headers"), dict)
+             for name in obj["headers"]}
+    for name in sorted(names, key=str):
+        if isinstance(name, str) and name.lower() in RESERVED_HEADERS:
+            errors.append(_err(f"The header {name} is reserved and cannot be set.", "headers"))
     if "custom_args" in body:
         _check_string_map(body["custom_args"], "custom_args", errors)
         size = len(json.dumps(body["custom_args"]).encode())

@@ -42,6 +42,7 @@ class Jobs:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.busy = threading.Lock()
+        self.dispatcher = engine.dispatcher()  # one per process: its rate limiters persist
 
     def plan(self) -> None:
         try:
@@ -57,7 +58,7 @@ class Jobs:
         if not self.busy.acquire(blocking=False):
             return  # the previous tick is still sending
         try:
-            result = self.engine.dispatcher().run_once(clock=lambda: datetime.now(UTC))
+            result = self.dispatcher.run_once(clock=lambda: datetime.now(UTC))
             if result.claimed:
                 log.info("dispatch: %d claimed, %d sent, %d failed, %d waiting, %d retrying", result.claimed,
                          result.sent, result.failed, result.waiting, result.retried)
@@ -75,7 +76,7 @@ class Jobs:
             log.exception("housekeeping job failed")
 
 
-def start_scheduler(engine: Engine) -> BackgroundScheduler:
+def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
     d = engine.settings.dispatch
     jobs = Jobs(engine)
     scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1,
@@ -87,4 +88,4 @@ def start_scheduler(engine: Engine) -> BackgroundScheduler:
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     scheduler.start()
-    return scheduler
+    return scheduler, jobs

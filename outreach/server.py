@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
 
 from .engine import Engine
 from .project import Project
+from .reload import watch_rules
 from .scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 def serve(project: Project, *, port: int | None = None, web: bool = True) -> None:
     engine = Engine(project)
-    scheduler = start_scheduler(engine)
-    _watch_rules(project)
+    scheduler, jobs = start_scheduler(engine)
+    watcher = watch_rules(project)  # rules/ and content/ changes, and SIGHUP
     try:
         if web:
             import uvicorn
@@ -35,14 +35,8 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
             log.info("worker %s running", engine.worker_id)
             stop.wait()
     finally:
-        log.info("stopping: finishing in-flight sends")
+        log.info("stopping: finishing in-flight sends, claiming nothing more")
+        jobs.dispatcher.stop.set()
+        watcher.stop()
         scheduler.shutdown(wait=True)
 
-
-def _watch_rules(project: Project) -> None:
-    """Reload rules on SIGHUP; a change that fails validation keeps the last good rules."""
-    if hasattr(signal, "SIGHUP"):
-        def on_hup(*_: Any) -> None:
-            project.reload_rules()
-
-        signal.signal(signal.SIGHUP, on_hup)

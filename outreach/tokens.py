@@ -54,3 +54,7 @@ def touch_from_reply_token(secret: str, token: str) -> int | None:
     if not number.isdigit() or not hmac.compare_digest(mac.lower(), short_mac(secret, f"reply:{number}")):
         return None
     return int(number)
+
+
+def constant_eq(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

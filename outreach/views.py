@@ -6,7 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from . import lookups
@@ -97,3 +97,47 @@ def set_preference(session: Session, engine: Any, ref: str | int, interaction: s
         pref.channel, pref.source, pref.updated_at = channel, source, now
         session.add(pref)
     return c
+
+
+def search_contacts(session: Session, *, text: str | None = None, stage: str | None = None,
+                    owner: str | None = None, limit: int = 50, offset: int = 0) -> tuple[list[Contact], int]:
+    """One page of the contacts whose name, email, company or external id contains `text`, at `stage`,
+    owned by `owner`; and how many match in all. Two queries whatever the table's size."""
+    conds: list[Any] = []
+    if owner:
+        conds.append(Contact.owner == owner.lower())
+    if stage:
+        conds.append(Contact.stage == stage)
+    if text and text.strip():
+        like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        full_name = func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")
+        conds.append(or_(*(func.lower(col).like(like, escape="\\") for col in (
+            Contact.email, Contact.company, Contact.external_id, full_name))))
+    total = session.execute(select(func.count()).select_from(Contact).where(*conds)).scalar_one()
+    # NULLs sort differently on SQLite and PostgreSQL: sort on a value that is never NULL
+    key = func.lower(func.coalesce(Contact.last_name, Contact.first_name, Contact.email, Contact.phone, ""))
+    rows = session.execute(select(Contact).where(*conds).order_by(key, Contact.id)
+                           .limit(max(1, min(limit, 500))).offset(max(0, offset))).scalars().all()
+    return list(rows), int(total)
+
+
+def find_contact_by(session: Session, *, id: int | None = None, email: str | None = None,
+                    external_id: str | None = None, phone: str | None = None, region: str = "US") -> Contact:
+    """The contact an external system names by one of its keys (the first given wins); NotFound otherwise."""
+    from .contacts import normalize_phone
+    from .errors import NotFound
+
+    if id is not None:
+        found = session.get(Contact, id)
+    elif email:
+        found = session.execute(select(Contact).where(Contact.email == email.strip().lower())).scalar_one_or_none()
+    elif external_id:
+        found = session.execute(select(Contact).where(Contact.external_id == external_id)).scalar_one_or_none()
+    elif phone:
+        found = session.execute(select(Contact).where(Contact.phone == normalize_phone(phone, region))
+                                .order_by(Contact.id).limit(1)).scalar_one_or_none()
+    else:
+        raise InvalidInput("name the contact by one of: id, email, external_id, phone")
+    if found is None:
+        raise NotFound("no such contact")
+    return found

@@ -33,22 +33,41 @@ class Located:
             loc = loc[:-1]
         return self.lines.get((), 1)
 
+    def get(self, loc: Loc) -> Any:
+        node = self.data
+        for part in loc:
+            node = node[part]
+        return node
+
     def problem(self, loc: Loc, message: str, warning: bool = False) -> Problem:
         return Problem(self.file, self.line(loc), message, warning)
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+def path_text(loc: Loc) -> str:
+    """`playbooks.aware[0].after`: how a key path reads in a message."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], file: str) -> Any:
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             # keys stay strings: YAML 1.1 would read `on:` (a trigger's key) as True
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(_walk(key_node, loc, {}))
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, (*loc, key), lines)
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(
+                _walk(key_node, loc, {}, problems, file))
+            line = key_node.start_mark.line + 1
+            if key in out:  # PyYAML keeps the last silently; a marketer meant one of them
+                problems.append(Problem(file, line, f"'{path_text((*loc, key))}' is given twice "
+                                        f"(first on line {lines[(*loc, key)]})"))
+            lines[(*loc, key)] = line
+            out[key] = _walk(value_node, (*loc, key), lines, problems, file)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*loc, i), lines) for i, item in enumerate(node.value)]
+        return [_walk(item, (*loc, i), lines, problems, file) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
@@ -60,33 +79,50 @@ def _scalar(node: yaml.Node) -> Any:
         constructor.dispose()
 
 
+def _syntax_message(exc: yaml.MarkedYAMLError) -> str:
+    problem = exc.problem or str(exc)
+    if "'\\t'" in problem:
+        return "a tab character: YAML is indented with spaces only"
+    context = ""
+    if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+        context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
+    return f"YAML syntax error: {problem}{context}"
+
+
 def load_text(text: str, file: str) -> tuple[Located | None, list[Problem]]:
-    """Parse YAML text; a syntax error becomes a Problem instead of an exception."""
+    """Parse YAML text; a syntax error becomes a Problem instead of an exception. Data comes back
+    with duplicate-key problems too (the last value kept) so that the rest can still be checked."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
-        return None, [Problem(file, line, f"YAML syntax error: {exc.problem or exc}")]
+        return None, [Problem(file, line, _syntax_message(exc))]
     except yaml.YAMLError as exc:
         return None, [Problem(file, 1, f"YAML error: {exc}")]
     lines: dict[Loc, int] = {}
-    data = _walk(node, (), lines) if node is not None else None
-    return Located(file, data, lines), []
+    problems: list[Problem] = []
+    try:
+        data = _walk(node, (), lines, problems, file) if node is not None else None
+    except yaml.YAMLError as exc:  # a value that does not construct, like a bad !!timestamp
+        mark = getattr(exc, "problem_mark", None)
+        return None, [Problem(file, mark.line + 1 if mark else 1, f"YAML error: {getattr(exc, 'problem', exc)}")]
+    return Located(file, data, lines), problems
 
 
 def load_file(path: Path, display: str | None = None) -> tuple[Located | None, list[Problem]]:
     name = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, [Problem(name, 1, "not UTF-8 text")]
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[:exc.start].count(b"\n") + 1
+        return None, [Problem(name, line, "not UTF-8 text: save the file as UTF-8")]
     except OSError as exc:
         return None, [Problem(name, 1, f"cannot read: {exc.strerror}")]
     return load_text(text, name)
 
 
-def _did_you_mean(word: str, choices: list[str]) -> str:
+def did_you_mean(word: str, choices: list[str]) -> str:
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
@@ -104,7 +140,8 @@ def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str]:
 def _step(ann: Any, part: str | int | None) -> Any:
     """The annotation one level below `ann` at key `part` (a field, a dict value, a list item)."""
     if isinstance(ann, type) and issubclass(ann, BaseModel):
-        field = ann.model_fields.get(str(part))
+        by_alias = {f.alias or n: f for n, f in ann.model_fields.items()}
+        field = by_alias.get(str(part))
         return field.annotation if field else None
     origin, args = get_origin(ann), get_args(ann)
     if origin is dict and len(args) == 2:
@@ -119,22 +156,77 @@ def _step(ann: Any, part: str | int | None) -> Any:
     return None
 
 
-def validate(src: Located, model: type[M], context: dict[str, Any] | None = None) -> tuple[M | None, list[Problem]]:
-    """Validate located data against a pydantic model; every error becomes a FILE:LINE Problem."""
+_KINDS = {"dict_type": "a mapping (key: value lines)", "model_type": "a mapping (key: value lines)",
+          "model_attributes_type": "a mapping (key: value lines)", "list_type": "a list (- item lines, or [a, b])",
+          "string_type": "text", "int_type": "a whole number", "int_parsing": "a whole number",
+          "float_type": "a number", "float_parsing": "a number", "bool_type": "true or false",
+          "bool_parsing": "true or false", "date_type": "a date (2026-12-24)", "date_from_datetime_parsing":
+          "a date (2026-12-24)"}
+
+
+def _message(err: Any, path: str) -> str:
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    if kind == "literal_error":
+        return f"{path}: '{value}' is not allowed (use {ctx.get('expected', '').replace(' or ', ', ')})"
+    if kind in _KINDS:
+        return f"{path} should be {_KINDS[kind]}, not {_show(value)}"
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"{path} needs at least {n} item{'s' if n != 1 else ''}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        word = {"greater_than_equal": "at least", "greater_than": "more than",
+                "less_than_equal": "at most", "less_than": "less than"}[kind]
+        bound = next(iter(ctx.values()), "")
+        return f"{path} must be {word} {bound}, not {_show(value)}"
+    return f"{path}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "empty"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"'{value}'"
+
+
+def _clean_loc(data: Any, loc: tuple[Any, ...]) -> Loc:
+    """The error's path through the data, without pydantic's tags for validators and union members
+    (`function-after[...]`, `str`); a key that is not in the data (a missing one) is kept."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(part, str) and (not isinstance(node, dict | list) or "[" in part
+                                        or part.startswith("function")):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
+def validate(src: Located, model: type[M], context: dict[str, Any] | None = None,
+             at: Loc = ()) -> tuple[M | None, list[Problem]]:
+    """Validate the data at `at` against a pydantic model; every error becomes a FILE:LINE Problem."""
+    data = src.get(at)
     try:
-        return model.model_validate(src.data if src.data is not None else {}, context=context), []
+        return model.model_validate(data if data is not None or at else {}, context=context), []
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
-            path = ".".join(str(p) for p in loc) or "(top level)"
-            if err["type"] == "extra_forbidden":
-                key = str(loc[-1])
-                hint = _did_you_mean(key, _allowed_keys(model, loc[:-1]))
+            rel = _clean_loc(data, err["loc"])
+            loc = (*at, *rel)
+            path = path_text(loc)
+            if err["type"] == "extra_forbidden" and rel:
+                hint = did_you_mean(str(rel[-1]), _allowed_keys(model, rel[:-1]))
                 problems.append(src.problem(loc, f"unknown key '{path}'{hint}"))
             elif err["type"] == "missing":
                 problems.append(src.problem(loc[:-1], f"'{path}' is required"))
             else:
-                msg = err["msg"].removeprefix("Value error, ")
-                problems.append(src.problem(loc, f"{path}: {msg}"))
+                problems.append(src.problem(loc, _message(err, path)))
         return None, sorted(set(problems), key=lambda p: p.line)

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from ..engine import Engine
 from ..errors import WebhookRejected
-from . import webhooks
+from . import api, auth, pages, queue_pages, unsubscribe, webhooks
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -24,4 +24,9 @@ def create_app(engine: Engine) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(webhooks.router)
+    app.include_router(unsubscribe.router)
+    auth.install(app, engine)  # sessions, static files, error pages
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.include_router(queue_pages.router)
     return app

@@ -5,28 +5,31 @@ nothing the second time (provider event ids are dedupe keys)."""
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from channels.base import NormalizedEvent
 
 from ..errors import WebhookRejected
 from ..evidence import EvidenceIn
+from ..inbound import inbound_evidence, sms_evidence
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", include_in_schema=False)
-MAX_BODY = 5 * 1024 * 1024  # SendGrid batches stay far below this
+MAX_BODY = 5 * 1024 * 1024  # SendGrid batches and Inbound Parse posts (without big attachments) stay below
+MAX_INBOUND = 30 * 1024 * 1024  # Inbound Parse allows up to 30 MB with attachments
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
     length = int(request.headers.get("content-length") or 0)
-    if length > MAX_BODY:
-        raise WebhookRejected(413, f"body of {length} bytes is over the {MAX_BODY} byte limit")
+    if length > limit:
+        raise WebhookRejected(413, f"body of {length} bytes is over the {limit} byte limit")
     body = await request.body()
-    if len(body) > MAX_BODY:
+    if len(body) > limit:
         raise WebhookRejected(413, "body over the size limit")
     return body
 
@@ -37,16 +40,101 @@ def to_evidence(ev: NormalizedEvent) -> EvidenceIn:
                       dedupe_key=ev.dedupe_key, data=ev.data)
 
 
+def _summary(received: int, result: Any) -> dict[str, int]:
+    return {"received": received, "recorded": len(result.recorded), "duplicates": result.duplicates,
+            "unmatched": len(result.unmatched)}
+
+
 @router.post("/sendgrid/events")
 async def sendgrid_events(request: Request) -> JSONResponse:
-    from channels.sendgrid_webhooks import parse_events, verify_event_signature
+    """SendGrid Event Webhook: a signed JSON array of up to ~1,000 events, recorded in one transaction."""
+    from channels.sendgrid_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_events, verify_event_signature
 
     engine: Any = request.app.state.engine
     body = await _body(request)
     verify_event_signature(engine.settings.sendgrid.webhook_public_key, body,
-                           request.headers.get("X-Twilio-Email-Event-Webhook-Signature"),
-                           request.headers.get("X-Twilio-Email-Event-Webhook-Timestamp"))
+                           request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER))
     events = parse_events(body)
     result = await run_in_threadpool(engine.record, [to_evidence(e) for e in events])
-    return JSONResponse({"received": len(events), "recorded": len(result.recorded),
-                         "duplicates": result.duplicates, "unmatched": len(result.unmatched)})
+    return JSONResponse(_summary(len(events), result))
+
+
+@router.post("/sendgrid/inbound")
+async def sendgrid_inbound(request: Request, token: str | None = None) -> JSONResponse:
+    """Inbound Parse: replies and calendar RSVPs. SendGrid does not sign these posts, so the URL
+    configured at SendGrid carries a secret: `?token=` must match the project's inbound token."""
+    from channels.sendgrid_webhooks import parse_inbound
+
+    from .. import tokens
+
+    engine: Any = request.app.state.engine
+    expected = tokens.short_mac(engine.settings.server.secret_key, "inbound-parse", 24)
+    if not token or not tokens.constant_eq(token, expected):
+        raise WebhookRejected(403, "missing or wrong ?token= on the Inbound Parse URL")
+    await _body(request, MAX_INBOUND)
+    try:
+        form = await request.form()
+    except Exception as exc:  # starlette raises its own errors for broken multipart bodies
+        raise WebhookRejected(400, f"not a multipart form: {exc}") from None
+    fields: dict[str, object] = {}
+    files: dict[str, bytes] = {}
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            fields[key] = value
+        else:
+            files[key] = await value.read()
+    mail = parse_inbound(fields, files)
+    items = inbound_evidence(engine.settings, mail, datetime.now(UTC))
+    result = await run_in_threadpool(engine.record, items)
+    return JSONResponse(_summary(len(items), result))
+
+
+def _twilio_url(engine: Any, request: Request, path: str) -> str:
+    url = engine.settings.server.public_url.rstrip("/") + path
+    return url + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def _twilio_params(request: Request, path: str) -> dict[str, str]:
+    from channels.twilio_webhooks import SIGNATURE_HEADER, verify_signature
+
+    engine: Any = request.app.state.engine
+    await _body(request)
+    try:
+        form = await request.form()
+    except Exception as exc:
+        raise WebhookRejected(400, f"not a form: {exc}") from None
+    params = {k: str(v) for k, v in form.multi_items()}
+    verify_signature(engine.settings.twilio.auth_token, _twilio_url(engine, request, path), params,
+                     request.headers.get(SIGNATURE_HEADER))
+    return params
+
+
+@router.post("/twilio/sms")
+async def twilio_sms(request: Request) -> Response:
+    """An inbound SMS: a reply, an opt-out or opt-in keyword, or a HELP request."""
+    from channels.twilio_webhooks import parse_inbound_sms, twiml_message
+
+    engine: Any = request.app.state.engine
+    params = await _twilio_params(request, "/webhooks/twilio/sms")
+    sms = parse_inbound_sms(params)
+    items = await run_in_threadpool(sms_evidence, engine, sms, datetime.now(UTC))
+    if items:
+        await run_in_threadpool(engine.record, items)
+    answer = engine.settings.sender.help_text if sms.keyword == "help" else None
+    return Response(twiml_message(answer), media_type="application/xml")
+
+
+@router.post("/twilio/status")
+async def twilio_status(request: Request) -> Response:
+    """A delivery status callback for an SMS we sent."""
+    from channels.twilio_webhooks import parse_status
+
+    engine: Any = request.app.state.engine
+    params = await _twilio_params(request, "/webhooks/twilio/status")
+    if not params.get("MessageSid"):
+        raise WebhookRejected(400, "no MessageSid")
+    event = parse_status(params)
+    if event is not None:
+        await run_in_threadpool(engine.record, [to_evidence(event)])
+    return Response("<Response></Response>", media_type="application/xml")
+

@@ -1,0 +1,144 @@
+"""Cross-checks of the merged rules: stages, interactions, steps and triggers that refer to each
+other, the `if:` expressions, and event names. Each problem points at the line of the key at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .errors import Problem
+from .ruleset import Meeting, Ruleset
+from .yamlsrc import did_you_mean
+
+# SPEC section 9: the provider events. Any other dotted name may come from a website or CRM, so an
+# unknown event is only worth a warning when it looks like a typo of one of these.
+KNOWN_EVENTS = frozenset({
+    "email.delivered", "email.opened", "email.clicked", "email.replied", "email.bounced", "email.complained",
+    "email.unsubscribed", "email.resubscribed", "sms.delivered", "sms.failed", "sms.replied", "sms.opted_out",
+    "sms.opted_in", "meeting.accepted", "meeting.declined", "meeting.tentative"})
+CONDITION_NAMES = ("contact", "evidence", "now")
+
+At = Callable[..., None]
+
+
+def cross_check(rs: Ruleset, broken: set[tuple[str, str]]) -> list[Problem]:
+    out: list[Problem] = []
+
+    def at(key: tuple[str, ...], message: str, warning: bool = False) -> None:
+        k = key
+        while k and k not in rs.where:
+            k = k[:-1]
+        file, line = rs.where.get(k, ("rules/", 1))
+        out.append(Problem(file, line, message, warning))
+
+    _check_stages(rs, broken, at)
+    stage_ids = set(rs.stage_ids)
+    for stage, steps in rs.playbooks.items():
+        if rs.stages and stage not in stage_ids and ("stage", stage) not in broken:
+            at(("playbook", stage), f"playbooks.{stage}: there is no stage '{stage}'{_hint(stage, rs.stage_ids)}")
+        ids: set[str] = set()
+        for step in steps:
+            key: tuple[str, ...] = ("step", stage, step.id)
+            if step.id in ids:
+                at((*key, "id"), f"playbooks.{stage}: step id '{step.id}' is used twice: give each step its own id")
+            ids.add(step.id)
+            _check_use(rs, key, f"playbooks.{stage}.{step.id}", step.interaction, step.channel, step.meeting,
+                       broken, at)
+            for event in step.skip_if:
+                _check_event(event, (*key, "skip_if"), at)
+    tids: set[str] = set()
+    for tr in rs.triggers:
+        key = ("trigger", tr.id)
+        if tr.id in tids:
+            at((*key, "id"), f"triggers: trigger id '{tr.id}' is used twice: give each trigger its own id")
+        tids.add(tr.id)
+        _check_use(rs, key, f"triggers.{tr.id}", tr.interaction, tr.channel, tr.meeting, broken, at)
+        _check_event(tr.on, (*key, "on"), at)
+        if tr.within is not None and tr.within <= tr.after:
+            at((*key, "within"), f"triggers.{tr.id}: `within` must be longer than `after`, or the touch "
+               "always expires before it is due")
+        if tr.if_ is not None:
+            message = condition_problem(tr.if_)
+            if message:
+                at((*key, "if"), f"triggers.{tr.id}.if {message}")
+    return out
+
+
+def _check_stages(rs: Ruleset, broken: set[tuple[str, str]], at: At) -> None:
+    seen: set[str] = set()
+    for st in rs.stages:
+        if st.id in seen:
+            at(("stage", st.id, "id"), f"stages: stage '{st.id}' is listed twice")
+        seen.add(st.id)
+        for j, cond in enumerate(st.reached_by):
+            _check_event(cond.event, ("reached_by", st.id, str(j)), at)
+            if cond.within is not None and cond.count == 1:
+                at(("reached_by", st.id, str(j)), f"stages.{st.id}.reached_by: `within` counts from the first "
+                   f"of `count` events; with count 1 it does nothing", warning=True)
+    if not rs.stages or ("stages", "*") in broken:
+        return  # the order is not known when a stage did not validate
+    first = rs.stages[0]
+    if first.reached_by:
+        at(("stage", first.id, "reached_by"), f"stages: the first stage '{first.id}' is where buyers start: "
+           "it takes no `reached_by`")
+    for st in rs.stages[1:]:
+        if not st.reached_by:
+            at(("stage", st.id), f"stages: stage '{st.id}' has no `reached_by`: nobody could ever reach it")
+    # next_stage picks the furthest stage proven, so a condition that a later stage repeats is dead
+    for i, st in enumerate(rs.stages):
+        for j, cond in enumerate(st.reached_by):
+            later = next((s for s in rs.stages[i + 1:] if cond in s.reached_by), None)
+            if later is not None:
+                at(("reached_by", st.id, str(j)), f"stages.{st.id}.reached_by: {cond.event} also proves the "
+                   f"later stage '{later.id}', so it never leads to '{st.id}'", warning=True)
+
+
+def _check_use(rs: Ruleset, key: tuple[str, ...], name: str, interaction: str, channel: str | None,
+               meeting: Meeting | None, broken: set[tuple[str, str]], at: At) -> None:
+    inter = rs.interactions.get(interaction)
+    if inter is None:
+        if ("interaction", interaction) not in broken:
+            at((*key, "interaction"), f"{name}: unknown interaction '{interaction}'"
+               f"{_hint(interaction, list(rs.interactions))}")
+        return
+    if channel and channel not in inter.channels:
+        at((*key, "channel"), f"{name}: channel '{channel}' is not one of interaction '{interaction}''s channels "
+           f"({', '.join(inter.channels)})")
+        return
+    if channel == "meeting" and meeting is None:
+        at((*key, "channel"), f"{name}: a meeting step needs `meeting: {{duration: ...}}`")
+    if meeting is not None and "meeting" not in ([channel] if channel else inter.channels):
+        at((*key, "meeting"), f"{name}: `meeting` is set but this step never uses the meeting channel",
+           warning=True)
+
+
+def _check_event(event: str, key: tuple[str, ...], at: At) -> None:
+    if event in KNOWN_EVENTS:
+        return
+    hint = did_you_mean(event, sorted(KNOWN_EVENTS))
+    if hint:
+        at(key, f"'{event}' is not an event the providers send{hint}", warning=True)
+
+
+def condition_problem(expression: str) -> str | None:
+    """Why an `if:` expression is wrong (does not compile, or uses a name it cannot see), or None."""
+    from jinja2 import TemplateSyntaxError, meta
+
+    from .content import compile_condition, environment
+
+    env = environment()
+    try:
+        compile_condition(expression)
+        names = meta.find_undeclared_variables(env.parse("{{ (" + expression + ") }}"))
+    except TemplateSyntaxError as exc:
+        return f"does not compile: {exc.message}"
+    except Exception as exc:  # the sandbox's own checks
+        return f"does not compile: {exc}"
+    unknown = sorted(n for n in names if n not in CONDITION_NAMES and n not in env.globals)
+    if unknown:
+        return (f"uses '{unknown[0]}', which it cannot see{_hint(unknown[0], list(CONDITION_NAMES))} "
+                f"(an `if:` sees {', '.join(CONDITION_NAMES)})")
+    return None
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    return did_you_mean(word, choices) or (f" (known: {', '.join(sorted(set(choices)))})" if choices else "")

@@ -1,0 +1,215 @@
+"""The JSON API under /api: contacts, evidence, the queue and the report, for scripts, CRMs and
+websites. `Authorization: Bearer <token>` (from `outreach users add`); the pages' access rules apply:
+a rep sees and acts on their own contacts only (another's id is a 404), a marketer reads everything
+and approves nothing, an admin does all. Shapes follow the CLI's --json output (SPEC section 7)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from ..contacts import find_contact
+from ..db import session_scope
+from ..errors import InvalidInput, NotFound
+from ..evidence import EvidenceIn
+from ..models import STATUSES, Contact
+from ..queue import approve_all, edit, get_touch, list_touches, touch_json, transition
+from ..report import report
+from ..views import contact_detail, contact_json, find_contact_by, search_contacts, set_preference, validate_event
+from .auth import ApiUser, EngineDep, owner_scope, require_actor, visible_owner
+from .present import edit_channels
+
+router = APIRouter(prefix="/api", tags=["api"])
+MAX_DATA = 64 * 1024  # an evidence's `data`, serialized
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ContactRef(Body):
+    """Which contact: the first of id, email, external_id, phone that is given."""
+
+    id: int | None = None
+    email: str | None = Field(default=None, max_length=254)
+    external_id: str | None = Field(default=None, max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class EvidenceBody(Body):
+    contact: ContactRef
+    type: str = Field(max_length=100, examples=["pricing.viewed"])
+    occurred_at: datetime | None = Field(default=None, description="ISO 8601; default now, naive means UTC")
+    data: dict[str, Any] = {}
+    id: str | None = Field(default=None, min_length=1, max_length=200,
+                           description="Your id for this event: a repeat with the same id changes nothing")
+
+
+class PreferenceBody(Body):
+    interaction: str = Field(max_length=64, examples=["strategic"])
+    channel: str = Field(max_length=20, examples=["meeting"])
+
+
+class ApproveBody(Body):
+    ids: list[int] = Field(default=[], max_length=5000)
+    all: bool = Field(default=False, description="every pending touch in your scope (or `owner`'s)")
+    owner: str | None = Field(default=None, max_length=254)
+
+
+class RejectBody(Body):
+    ids: list[int] = Field(min_length=1, max_length=5000)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class EditBody(Body):
+    subject: str | None = Field(default=None, max_length=300, description="empty: back to the template's")
+    body: str | None = Field(default=None, max_length=20000, description="empty: back to the template's")
+    channel: str | None = Field(default=None, max_length=20)
+    due_at: datetime | None = None
+    approve: bool = Field(default=False, description="approve it after the edit")
+
+
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def _visible(s: Session, user: Any, ref: str | int) -> Contact:
+    c = find_contact(s, ref)
+    if not visible_owner(user, c.owner):
+        raise NotFound(f"no contact '{ref}' (give an id, email or external id)")
+    return c
+
+
+@router.get("/me", summary="Who this token belongs to")
+def me(user: ApiUser) -> dict[str, Any]:
+    return {"email": user.email, "role": user.role}
+
+
+@router.get("/contacts", summary="Search contacts (name, email, company, external id; stage; owner)")
+def contacts(user: ApiUser, engine: EngineDep, q: Annotated[str, Query(max_length=200)] = "",
+             stage: Annotated[str | None, Query(max_length=64)] = None,
+             owner: Annotated[str | None, Query(max_length=254)] = None,
+             limit: Annotated[int, Query(ge=1, le=500)] = 50,
+             offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        rows, total = search_contacts(s, text=q, stage=stage, owner=owner_scope(user) or owner,
+                                      limit=limit, offset=offset)
+        return {"contacts": [contact_json(c) for c in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/contacts/{contact}", summary="A contact: stage, evidence, touches, channel picks (as `contacts show`)")
+def contact(user: ApiUser, engine: EngineDep,
+            contact: Annotated[str, Path(max_length=254, description="id, email or external id")]) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        return contact_detail(s, engine, c.id or 0)
+
+
+@router.post("/contacts/{contact}/preferences", summary="State the channel a contact prefers for an interaction")
+def prefer(body: PreferenceBody, user: ApiUser, engine: EngineDep,
+           contact: Annotated[str, Path(max_length=254)]) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        set_preference(s, engine, c.id or 0, body.interaction, body.channel, source="api")
+    with session_scope(engine.db) as s:
+        detail = contact_detail(s, engine, c.id or 0)
+    return {"contact": detail["contact"], "stated": detail["stated"], "channels": detail["channels"]}
+
+
+@router.post("/evidence", status_code=201, summary="Record what a buyer did (idempotent with `id`)",
+             responses={200: {"description": "a repeat of an `id` already recorded: nothing changed"}})
+def evidence(body: EvidenceBody, user: ApiUser, engine: EngineDep) -> Any:
+    validate_event(body.type)
+    now = datetime.now(UTC)
+    when = _utc(body.occurred_at) if body.occurred_at else now
+    if when > now + timedelta(days=1):
+        raise InvalidInput("occurred_at is in the future")
+    if len(json.dumps(body.data, default=str)) > MAX_DATA:
+        raise InvalidInput(f"data is over {MAX_DATA // 1024} KiB")
+    ref = body.contact
+    with session_scope(engine.db) as s:
+        c = find_contact_by(s, id=ref.id, email=ref.email, external_id=ref.external_id, phone=ref.phone,
+                            region=engine.settings.default_region)
+        if not visible_owner(user, c.owner):
+            raise NotFound("no such contact")
+    key = f"api:{body.id}" if body.id else None
+    try:
+        result = engine.record([EvidenceIn(body.type, when, "api", contact_id=c.id, dedupe_key=key,
+                                           data=body.data)], now=now)
+    except IntegrityError:  # the same id, sent twice at once: the other request recorded it
+        result = None
+    if result is None or result.duplicates:
+        return JSONResponse({"recorded": False, "duplicate": True, "contact_id": c.id, "id": body.id},
+                            status_code=200)
+    ev = result.recorded[0]
+    return {"recorded": True, "duplicate": False, "contact_id": c.id, "id": body.id, "evidence_id": ev.id,
+            "stage_changes": [{"from": ch.from_stage, "to": ch.to_stage} for ch in result.stage_changes]}
+
+
+@router.get("/queue", summary="Touches, oldest due first (every status unless `status`)")
+def queue(user: ApiUser, engine: EngineDep, status: Annotated[str | None, Query(max_length=32)] = None,
+          owner: Annotated[str | None, Query(max_length=254)] = None,
+          limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
+    if status and status not in STATUSES:
+        raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
+    with session_scope(engine.db) as s:
+        return [touch_json(t, c) for t, c in list_touches(s, owner=owner_scope(user) or owner, status=status,
+                                                          limit=limit)]
+
+
+@router.get("/queue/{touch_id}", summary="One touch")
+def touch(touch_id: int, user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        t, c = get_touch(s, touch_id, owner_scope(user))
+        return touch_json(t, c)
+
+
+@router.post("/queue/approve", summary="Approve touches by id, or all pending ones in your scope")
+def approve(body: ApproveBody, user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+    require_actor(user)
+    now = datetime.now(UTC)
+    with session_scope(engine.db) as s:
+        if body.all:
+            if body.ids:
+                raise InvalidInput("give ids or all, not both")
+            return {"approved": approve_all(s, now, owner=owner_scope(user) or body.owner)}
+        if not body.ids:
+            raise InvalidInput("give the ids to approve, or all: true")
+        touches = transition(s, "approve", sorted(set(body.ids)), now, owner=owner_scope(user))
+        return {"approved": len(touches), "ids": [t.id for t in touches]}
+
+
+@router.post("/queue/reject", summary="Reject touches, with a reason")
+def reject(body: RejectBody, user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+    require_actor(user)
+    with session_scope(engine.db) as s:
+        touches = transition(s, "reject", sorted(set(body.ids)), datetime.now(UTC), owner=owner_scope(user),
+                             reason=body.reason)
+        return {"rejected": len(touches), "ids": [t.id for t in touches]}
+
+
+@router.post("/queue/{touch_id}/edit", summary="Edit a pending touch (subject, body, channel, send time)")
+def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+    require_actor(user)
+    now = datetime.now(UTC)
+    with session_scope(engine.db) as s:
+        t, c = get_touch(s, touch_id, owner_scope(user))
+        edit(s, touch_id, now, owner=owner_scope(user), subject=body.subject, body=body.body,
+             channel=body.channel, due_at=_utc(body.due_at) if body.due_at else None,
+             allowed_channels=edit_channels(engine, t))
+        if body.approve:
+            transition(s, "approve", [touch_id], now, owner=owner_scope(user))
+        return touch_json(t, c)
+
+
+@router.get("/report", summary="Funnel, stage velocity, response by channel and interaction (as `report --json`)")
+def get_report(user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        return report(s, engine.project.rules)

@@ -1,0 +1,181 @@
+"""Server-rendered pages besides the queue: sign-in, contacts and their timelines, the dashboard and
+the rules. Each handler calls the same engine functions the CLI calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from math import ceil
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
+
+from ..contacts import find_contact
+from ..db import session_scope
+from ..dryrun import summary
+from ..errors import ConfigError, InvalidInput, NotFound
+from ..evidence import EvidenceIn
+from ..models import Contact, User
+from ..project import check_project
+from ..report import report
+from ..users import check_password
+from ..views import contact_detail, search_contacts, set_preference, validate_event
+from .auth import EngineDep, FormUser, PageUser, check_csrf, owner_scope, password_mark, session_user, visible_owner
+from .present import playbooks, timeline, triggers
+from .queue_pages import _back
+from .render import flash, render_page
+
+router = APIRouter(include_in_schema=False)
+PER_PAGE = 25
+MANUAL_EVENTS = ("call.completed", "meeting.held", "note.added", "pricing.asked", "demo.requested",
+                 "proposal.requested", "contract.signed")
+
+
+@router.get("/")
+def home(user: Annotated[User | None, Depends(session_user)]) -> Response:
+    return RedirectResponse("/queue" if user else "/login", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, user: Annotated[User | None, Depends(session_user)],
+               next: Annotated[str, Query(max_length=500)] = "/queue") -> Response:
+    if user is not None:
+        return RedirectResponse(_back(next), status_code=303)
+    return render_page(request, "login.html", {"next": _back(next)})
+
+
+@router.post("/login", dependencies=[Depends(check_csrf)])
+def login(request: Request, engine: EngineDep, email: Annotated[str, Form(max_length=254)] = "",
+          password: Annotated[str, Form(max_length=1024)] = "",
+          next: Annotated[str, Form(max_length=500)] = "/queue") -> Response:
+    throttle = request.app.state.login_throttle
+    address = request.client.host if request.client else "?"
+    email = email.strip().lower()
+    if throttle.blocked(email, address):
+        return render_page(request, "login.html", {"next": _back(next), "email": email,
+                                                   "error": "Too many failed sign-ins: wait 15 minutes and try again."},
+                           status=429)
+    with session_scope(engine.db) as s:
+        user = s.execute(select(User).where(col(User.email) == email)).scalar_one_or_none()
+    if not check_password(user, password) or user is None:
+        throttle.failed(email, address)
+        return render_page(request, "login.html", {"next": _back(next), "email": email,
+                                                   "error": "That email and password do not match."}, status=401)
+    throttle.succeeded(email, address)
+    # a fresh session on sign-in: nothing from before it (a planted cookie) survives
+    request.session.clear()
+    request.session.update(uid=user.id, pw=password_mark(user))
+    return RedirectResponse(_back(next), status_code=303)
+
+
+@router.get("/logout")
+def logout_page(request: Request, user: PageUser) -> Response:
+    return render_page(request, "logout.html", {})
+
+
+@router.post("/logout")
+def logout(request: Request, user: FormUser) -> Response:
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/contacts")
+def contacts_page(request: Request, user: PageUser, engine: EngineDep,
+                  q: Annotated[str, Query(max_length=200)] = "", stage: Annotated[str, Query(max_length=64)] = "",
+                  owner: Annotated[str, Query(max_length=254)] = "",
+                  page: Annotated[int, Query(ge=1, le=100000)] = 1) -> Response:
+    scope = owner_scope(user) or owner.strip().lower() or None
+    with session_scope(engine.db) as s:
+        rows, total = search_contacts(s, text=q, stage=stage or None, owner=scope, limit=PER_PAGE,
+                                      offset=(page - 1) * PER_PAGE)
+    return render_page(request, "contacts.html", {
+        "contacts": rows, "total": total, "q": q, "stage": stage, "owner": owner, "page": page,
+        "pages": max(1, ceil(total / PER_PAGE)), "stages": engine.project.rules.stage_ids})
+
+
+def _visible(s: object, user: User, contact_id: int) -> Contact:
+    """The contact if this user may see it; a rep asking for another rep's gets NotFound, not a hint."""
+    c = find_contact(s, contact_id)  # type: ignore[arg-type]
+    if not visible_owner(user, c.owner):
+        raise NotFound(f"no contact '{contact_id}'")
+    return c
+
+
+@router.get("/contacts/{contact_id}")
+def contact_page(request: Request, contact_id: int, user: PageUser, engine: EngineDep) -> Response:
+    rules = engine.project.rules
+    with session_scope(engine.db) as s:
+        _visible(s, user, contact_id)
+        detail = contact_detail(s, engine, contact_id)
+    suggestions = sorted({*MANUAL_EVENTS, *(c.event for st in rules.stages for c in st.reached_by),
+                          *(tr.on for tr in rules.triggers)})
+    return render_page(request, "contact.html", {
+        "d": detail, "c": detail["contact"], "events": timeline(detail), "interactions": rules.interactions,
+        "stages": rules.stage_ids, "suggestions": suggestions})
+
+
+@router.post("/contacts/{contact_id}/preference")
+def prefer(request: Request, contact_id: int, user: FormUser, engine: EngineDep,
+           interaction: Annotated[str, Form(max_length=64)], channel: Annotated[str, Form(max_length=20)]) -> Response:
+    back = f"/contacts/{contact_id}"
+    try:
+        with session_scope(engine.db) as s:
+            _visible(s, user, contact_id)
+            set_preference(s, engine, contact_id, interaction, channel, source="web")
+    except InvalidInput as exc:
+        flash(request, "error", str(exc))
+        return RedirectResponse(back, status_code=303)
+    flash(request, "ok", f"Saved: prefers {channel} for {interaction}")
+    return RedirectResponse(back, status_code=303)
+
+
+@router.post("/contacts/{contact_id}/evidence")
+def add_evidence(request: Request, contact_id: int, user: FormUser, engine: EngineDep,
+                 type: Annotated[str, Form(max_length=100)],
+                 note: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    back = f"/contacts/{contact_id}"
+    with session_scope(engine.db) as s:
+        _visible(s, user, contact_id)
+    try:
+        validate_event(type.strip())
+        data = {"by": user.email, **({"note": note.strip()} if note.strip() else {})}
+        result = engine.record([EvidenceIn(type.strip(), datetime.now(UTC), "web", contact_id=contact_id,
+                                           data=data)])
+    except InvalidInput as exc:
+        flash(request, "error", str(exc))
+        return RedirectResponse(back, status_code=303)
+    moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)
+    flash(request, "ok", f"Recorded {type.strip()}" + (f" ({moved})" if moved else ""))
+    return RedirectResponse(back, status_code=303)
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, user: PageUser, engine: EngineDep) -> Response:
+    with session_scope(engine.db) as s:
+        data = report(s, engine.project.rules)
+    top = max([f["reached"] for f in data["funnel"]] or [0]) or 1
+    channels = sorted({r["channel"] or "—" for r in data["response"]})
+    interactions = sorted({r["interaction"] or "—" for r in data["response"]})
+    grid = {(r["channel"] or "—", r["interaction"] or "—"): r for r in data["response"]}
+    return render_page(request, "dashboard.html", {"r": data, "top": top, "channels": channels,
+                                                   "interactions": interactions, "grid": grid})
+
+
+@router.get("/rules")
+def rules_page(request: Request, user: PageUser, engine: EngineDep) -> Response:
+    rules = engine.project.rules
+    try:
+        dry = summary(engine.plan(datetime.now(UTC), dry_run=True))
+        dry_error = None
+    except (ConfigError, InvalidInput) as exc:
+        dry, dry_error = {"steps": [], "by_status": {}, "by_channel": {}, "would_queue": 0}, str(exc)
+    if owner_scope(user):  # examples name contacts: a rep sees the counts only
+        for step in dry["steps"]:
+            step["examples"] = []
+    problems = check_project(engine.project.path)
+    return render_page(request, "rules.html", {
+        "playbooks": playbooks(rules, dry), "triggers": triggers(rules), "interactions": rules.interactions,
+        "dry": dry, "dry_error": dry_error, "errors": [p for p in problems if not p.warning],
+        "warnings": [p for p in problems if p.warning], "learning": rules.learning})

@@ -1,0 +1,159 @@
+"""Shaping engine data for the pages: a touch's message as the buyer will see it, a contact's
+timeline, and the rules as readable playbooks. Presentation only: the decisions stay in the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ..content import available_channels, sms_segments
+from ..engine import Engine
+from ..errors import RenderError
+from ..messages import build_message, render_touch
+from ..models import Contact, Touch
+from ..ruleset import Ruleset
+from .render import to_utc
+
+
+@dataclass
+class Preview:
+    """What the buyer would get: email subject and text, SMS text and segments, or a meeting's title,
+    time and description. `error` says why it cannot be rendered (the touch would fail)."""
+
+    channel: str
+    subject: str | None = None
+    text: str = ""
+    segments: int = 0
+    starts_at: datetime | None = None
+    minutes: int | None = None
+    has_html: bool = False
+    error: str | None = None
+
+
+def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
+    channel = touch.channel or ""
+    out = Preview(channel=channel)
+    if not channel:
+        out.error = touch.reason or "no channel can reach this buyer"
+        return out
+    try:
+        if channel == "meeting":
+            # the invite itself, so the time shown is the slot the buyer's calendar will show
+            msg = build_message(engine.settings, engine.project.content_dir, touch, contact, engine.project.rules)
+            out.subject, out.text, out.minutes = msg.subject, msg.text, touch.meeting_minutes or 30
+            out.starts_at = _dtstart(msg.calendar)
+        else:
+            rendered = render_touch(engine.settings, engine.project.content_dir, touch, contact)
+            out.subject, out.text, out.has_html = rendered.subject, rendered.text, bool(rendered.html)
+            if channel == "sms":
+                out.segments = sms_segments(rendered.text)
+    except (RenderError, ValueError) as exc:
+        out.error = str(exc)
+    return out
+
+
+def _dtstart(calendar: str | None) -> datetime | None:
+    if not calendar:
+        return None
+    from icalendar import Calendar
+
+    for event in Calendar.from_ical(calendar).walk("VEVENT"):
+        start = event.get("dtstart")
+        if start is not None and isinstance(start.dt, datetime):
+            return to_utc(start.dt)
+    return None
+
+
+def edit_channels(engine: Engine, touch: Touch) -> list[str]:
+    """The channels a rep may switch a touch to: its interaction's, that have a template."""
+    inter = engine.project.rules.interactions.get(touch.interaction)
+    have = available_channels(engine.project.content_dir, touch.content)
+    return [c for c in (inter.channels if inter else []) if c in have or c == touch.channel]
+
+
+@dataclass
+class Event:
+    at: datetime | None
+    kind: str  # evidence | stage | touch
+    title: str
+    detail: str = ""
+    status: str | None = None
+    children: list[dict[str, Any]] = field(default_factory=list)
+    link: str | None = None
+
+
+def timeline(detail: dict[str, Any]) -> list[Event]:
+    """Evidence with its source, stage changes with the evidence that proved them, and touches with
+    their statuses and the provider events that answer them; newest first."""
+    def t(text: str | None) -> datetime | None:
+        return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00"))) if text else None
+
+    by_touch: dict[int, list[dict[str, Any]]] = {}
+    events: list[Event] = []
+    # a stage change before the evidence that proved it: newest first, equal times keep this order
+    for ch in detail["stage_changes"]:
+        events.append(Event(t(ch["at"]), "stage", f"{ch['from'] or 'start'} → {ch['to']}",
+                            f"proved by {ch['proof']}" if ch["proof"] else "no single piece of evidence"))
+    for e in detail["evidence"]:
+        if e["touch_id"]:
+            by_touch.setdefault(e["touch_id"], []).append(e)
+        note = (e.get("data") or {}).get("note") if isinstance(e.get("data"), dict) else None
+        events.append(Event(t(e["occurred_at"]), "evidence", e["type"],
+                            f"from {e['source']}" + (f" · on {e['channel']}" if e["channel"] else "")
+                            + (f" · answers touch #{e['touch_id']}" if e["touch_id"] else "")
+                            + (f" · “{note}”" if note else "")))
+    for tc in detail["touches"]:
+        when = t(tc["sent_at"]) or t(tc["due_at"])
+        events.append(Event(when, "touch", f"#{tc['id']} {tc['step']} · {tc['interaction']} by {tc['channel'] or '—'}",
+                            f"{tc['rule']}" + (f" · {tc['reason']}" if tc["reason"] else ""), tc["status"],
+                            [{"type": e["type"], "at": e["occurred_at"]} for e in by_touch.get(tc["id"], [])],
+                            link=f"/queue/{tc['id']}"))
+    floor = datetime.min.replace(tzinfo=UTC)
+    events.sort(key=lambda ev: ev.at or floor, reverse=True)
+    return events
+
+
+def _span(d: timedelta) -> str:
+    seconds = int(d.total_seconds())
+    if seconds == 0:
+        return "at once"
+    for unit, size in (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds}s"
+
+
+def playbooks(rules: Ruleset, dry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per stage in order: how it is reached, and its steps as a timeline with the dry-run counts."""
+    counts = {s["rule"]: s for s in dry.get("steps", [])}
+    out = []
+    for stage in rules.stages:
+        reached = []
+        for c in stage.reached_by:
+            text = c.event if c.count == 1 else f"{c.event} {c.count} times"
+            reached.append(text + (f" within {_span(c.within)}" if c.within else ""))
+        steps = []
+        for st in sorted(rules.playbooks.get(stage.id, []), key=lambda s: s.after):
+            key = f"playbook:{stage.id}/{st.id}"
+            steps.append({
+                "id": st.id, "when": "on entry" if not st.after else f"after {_span(st.after)}",
+                "interaction": st.interaction, "content": st.content, "approval": st.approval,
+                "channel": st.channel or " / ".join(rules.interactions[st.interaction].channels)
+                if st.interaction in rules.interactions else st.channel,
+                "fixed": st.channel is not None, "skip_if": st.skip_if,
+                "meeting": _span(st.meeting.duration) if st.meeting else None,
+                "where": "{}:{}".format(*rules.where.get(("step", stage.id, st.id, ""), ("rules/", 0))),
+                "dry": counts.get(key, {}).get("contacts", 0), "examples": counts.get(key, {}).get("examples", []),
+            })
+        out.append({"id": stage.id, "reached_by": reached, "steps": steps})
+    return out
+
+
+def triggers(rules: Ruleset) -> list[dict[str, Any]]:
+    return [{"id": tr.id, "on": tr.on, "if": tr.if_, "interaction": tr.interaction, "content": tr.content,
+             "approval": tr.approval, "channel": tr.channel, "within": _span(tr.within) if tr.within else None,
+             "after": _span(tr.after) if tr.after else None,
+             "where": "{}:{}".format(*rules.where.get(("trigger", tr.id, ""), ("rules/", 0)))}
+            for tr in rules.triggers]
