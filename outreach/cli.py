@@ -412,15 +412,34 @@ def worker(project: ProjectOpt = None) -> None:
 @app.command()
 def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
             host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-            key_file: Annotated[Path | None, typer.Option("--key-file", help="keep the webhook signing key here")] = None,
-            callbacks: Annotated[bool, typer.Option("--callbacks/--no-callbacks")] = True) -> None:
-    """A local stand-in for the SendGrid and Twilio APIs (nothing leaves the machine)."""
+            key_file: Annotated[Path | None, typer.Option(
+                "--key-file", help="keep the webhook signing key here")] = None,
+            callbacks: Annotated[bool, typer.Option("--callbacks/--no-callbacks")] = True,
+            engine_url: Annotated[str | None, typer.Option(
+                "--engine-url", help="where emitted webhooks go (the engine's server.public_url)")] = None,
+            twilio_token: Annotated[str | None, typer.Option(
+                "--twilio-token", envvar="TWILIO_AUTH_TOKEN", help="signs emitted Twilio webhooks")] = None,
+            inbound_url: Annotated[str | None, typer.Option(
+                "--inbound-url", help="the Inbound Parse URL `outreach webhooks` prints")] = None,
+            script: Annotated[Path | None, typer.Option(
+                "--script", help="a scripted buyer (YAML rules; see docs/SANDBOX.md)")] = None) -> None:
+    """A local stand-in for the SendGrid and Twilio APIs (nothing leaves the machine); it can also
+    post their webhooks back to the engine, on command or as a scripted buyer (docs/SANDBOX.md)."""
     from .sandbox import serve as serve_sandbox
+    from .sandbox_buyer import load_script
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    text = None
+    if script is not None:
+        try:
+            text = script.read_text()
+            load_script(text)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{script}: {exc}") from None
     typer.echo(f"sandbox on http://{host}:{port}: set sendgrid.api_base and twilio.api_base to it; "
                f"GET /sandbox/keys gives the webhook public key")
-    serve_sandbox(host, port, key_file=str(key_file) if key_file else None, callbacks=callbacks)
+    serve_sandbox(host, port, key_file=str(key_file) if key_file else None, callbacks=callbacks,
+                  engine_url=engine_url, twilio_token=twilio_token, inbound_url=inbound_url, script=text)
 
 
 @app.command()

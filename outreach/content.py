@@ -116,10 +116,12 @@ def thaw(content_dir: Path) -> None:
 
 @lru_cache(maxsize=8)
 def environment(content_dir: str | None = None) -> SandboxedEnvironment:
-    loader = _Loader(content_dir) if content_dir else None
-    env = _Env(loader=loader, undefined=StrictUndefined, autoescape=False, trim_blocks=True,
-               keep_trailing_newline=False)
-    return env
+    return _new_env(_Loader(content_dir) if content_dir else None)
+
+
+def _new_env(loader: BaseLoader | None) -> SandboxedEnvironment:
+    return _Env(loader=loader, undefined=StrictUndefined, autoescape=False, trim_blocks=True,
+                keep_trailing_newline=False)
 
 
 def compile_condition(expression: str) -> Any:
@@ -150,9 +152,10 @@ def template_name(key: str, channel: str) -> str:
     return f"{key}.{channel}.j2"
 
 
-def render(content_dir: Path, key: str, channel: str, context: dict[str, Any]) -> Rendered:
+def render(content_dir: Path, key: str, channel: str, context: dict[str, Any],
+           env: SandboxedEnvironment | None = None) -> Rendered:
     """Render content `key` for `channel`; RenderError says which variable or template failed."""
-    env = environment(str(content_dir))
+    env = env or environment(str(content_dir))
     name = template_name(key, channel)
     try:
         template = env.get_template(name)
@@ -297,15 +300,16 @@ def check_samples(content_dir: Path, context: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     if not content_dir.is_dir():
         return problems
+    env = _new_env(FileSystemLoader(str(content_dir)))  # the files on disk, never a server's frozen copy
     for path, display, channel in _templates(content_dir):
         if channel not in REQUIRED_BLOCKS or path.name.startswith("_") or not path.name.endswith(".j2"):
             continue
         key = display.removeprefix("content/").removesuffix(f".{channel}.j2")
         try:
-            rendered = render(content_dir, key, channel, context)
+            rendered = render(content_dir, key, channel, context, env)
         except RenderError as exc:
             if isinstance(exc.__cause__, UndefinedError):
-                problems.append(Problem(display, _template_line(exc.__cause__, path, content_dir),
+                problems.append(Problem(display, _template_line(exc.__cause__, path, content_dir, env),
                                         f"for the sample contact, {exc.__cause__.message}: a contact without "
                                         "it fails this touch (or write `| default('...')`)", warning=True))
             continue
@@ -318,7 +322,7 @@ def check_samples(content_dir: Path, context: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def _template_line(exc: BaseException, path: Path, content_dir: Path) -> int:
+def _template_line(exc: BaseException, path: Path, content_dir: Path, env: SandboxedEnvironment) -> int:
     """The template line an error was raised on, from the traceback's template frames."""
     frame = None
     tb = exc.__traceback__
@@ -330,7 +334,7 @@ def _template_line(exc: BaseException, path: Path, content_dir: Path) -> int:
         return 1
     if "__jinja_exception__" in frame.tb_frame.f_globals:  # Jinja rewrote it: already a template line
         return frame.tb_lineno
-    template = environment(str(content_dir)).get_template(path.relative_to(content_dir).as_posix())
+    template = env.get_template(path.relative_to(content_dir).as_posix())
     return template.get_corresponding_lineno(frame.tb_lineno)
 
 

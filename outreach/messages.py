@@ -83,9 +83,13 @@ def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: Outg
     window = s.policy.send_windows.get("meeting")
     zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
     duration = timedelta(minutes=touch.meeting_minutes or 30)
-    start = propose_slot(earliest=touch.due_at + timedelta(days=2), duration=duration, zones=zones,
-                         hours=window.minutes if window else (540, 1020),
-                         weekdays=window.weekdays if window else frozenset(range(5)))
+    hours = window.minutes if window else (540, 1020)
+    weekdays = window.weekdays if window else frozenset(range(5))
+    earliest = touch.due_at + timedelta(days=2)
+    try:
+        start = propose_slot(earliest=earliest, duration=duration, zones=zones, hours=hours, weekdays=weekdays)
+    except ValueError:  # the rep's and the buyer's hours never overlap: the buyer's hours win
+        start = propose_slot(earliest=earliest, duration=duration, zones=zones[:1], hours=hours, weekdays=weekdays)
     organizer = f"reply+{tokens.reply_token(s.server.secret_key, touch.id or 0)}@{s.sendgrid.inbound_domain}"
     msg.subject = msg.subject or "Invitation"
     msg.calendar = build_invite(

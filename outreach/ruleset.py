@@ -44,11 +44,25 @@ def _check_content(v: str) -> str:
     return v
 
 
+MAX_DURATION = timedelta(days=3650)
+
+
+def bounded_duration(v: Any) -> timedelta:
+    """A duration, at most about ten years: further than that is a typo, and dates overflow."""
+    try:
+        delta = parse_duration(v)
+    except OverflowError:
+        delta = MAX_DURATION * 2
+    if delta > MAX_DURATION:
+        raise ValueError(f"'{v}' is too long (at most 3650d, about ten years)")
+    return delta
+
+
 def _one_or_many(v: Any) -> Any:
     return [v] if isinstance(v, str) else v
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[timedelta, BeforeValidator(bounded_duration)]
 Id = Annotated[str, AfterValidator(_check_id)]
 Event = Annotated[str, AfterValidator(_check_event)]
 ContentKey = Annotated[str, AfterValidator(_check_content)]

@@ -21,11 +21,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from . import db
 from .config import Settings, load_settings
 from .contacts import import_csv, parse_row
-from .durations import parse_duration
 from .errors import ConfigError, InvalidInput, Problem
 from .models import APPROVED, SENT, STATUSES, Contact, Touch
 from .project import Project
-from .ruleset import Channel, Event, Ruleset
+from .ruleset import Channel, Event, Ruleset, bounded_duration
 from .yamlsrc import Located, did_you_mean, load_file, path_text, validate
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
@@ -34,22 +33,22 @@ Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 def _when(v: Any) -> Any:
     """An ISO time (`2026-03-02T09:00:00Z`; UTC if it names no zone) or a duration after `start` (`3d`)."""
-    if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=UTC)
-    if isinstance(v, date):
-        return datetime(v.year, v.month, v.day, tzinfo=UTC)
     if isinstance(v, str) and v[:1].isdigit() and not v[-1:].isdigit() and "-" not in v and ":" not in v:
-        return parse_duration(v)
+        return bounded_duration(v)
+    if v == 0 and not isinstance(v, bool):
+        return timedelta(0)
     if isinstance(v, str):
         try:
-            parsed = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"'{v}' is neither a time (2026-03-02T09:00:00Z) nor a duration after start "
-                             "(like 3d)") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    if v == 0:
-        return timedelta(0)
-    raise ValueError(f"'{v}' is neither a time (2026-03-02T09:00:00Z) nor a duration after start (like 3d)")
+            pass
+    if isinstance(v, date) and not isinstance(v, datetime):
+        v = datetime(v.year, v.month, v.day)
+    if not isinstance(v, datetime):
+        raise ValueError(f"'{v}' is neither a time (2026-03-02T09:00:00Z) nor a duration after start (like 3d)")
+    if not 1970 <= v.year <= 2200:  # far enough either way, and clear of datetime's limits
+        raise ValueError(f"'{v}' is out of range: give a time between 1970 and 2200")
+    return v if v.tzinfo else v.replace(tzinfo=UTC)
 
 
 When = Annotated[datetime | timedelta, BeforeValidator(_when)]

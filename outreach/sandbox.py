@@ -25,6 +25,11 @@ Control endpoints:
     POST   /sandbox/sendgrid/emit {"url": ..., "events": [...]}  posts a signed Event Webhook
                                  batch there; answers {"status": the engine's status code}
 
+The way back: `POST /sandbox/emit/{sendgrid-event,sms,sms-status,reply,rsvp}` post the providers'
+signed webhooks about received messages to the engine (`outreach.sandbox_emit`), and
+`/sandbox/script` runs a scripted buyer that answers messages by itself (`outreach.sandbox_buyer`).
+docs/SANDBOX.md walks through a rehearsal.
+
 A faulted call records nothing. All state is guarded by one lock, so counts stay exact under
 concurrent clients."""
 
@@ -51,6 +56,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from twilio.request_validator import RequestValidator
 
+from outreach import sandbox_buyer, sandbox_emit
 from outreach import sandbox_sendgrid as sg
 from outreach import sandbox_twilio as tw
 
@@ -78,15 +84,11 @@ class OptOutIn(BaseModel):
     phone: str
 
 
-class EmitIn(BaseModel):
-    url: str
-    events: list[dict[str, Any]]
-
-
 class SandboxState:
     """What the sandbox remembers. Every method is thread-safe."""
 
-    def __init__(self, key_file: str | None = None, callbacks: bool = True) -> None:
+    def __init__(self, key_file: str | None = None, callbacks: bool = True, *, engine_url: str | None = None,
+                 twilio_token: str | None = None, inbound_url: str | None = None) -> None:
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
@@ -96,12 +98,17 @@ class SandboxState:
         self.callbacks = callbacks
         self._callbacks: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
         self._callback_thread: threading.Thread | None = None
+        self.emitter = sandbox_emit.Emitter(self, engine_url=engine_url, twilio_token=twilio_token,
+                                            inbound_url=inbound_url)
+        self.buyer = sandbox_buyer.Buyer(self.emitter)
 
     def record(self, *records: dict[str, Any]) -> None:
         now = time.time()
+        stored = [{**rec, "received_at": now} for rec in records]
         with self._lock:
-            for rec in records:
-                self._messages.append({**rec, "received_at": now})
+            self._messages.extend(stored)
+        for rec in stored:  # the scripted buyer answers in its own thread, later
+            self.buyer.saw(dict(rec))
 
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -112,6 +119,7 @@ class SandboxState:
             self._messages.clear()
             self._faults.clear()
             self._opted_out.clear()
+        self.emitter.forget()
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -132,6 +140,10 @@ class SandboxState:
         with self._lock:
             self._opted_out.add(phone)
 
+    def opt_in(self, phone: str) -> None:
+        with self._lock:
+            self._opted_out.discard(phone)
+
     def opted_out(self) -> frozenset[str]:
         with self._lock:
             return frozenset(self._opted_out)
@@ -139,6 +151,15 @@ class SandboxState:
     def remember_token(self, account_sid: str, token: str) -> None:
         with self._lock:
             self._tokens[account_sid] = token
+
+    def token_for(self, account_sid: str) -> str | None:
+        """The auth token the engine sent with for that account (what it verifies webhooks with)."""
+        with self._lock:
+            return self._tokens.get(account_sid)
+
+    def accounts(self) -> list[str]:
+        with self._lock:
+            return list(self._tokens)
 
     def schedule_callbacks(self, url: str, resource: dict[str, Any]) -> None:
         """Queue `sent` then `delivered` for one message; one worker thread posts them in order."""
@@ -173,17 +194,12 @@ class SandboxState:
             time.sleep(0.01)
 
     def close(self) -> None:
+        self.buyer.close()
+        self.emitter.close()
         if self._callback_thread is not None:
             self._callbacks.put(None)
             self._callback_thread.join(timeout=5.0)
             self._callback_thread = None
-
-
-def post_events(key: ec.EllipticCurvePrivateKey, url: str, events: list[dict[str, Any]]) -> int:
-    """POST `events` to `url` the way SendGrid's signed Event Webhook does; the receiver's status."""
-    body = json.dumps(events).encode()
-    headers = {**sg.sign(key, body), "Content-Type": "application/json", "User-Agent": "SendGrid Event API"}
-    return httpx.post(url, content=body, headers=headers, timeout=10.0).status_code
 
 
 def _fault_response(fault: Fault, kind: str) -> Response:
@@ -279,14 +295,8 @@ def create_app(state: SandboxState) -> FastAPI:
     async def keys() -> dict[str, str]:
         return {"sendgrid_webhook_public_key": sg.public_key_b64(state.key)}
 
-    @app.post("/sandbox/sendgrid/emit")
-    async def emit(body: EmitIn) -> Response:
-        try:
-            status = await asyncio.to_thread(post_events, state.key, body.url, body.events)
-        except httpx.HTTPError as exc:
-            return JSONResponse({"status": None, "error": str(exc)}, status_code=502)
-        return JSONResponse({"status": status})
-
+    sandbox_emit.install(app, state.emitter)
+    sandbox_buyer.install(app, state.buyer)
     return app
 
 
@@ -299,9 +309,11 @@ class Sandbox:
             assert len(sb.messages("email")) == 1
     """
 
-    def __init__(self, *, callbacks: bool = True, key_file: str | None = None,
-                 host: str = "127.0.0.1") -> None:
-        self.state = SandboxState(key_file, callbacks)
+    def __init__(self, *, callbacks: bool = True, key_file: str | None = None, host: str = "127.0.0.1",
+                 engine_url: str | None = None, twilio_token: str | None = None,
+                 inbound_url: str | None = None) -> None:
+        self.state = SandboxState(key_file, callbacks, engine_url=engine_url, twilio_token=twilio_token,
+                                  inbound_url=inbound_url)
         self.host = host
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -371,13 +383,33 @@ class Sandbox:
 
     def emit_events(self, url: str, events: list[dict[str, Any]]) -> int:
         """Post `events` to `url` as a signed Event Webhook batch; the receiver's status code."""
-        return post_events(self.state.key, url, events)
+        return sandbox_emit.post_events(self.state.key, url, events)
+
+    @property
+    def emitter(self) -> sandbox_emit.Emitter:
+        """Emits signed provider webhooks about received messages (see `outreach.sandbox_emit`)."""
+        return self.state.emitter
+
+    def script(self, text: str) -> None:
+        """Load a scripted buyer (YAML rules, see `outreach.sandbox_buyer`); raises ValueError."""
+        self.state.buyer.load(sandbox_buyer.load_script(text))
+
+    def wait_for_buyer(self, timeout: float = 10.0) -> bool:
+        """Block until the scripted buyer has done everything it planned."""
+        return self.state.buyer.wait_idle(timeout)
 
 
-def serve(host: str, port: int, *, key_file: str | None = None, callbacks: bool = True) -> None:
+def serve(host: str, port: int, *, key_file: str | None = None, callbacks: bool = True,
+          engine_url: str | None = None, twilio_token: str | None = None, inbound_url: str | None = None,
+          script: str | None = None) -> None:
     """Run the sandbox until interrupted (`outreach sandbox`). With `key_file`, the webhook signing
-    key is read from it, or created there, so the public key given to the engine stays valid."""
-    state = SandboxState(key_file, callbacks)
+    key is read from it, or created there, so the public key given to the engine stays valid.
+    `engine_url`, `twilio_token` and `inbound_url` are where and how emitted webhooks go; `script`
+    is a buyer script's text (raises ValueError when it is not valid)."""
+    state = SandboxState(key_file, callbacks, engine_url=engine_url, twilio_token=twilio_token,
+                         inbound_url=inbound_url)
+    if script is not None:
+        state.buyer.load(sandbox_buyer.load_script(script))
     log.info("sandbox: SendGrid webhook public key %s", sg.public_key_b64(state.key))
     try:
         uvicorn.run(create_app(state), host=host, port=port, log_level="info", ws="none", lifespan="off")

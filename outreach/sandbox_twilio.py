@@ -26,6 +26,7 @@ from email.utils import format_datetime
 from typing import Any
 
 API_VERSION = "2010-04-01"
+DEFAULT_FROM = "+15005550006"  # Twilio's test-credential sender
 _E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 # E.164, a short code, or an alphanumeric sender id
 _SENDER = re.compile(r"^(\+[1-9]\d{1,14}|\d{5,6}|(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11})$")
@@ -123,11 +124,57 @@ def message_resource(account_sid: str, params: dict[str, str], now: datetime | N
     }
 
 
-def callback_params(resource: dict[str, Any], status: str) -> dict[str, str]:
-    """The form fields of a message status callback."""
-    return {
+def callback_params(resource: dict[str, Any], status: str, error_code: int | str | None = None) -> dict[str, str]:
+    """The form fields of a message status callback (a resource or a recorded message); failed and
+    undelivered carry an ErrorCode (default 30003, unreachable handset)."""
+    params = {
         "MessageSid": resource["sid"], "SmsSid": resource["sid"],
         "MessageStatus": status, "SmsStatus": status,
-        "AccountSid": resource["account_sid"], "From": resource["from"] or "+15005550006",
+        "AccountSid": resource["account_sid"], "From": resource["from"] or DEFAULT_FROM,
         "To": resource["to"], "ApiVersion": API_VERSION,
     }
+    if resource.get("messaging_service_sid"):
+        params["MessagingServiceSid"] = resource["messaging_service_sid"]
+    if status in ("failed", "undelivered") or error_code is not None:
+        params["ErrorCode"] = str(error_code or 30003)
+    return params
+
+
+# Twilio's Advanced Opt-Out keywords, as it names them in OptOutType (SPEC section 9's lists).
+OPT_OUT_TYPES = {
+    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), "STOP"),
+    **dict.fromkeys(("START", "UNSTOP", "YES"), "START"), **dict.fromkeys(("HELP", "INFO"), "HELP"),
+}
+
+
+def opt_out_type(body: str) -> str | None:
+    """STOP, START or HELP when the whole message is such a keyword, else None."""
+    return OPT_OUT_TYPES.get(body.strip().upper())
+
+
+def _country(number: str) -> str:
+    try:
+        import phonenumbers
+
+        return phonenumbers.region_code_for_number(phonenumbers.parse(number)) or ""
+    except Exception:  # a short code or an odd number: Twilio leaves the field empty too
+        return ""
+
+
+def inbound_params(account_sid: str, frm: str, to: str, body: str, *,
+                   messaging_service_sid: str | None = None) -> dict[str, str]:
+    """The form fields of Twilio's incoming-message webhook for an SMS `frm` sent to our `to`, with
+    OptOutType when Advanced Opt-Out would recognise the keyword."""
+    sid = "SM" + secrets.token_hex(16)
+    params = {
+        "ToCountry": _country(to), "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
+        "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "", "Body": body,
+        "FromCountry": _country(frm), "To": to, "ToZip": "", "NumSegments": str(num_segments(body) if body else 1),
+        "ReferralNumMedia": "0", "MessageSid": sid, "AccountSid": account_sid, "From": frm,
+        "ApiVersion": API_VERSION,
+    }
+    if messaging_service_sid:
+        params["MessagingServiceSid"] = messaging_service_sid
+    if kind := opt_out_type(body):
+        params["OptOutType"] = kind
+    return params

@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -160,11 +160,13 @@ def simulate(project: Project, buyers: int = 10_000, weeks: int = 8, seed: int =
     spec = replace(MarketSpec(), buyers=buyers, weeks=weeks, seed=seed)
     started = time.perf_counter()
     args = (project.path, project.settings, project.rules, spec)
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(policies)))
+    jobs = max(1, min(jobs or len(policies), len(policies)))
     if jobs == 1:
         results = [run_policy(*args, name) for name in policies]
     else:
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
+        # fork: the children need the loaded rules, and must not re-run the caller's main module
+        method = "fork" if "fork" in get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(jobs, mp_context=get_context(method)) as pool:
             results = list(pool.map(run_policy, *zip(*[(*args, name) for name in policies], strict=True)))
     figures = dict(zip(policies, results, strict=True))
     out = {"market": Market.generate(project.rules, spec, START).describe(), "policies": figures,

@@ -51,30 +51,68 @@ def path_text(loc: Loc) -> str:
     return out or "(top level)"
 
 
-def _walk(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], file: str) -> Any:
-    lines.setdefault(loc, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
+MAX_NODES = 200_000  # aliases can make a small file expand without end ("billion laughs")
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Walker:
+    """YAML nodes -> plain data, recording the line of every path; duplicate keys are problems."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[Loc, int] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.path: set[int] = set()  # nodes being walked: an alias to one of them is a cycle
+
+    def walk(self, node: yaml.Node, loc: Loc) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES or id(node) in self.path:
+            raise yaml.constructor.ConstructorError(
+                None, None, "an alias (*name) refers to itself or expands too far", node.start_mark)
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.ScalarNode):
+            return _scalar(node)
+        self.path.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, (*loc, i)) for i, item in enumerate(node.value)]
+            return self._mapping(node, loc)
+        finally:
+            self.path.discard(id(node))
+
+    def _mapping(self, node: yaml.Node, loc: Loc) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
+        merged: list[tuple[int, dict[Any, Any]]] = []
         for key_node, value_node in node.value:
-            # keys stay strings: YAML 1.1 would read `on:` (a trigger's key) as True
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(
-                _walk(key_node, loc, {}, problems, file))
             line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE:  # `<<: *defaults`: its keys, unless given here
+                values = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                merged += [(line, m) for m in (self.walk(v, (*loc, "<<")) for v in values) if isinstance(m, dict)]
+                continue
+            # keys stay strings: YAML 1.1 would read `on:` (a trigger's key) as True
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(self.walk(key_node, ("?",)))
             if key in out:  # PyYAML keeps the last silently; a marketer meant one of them
-                problems.append(Problem(file, line, f"'{path_text((*loc, key))}' is given twice "
-                                        f"(first on line {lines[(*loc, key)]})"))
-            lines[(*loc, key)] = line
-            out[key] = _walk(value_node, (*loc, key), lines, problems, file)
+                self.problems.append(Problem(self.file, line, f"'{path_text((*loc, key))}' is given twice "
+                                             f"(first on line {self.lines[(*loc, key)]})"))
+            self.lines[(*loc, key)] = line
+            out[key] = self.walk(value_node, (*loc, key))
+        for line, mapping in merged:
+            for key, value in mapping.items():
+                if key not in out:
+                    out[key] = value
+                    self.lines[(*loc, key)] = line
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*loc, i), lines, problems, file) for i, item in enumerate(node.value)]
-    return _scalar(node)
 
 
 def _scalar(node: yaml.Node) -> Any:
     constructor = yaml.SafeLoader(stream="")
     try:
         return constructor.construct_object(node, deep=True)
+    except (ValueError, TypeError, OverflowError) as exc:  # `!!int abc` and friends
+        kind = node.tag.rsplit(":", 1)[-1]
+        raise yaml.constructor.ConstructorError(None, None, f"'{node.value}' is not a valid {kind} ({exc})",
+                                                node.start_mark) from None
     finally:
         constructor.dispose()
 
@@ -100,14 +138,13 @@ def load_text(text: str, file: str) -> tuple[Located | None, list[Problem]]:
         return None, [Problem(file, line, _syntax_message(exc))]
     except yaml.YAMLError as exc:
         return None, [Problem(file, 1, f"YAML error: {exc}")]
-    lines: dict[Loc, int] = {}
-    problems: list[Problem] = []
+    walker = _Walker(file)
     try:
-        data = _walk(node, (), lines, problems, file) if node is not None else None
+        data = walker.walk(node, ()) if node is not None else None
     except yaml.YAMLError as exc:  # a value that does not construct, like a bad !!timestamp
         mark = getattr(exc, "problem_mark", None)
         return None, [Problem(file, mark.line + 1 if mark else 1, f"YAML error: {getattr(exc, 'problem', exc)}")]
-    return Located(file, data, lines), problems
+    return Located(file, data, walker.lines), walker.problems
 
 
 def load_file(path: Path, display: str | None = None) -> tuple[Located | None, list[Problem]]:

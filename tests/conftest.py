@@ -113,3 +113,14 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 def at(text: str) -> datetime:
     """A UTC time from '2026-03-02 10:00'."""
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def pg_engine(tmp_path: Path) -> Iterator[Engine]:
+    """The example project on a fresh PostgreSQL database (for PostgreSQL-only behaviour)."""
+    require_pg()
+    url, name = fresh_pg_database()
+    try:
+        yield Engine(Project.open(make_project(tmp_path / "pgproj", url)))
+    finally:
+        drop_pg_database(name)

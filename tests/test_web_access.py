@@ -21,7 +21,7 @@ from outreach.web.app import create_app
 from .web_support import PASSWORD, Seed, TestClient, bearer, client, csrf_of, pending_by_owner, seed, sign_in
 
 # Routes that answer anybody: sign-in, docs, health, and the provider webhooks (signed by the provider).
-PUBLIC = {"/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+PUBLIC = {"/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs-static"}
 PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe"}  # they check their own signatures
 
 # A valid body per POST route, so that a refusal comes from access, not from validation. `{other}` is
@@ -249,3 +249,20 @@ def test_pending_count_is_unchanged_by_reads(web: tuple[Engine, Seed, TestClient
         assert c.get(path).status_code == 200, path
     assert pending_by_owner(e) == s.pending
     assert sum(len(v) for v in s.pending.values()) == 8
+
+
+def test_the_sign_in_limit_forgets_after_its_window() -> None:
+    from outreach.web.auth import LoginThrottle
+
+    clock = [0.0]
+    throttle = LoginThrottle(per_account=5, per_address=30, window=900, clock=lambda: clock[0])
+    for _ in range(5):
+        throttle.failed("rep@example.com", "10.0.0.1")
+    assert throttle.blocked("rep@example.com", "10.0.0.1")
+    assert not throttle.blocked("rep@example.com", "10.0.0.2") and not throttle.blocked("x@example.com", "10.0.0.1")
+    clock[0] = 901
+    assert not throttle.blocked("rep@example.com", "10.0.0.1")
+    for i in range(30):  # one address guessing many accounts
+        throttle.failed(f"user{i}@example.com", "10.0.0.3")
+    assert throttle.blocked("new@example.com", "10.0.0.3")
+    throttle.succeeded("rep@example.com", "10.0.0.1")

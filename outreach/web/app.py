@@ -11,9 +11,10 @@ from . import api, auth, pages, queue_pages, unsubscribe, webhooks
 
 
 def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="outreach", version="0.1.0",
+    app = FastAPI(title="outreach", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Nurture and multichannel outreach engine: JSON API and provider webhooks.")
     app.state.engine = engine
+    _offline_docs(app)
 
     @app.exception_handler(WebhookRejected)
     async def _rejected(_request: Request, exc: WebhookRejected) -> JSONResponse:
@@ -30,3 +31,20 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(queue_pages.router)
     return app
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from a packaged copy: FastAPI's default loads it from a CDN."""
+    import swagger_ui_bundle
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="outreach API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")

@@ -68,6 +68,9 @@ class LoginThrottle:
             now = self.clock()
             self._recent((email, address)).append(now)
             self._recent(("*", address)).append(now)
+            if len(self._fails) > 10_000:  # guesses over many names must not grow memory without end
+                for key in [k for k in self._fails if not self._recent(k)]:
+                    del self._fails[key]
 
     def succeeded(self, email: str, address: str) -> None:
         with self._lock:

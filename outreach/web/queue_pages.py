@@ -18,7 +18,7 @@ from ..models import APPROVED, PENDING
 from ..queue import edit, get_touch, list_touches, pending_by_owner, transition
 from .auth import EngineDep, FormUser, PageUser, owner_scope, require_actor
 from .present import edit_channels, preview
-from .render import flash, parse_local, render_page, viewer_tz
+from .render import flash, fmt_time, parse_local, render_page, viewer_tz
 
 router = APIRouter(include_in_schema=False)
 SNOOZE = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "3d": timedelta(days=3),
@@ -139,6 +139,13 @@ def _changed(sent: str | None, shown: str | None) -> str | None:
     return None if text == (shown or "").strip() else text
 
 
+def _moved(request: Request, sent: str | None, due: datetime) -> datetime | None:
+    """The new send time, or None when the rep left the field as shown (to the minute)."""
+    if not sent or sent.strip() == fmt_time(due, request, "%Y-%m-%dT%H:%M"):
+        return None
+    return parse_local(sent, viewer_tz(request))
+
+
 @router.post("/queue/{touch_id}/edit")
 def edit_touch(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
                subject: Annotated[str | None, Form(max_length=300)] = None,
@@ -155,7 +162,7 @@ def edit_touch(request: Request, touch_id: int, user: FormUser, engine: EngineDe
             shown = preview(engine, t, c)
             edit(s, touch_id, now, owner=owner_scope(user), subject=_changed(subject, shown.subject),
                  body=_changed(body, shown.text), channel=channel or None,
-                 due_at=parse_local(due_at, viewer_tz(request)) if due_at else None,
+                 due_at=_moved(request, due_at, t.due_at),
                  allowed_channels=edit_channels(engine, t))
             if then == "approve":
                 transition(s, "approve", [touch_id], now, owner=owner_scope(user))

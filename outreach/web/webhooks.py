@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import FormData
 
 from channels.base import NormalizedEvent
 
@@ -25,13 +26,33 @@ MAX_INBOUND = 30 * 1024 * 1024  # Inbound Parse allows up to 30 MB with attachme
 
 
 async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
-    length = int(request.headers.get("content-length") or 0)
+    """The raw body, refused (413) as soon as it passes `limit`: a stated Content-Length is checked
+    before reading, and a chunked body is counted as it streams, so it is never buffered whole."""
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise WebhookRejected(400, "Content-Length is not a number") from None
     if length > limit:
         raise WebhookRejected(413, f"body of {length} bytes is over the {limit} byte limit")
-    body = await request.body()
-    if len(body) > limit:
-        raise WebhookRejected(413, "body over the size limit")
-    return body
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise WebhookRejected(413, "body over the size limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _form(request: Request, body: bytes, max_part_size: int = 1024 * 1024) -> FormData:
+    """The form in `body` (already read by `_body`), parsed by Starlette from a replayed stream."""
+    async def replay() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        return await Request(request.scope, replay).form(max_part_size=max_part_size)
+    except Exception as exc:  # starlette raises its own errors for broken multipart bodies
+        raise WebhookRejected(400, f"not a well-formed form: {exc}") from None
 
 
 def to_evidence(ev: NormalizedEvent) -> EvidenceIn:
@@ -71,11 +92,9 @@ async def sendgrid_inbound(request: Request, token: str | None = None) -> JSONRe
     expected = tokens.short_mac(engine.settings.server.secret_key, "inbound-parse", 24)
     if not token or not tokens.constant_eq(token, expected):
         raise WebhookRejected(403, "missing or wrong ?token= on the Inbound Parse URL")
-    await _body(request, MAX_INBOUND)
-    try:
-        form = await request.form()
-    except Exception as exc:  # starlette raises its own errors for broken multipart bodies
-        raise WebhookRejected(400, f"not a multipart form: {exc}") from None
+    # Raw mode sends the whole MIME message, attachments included, as one plain field: Starlette's
+    # default 1 MB part limit would refuse a genuine mail, so only the body limit applies.
+    form = await _form(request, await _body(request, MAX_INBOUND), max_part_size=MAX_INBOUND)
     fields: dict[str, object] = {}
     files: dict[str, bytes] = {}
     for key, value in form.multi_items():
@@ -98,11 +117,7 @@ async def _twilio_params(request: Request, path: str) -> dict[str, str]:
     from channels.twilio_webhooks import SIGNATURE_HEADER, verify_signature
 
     engine: Any = request.app.state.engine
-    await _body(request)
-    try:
-        form = await request.form()
-    except Exception as exc:
-        raise WebhookRejected(400, f"not a form: {exc}") from None
+    form = await _form(request, await _body(request))
     params = {k: str(v) for k, v in form.multi_items()}
     verify_signature(engine.settings.twilio.auth_token, _twilio_url(engine, request, path), params,
                      request.headers.get(SIGNATURE_HEADER))

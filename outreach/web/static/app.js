@@ -90,6 +90,7 @@
     const el = ev.target;
     if (el.id === "pick-all") document.querySelectorAll(".pick-box").forEach((b) => { b.checked = el.checked; });
     if (el.id === "pick-all" || el.classList?.contains("pick-box")) updatePicked();
+    if (el.matches?.("select[data-autosubmit]") && el.form) el.form.submit();
   });
 
   // keyboard: j/k move, a approve, e edit, r reject, s snooze, x select

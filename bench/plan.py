@@ -1,0 +1,132 @@
+"""Planning: `Engine.plan(now)` over N contacts in the first stage (both `aware` steps due: 2N touches)
+versus a raw INSERT ... SELECT of the same 2N touch rows into a twin database; then a re-plan with
+nothing due, and `Engine.record` of one event that moves one contact (re-planning it)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from common import (
+    database,
+    insert_sql,
+    kinds,
+    line,
+    open_engine,
+    parser,
+    rate,
+    ratio,
+    raw,
+    sql_time,
+    summary,
+    timed,
+    workdir,
+)
+
+from outreach.engine import Engine
+from outreach.evidence import EvidenceIn
+
+STEPS = [("welcome", "nurture", "aware/welcome"), ("case-study", "nurture", "aware/case-study")]
+TOUCH_COLS = ["contact_id", "dedupe_key", "stage", "stage_entry", "rule", "step", "interaction", "content", "channel",
+              "channel_reason", "channel_fixed", "status", "due_at", "attempts", "created_at", "updated_at"]
+
+
+def seed(engine: Engine, n: int, entered: datetime) -> None:
+    """n contacts in `aware` since `entered`, with raw batched executemany."""
+    conn, ph = raw(engine)
+    cols = ["email", "title", "consent_email", "attributes", "stage", "stage_entered_at", "stage_entry",
+            "created_at"]
+    at = sql_time(engine, entered)
+    rows = ((f"buyer{i}@company{i % 5000}.example", ["CTO", "CFO", "VP Sales"][i % 3], True,
+             json.dumps({"industry": ["software", "finance"][i % 2]}), "aware", at, 1, at) for i in range(n))
+    cur = conn.cursor()
+    while batch := list(islice(rows, 5000)):
+        cur.executemany(insert_sql("contact", cols, ph), batch)
+    conn.commit()
+    if engine.db.dialect.name == "postgresql":  # fresh statistics, as autovacuum would give a real table
+        conn.cursor().execute("ANALYZE")
+        conn.commit()
+    conn.close()
+
+
+def floor_insert_select(engine: Engine, now: datetime) -> int:
+    """Both steps' touch rows, set-based, in one transaction: what the database must write anyway."""
+    conn, ph = raw(engine)
+    cur, total = conn.cursor(), 0
+    cols = ", ".join(TOUCH_COLS)
+    for step, interaction, content in STEPS:
+        cur.execute(f"INSERT INTO touch ({cols}) SELECT id, id || ':aware:' || stage_entry || ':{step}', 'aware', "
+                    f"stage_entry, 'playbook:aware', '{step}', '{interaction}', '{content}', 'email', "
+                    f"'the default channel', {ph}, 'approved', {ph}, 0, {ph}, {ph} FROM contact WHERE stage = 'aware'",
+                    (False, *[sql_time(engine, now)] * 3))
+        total += cur.rowcount
+    conn.commit()
+    conn.close()
+    return total
+
+
+def floor_one(engine: Engine, now: datetime, cid: int, i: int) -> None:
+    """One evidence row and one touch row, one commit: the least a recorded event that queues a touch costs."""
+    conn, ph = raw(engine)
+    at = sql_time(engine, now)
+    cur = conn.cursor()
+    cur.execute(insert_sql("evidence", ["contact_id", "type", "occurred_at", "recorded_at", "source", "data"], ph),
+                (cid, "demo.requested", at, at, "bench", "{}"))
+    cur.execute(insert_sql("touch", TOUCH_COLS, ph), (cid, f"floor:{i}", "evaluating", 2, "playbook:evaluating",
+                                                      "strategy-session", "strategic", "x", "email", "", False,
+                                                      "pending_approval", at, 0, at, at))
+    conn.commit()
+    conn.close()
+
+
+def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    with workdir() as tmp, database(kind, tmp, "plan") as url, database(kind, tmp, "floor") as floor_url:
+        engine, floor = open_engine(tmp / "proj", url), open_engine(tmp / "floorproj", floor_url)
+        seed(engine, n, now - timedelta(days=5))
+        seed(floor, n, now - timedelta(days=5))
+        planned, plan_s = timed(lambda: engine.plan(now))
+        assert planned.queued == 2 * n, planned.queued
+        floor_rows, floor_s = timed(lambda: floor_insert_select(floor, now))
+        assert floor_rows == 2 * n, floor_rows
+        line(f"{kind} plan n={n:,}", touches=planned.queued, seconds=plan_s, touches_per_s=rate(2 * n, plan_s),
+             floor_s=floor_s, floor_touches_per_s=rate(2 * n, floor_s), ratio=ratio(plan_s, floor_s))
+        again, replan_s = timed(lambda: engine.plan(now))
+        assert again.queued == 0, again.queued
+        line(f"{kind} re-plan, nothing due", seconds=replan_s, us_per_contact=replan_s / n * 1e6,
+             vs_plan=ratio(replan_s, plan_s))
+        record_s, one_s = [], []
+        for i in range(moves):  # a demo request moves the contact to `evaluating`: a trigger and a step queue
+            cid = 1 + i * (n // moves)
+            result, seconds = timed(lambda cid=cid: engine.record(
+                [EvidenceIn(type="demo.requested", occurred_at=now, contact_id=cid, source="bench")], now))
+            assert len(result.stage_changes) == 1
+            record_s.append(seconds)
+            one_s.append(timed(lambda cid=cid, i=i: floor_one(floor, now, cid, i))[1])
+        rec, one = statistics.median(record_s), statistics.median(one_s)
+        line(f"{kind} record 1 event + re-plan", median_ms=rec * 1000, floor_ms=one * 1000, ratio=ratio(rec, one),
+             runs=moves)
+    return [{"db": kind, "what": f"plan {n:,} contacts ({2 * n:,} touches)",
+             "figure": f"{rate(2 * n, plan_s):,.0f} touches/s", "ratio": ratio(plan_s, floor_s), "extra": ""},
+            {"db": kind, "what": "re-plan, nothing due", "figure": f"{replan_s:.2f} s",
+             "ratio": ratio(replan_s, floor_s), "extra": f"{replan_s / n * 1e6:.1f} us/contact"},
+            {"db": kind, "what": "record 1 event + re-plan 1 contact", "figure": f"{rec * 1000:.1f} ms",
+             "ratio": ratio(rec, one), "extra": ""}]
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--n", type=int, default=None, help="contacts (default 200,000; quick 20,000)")
+    args = p.parse_args()
+    n = args.n or (20_000 if args.quick else 200_000)
+    rows = []
+    for kind in kinds(args.pg):
+        rows += run(kind, n, 5 if args.quick else 20)
+    summary("plan", rows)
+
+
+if __name__ == "__main__":
+    main()
