@@ -99,6 +99,7 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
         line(f"{kind} re-plan, nothing due", seconds=replan_s, us_per_contact=replan_s / n * 1e6,
              vs_plan=ratio(replan_s, plan_s))
         record_s, one_s = [], []
+        engine.record([EvidenceIn(type="demo.requested", occurred_at=now, contact_id=n, source="bench")], now)  # warm
         for i in range(moves):  # a demo request moves the contact to `evaluating`: a trigger and a step queue
             cid = 1 + i * (n // moves)
             result, seconds = timed(lambda cid=cid: engine.record(
@@ -112,7 +113,8 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
     return [{"db": kind, "what": f"plan {n:,} contacts ({2 * n:,} touches)",
              "figure": f"{rate(2 * n, plan_s):,.0f} touches/s", "ratio": ratio(plan_s, floor_s), "extra": ""},
             {"db": kind, "what": "re-plan, nothing due", "figure": f"{replan_s:.2f} s",
-             "ratio": ratio(replan_s, floor_s), "extra": f"{replan_s / n * 1e6:.1f} us/contact"},
+             "ratio": ratio(replan_s, floor_s),
+             "extra": f"{replan_s / n * 1e6:.1f} us/contact; floor: the INSERT..SELECT"},
             {"db": kind, "what": "record 1 event + re-plan 1 contact", "figure": f"{rec * 1000:.1f} ms",
              "ratio": ratio(rec, one), "extra": ""}]
 

@@ -156,6 +156,7 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
             events[cid].append((kind, at))
     changes = []
     proof = {(ev.contact_id, ev.type): ev.id for ev in recorded}
+    cancel: dict[str, list[int]] = defaultdict(list)
     for cid in ids:
         contact = contacts[cid]
         advance = next_stage(rules, contact.stage, events[cid])
@@ -164,14 +165,18 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
         change = StageChange(contact_id=cid, from_stage=contact.stage, to_stage=advance.stage, at=advance.at,
                              evidence_id=proof.get((cid, advance.condition.event)))
         session.add(change)
-        session.execute(update(Touch).where(
-            Touch.contact_id == cid, Touch.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-            Touch.rule.startswith("playbook:"), Touch.stage != advance.stage,  # type: ignore[attr-defined]
-        ).values(status=CANCELLED, reason="stage_changed", updated_at=now))
+        cancel[advance.stage].append(cid)
         contact.stage = advance.stage
         contact.stage_entered_at = max(advance.at, contact.stage_entered_at)
         contact.stage_entry += 1
         session.add(contact)
         changes.append(change)
+    # one statement per new stage, not one per contact (each would autoflush the session)
+    for stage, cids in cancel.items():
+        for part in lookups.chunks(cids):
+            session.execute(update(Touch).where(
+                Touch.contact_id.in_(part), Touch.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+                Touch.rule.startswith("playbook:"), Touch.stage != stage,  # type: ignore[attr-defined]
+            ).values(status=CANCELLED, reason="stage_changed", updated_at=now))
     session.flush()
     return changes

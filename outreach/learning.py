@@ -37,6 +37,7 @@ NEGATIVE_WEIGHT = 1.0  # a decline or unsubscribe cancels a response
 POP_STRENGTH = 30.0  # pseudo-touches that pull a group's rate towards its parent's
 THIN = 100  # fewer touches than this by buyers like C on a channel: evidence is thin there
 THIN_OWN = 3  # fewer touches of the type than this to the contact: its own evidence is thin
+MIN_POOLED = 20  # touches of a type, all buyers together, before the population has a say
 COUNTS = ("sent", "responses", "negatives")
 
 
@@ -85,11 +86,10 @@ class Counts(NamedTuple):
 
 
 class Estimate(NamedTuple):
-    """What buyers like C do on a channel: a response rate, its uncertainty, and the touches behind
-    the thinnest group it draws on."""
+    """What buyers like C do on a channel: a response rate, and the touches behind the thinnest of
+    the groups it draws on (few: the evidence is thin)."""
 
     rate: float
-    sd: float
     touches: int
 
 
@@ -115,51 +115,48 @@ def choose(interaction: str, candidates: Sequence[str], own: Mapping[str, Counts
            ) -> Pick | None:
     """Pick among `candidates` (reachable, best-first) from what is learned, or None with no evidence.
 
-    `own`: the contact's counts for this interaction type per channel; `other`: for the other types;
-    `similar`: the population estimate per channel. With `rng`, the population's uncertainty is
-    sampled (so thin evidence gets tried) and `explore` is the chance of trying a candidate that
-    buyers like C have rarely seen while the contact's own evidence is thin."""
+    `own`: the contact's counts for this interaction type per channel; `other`: its counts for the
+    other types; `similar`: the population's estimate per channel. With `rng`, `explore` is the
+    chance of trying a candidate that buyers like C have rarely been sent while the contact's own
+    evidence is thin: exploration only ever picks among the candidates, which are reachable."""
     none = Counts()
-    if not any(own.get(c, none).sent or other.get(c, none).sent or c in similar for c in candidates):
+    if not similar and not any(own.get(c, none).sent or other.get(c, none).responses or other.get(c, none).negatives
+                               for c in candidates):
         return None
     default = candidates[0]
     known = [similar[c].rate for c in candidates if c in similar]
     pooled = sum(known) / len(known) if known else 0.1
-    means: dict[str, float] = {}
-    draws: dict[str, float] = {}
-    for c in candidates:
-        est = similar.get(c, Estimate(pooled, 0.0, 0))
-        means[c] = posterior(est.rate, own.get(c, none), other.get(c, none))
-        if rng is not None:
-            drawn = min(max(est.rate + rng.gauss(0.0, 1.0) * est.sd, 1e-3), 0.999)
-            draws[c] = posterior(drawn, own.get(c, none), other.get(c, none))
-    best = _best(means, default)
-    pick, exploring = best, False
-    if rng is not None:
-        pick = _best(draws, default)
-        exploring = pick != best
+    scores = {c: posterior(similar[c].rate if c in similar else pooled, own.get(c, none), other.get(c, none))
+              for c in candidates}
+    pick, exploring = _best(scores, default), False
+    if rng is not None and explore > 0:
         mine = sum(own.get(c, none).sent for c in candidates)
-        thin = [c for c in candidates if c != pick and similar.get(c, Estimate(0, 0, 0)).touches < THIN]
-        if not exploring and thin and mine < THIN_OWN and rng.random() < explore:
+        thin = [c for c in candidates if c != pick and (c not in similar or similar[c].touches < THIN)]
+        if thin and mine < THIN_OWN and rng.random() < explore:
             pick, exploring = rng.choice(thin), True
-    return Pick(pick, _reason(interaction, pick, default, own.get(pick, none), other.get(pick, none),
-                              similar, exploring))
+    return Pick(pick, _reason(interaction, pick, default, {c: own[c] for c in candidates if c in own},
+                              other.get(pick, none), similar, exploring))
 
 
-def _reason(interaction: str, channel: str, default: str, own: Counts, other: Counts,
+def _reason(interaction: str, channel: str, default: str, own: Mapping[str, Counts], other: Counts,
             similar: Mapping[str, Estimate], exploring: bool) -> str:
-    parts = [f"{own.responses}/{own.sent} responses on {channel} for {interaction}"]
-    if own.negatives:
-        parts[0] += f", {own.negatives} against"
+    mine = own.get(channel)
+    parts = [f"{mine.responses}/{mine.sent} responses on {channel} for {interaction}" if mine and mine.sent
+             else f"{channel} for {interaction}"]
+    for c, n in own.items():
+        if n.negatives:
+            parts.append(f"{n.negatives} declined or opted out on {c}")
+        if c != channel and n.sent:
+            parts.append(f"{n.responses}/{n.sent} on {c}")
     if other.sent:
         parts.append(f"{other.responses}/{other.sent} on {channel} for other types")
     est = similar.get(channel)
     if est is not None:
         text = f"similar buyers {est.rate:.0%}"
         if channel != default and default in similar:
-            text += f" (vs {similar[default].rate:.0%} on {default})"
+            text += f" ({similar[default].rate:.0%} on {default})"
         parts.append(text + f" over {est.touches} touches" if est.touches < THIN else text)
-    head = f"exploring {channel}: evidence is thin; " if exploring else "learned: "
+    head = "exploring: evidence is thin; " if exploring else "learned: "
     return head + "; ".join(parts)
 
 
@@ -200,7 +197,7 @@ class Priors:
     def _estimate(self, interaction: str, channels: Sequence[str], stage: str | None,
                   attrs: tuple[tuple[str, str], ...]) -> dict[str, Estimate]:
         pooled = self.pooled.get(interaction)
-        if pooled is None or not pooled.sent:
+        if pooled is None or pooled.sent < MIN_POOLED:
             return {}
         # an untried channel starts at the type's pooled rate: a default that does worse than the
         # pool gets challenged, which is how the population learns without much exploring
@@ -217,8 +214,7 @@ class Priors:
                     touches = min(touches, n.sent if n else 0)
                 if n is not None:  # naive Bayes: each group's lift over the whole population adds up
                     score += _logit(_shrink(n, parent)) - _logit(parent)
-            rate = 1 / (1 + math.exp(-score))
-            out[c] = Estimate(rate, math.sqrt(rate * (1 - rate) / (touches + POP_STRENGTH)), touches)
+            out[c] = Estimate(1 / (1 + math.exp(-score)), touches)
         return out
 
 
@@ -310,7 +306,8 @@ class ChannelLearner:
 
         def learner(candidates: Sequence[str]) -> Pick | None:
             similar = priors.estimate(interaction, candidates, stage, attrs)
-            return choose(interaction, candidates, own, others, similar, explore=explore, rng=random.Random(seed))
+            return choose(interaction, candidates, own, others, similar, explore=explore,
+                          rng=random.Random(seed) if explore else None)
 
         return learner
 

@@ -134,10 +134,21 @@ def _opt(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: `on: sms` is a key named on and `text: yes` the word yes, where YAML 1.1
+    (PyYAML's default) would read both as true."""
+
+
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
 def load_script(text: str) -> list[Rule]:
     """Rules from a script's YAML (or JSON) text."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ValueError(f"the buyer script is not YAML: {exc}") from None
     return parse_script(data)

@@ -113,8 +113,8 @@ class Emitter:
             if invite and not m.get("calendar"):
                 continue
             return m
-        what = f"with message id {message_id}" if message_id else f"{'invite' if invite else 'email'} to {to}"
-        raise EmitError(404, f"the sandbox received no email {what}" if message_id else f"the sandbox received no {what}")
+        what = f"email with message id {message_id}" if message_id else f"{'invite' if invite else 'email'} to {to}"
+        raise EmitError(404, f"the sandbox received no {what}")
 
     def sms_to(self, phone: str) -> dict[str, Any] | None:
         """The latest SMS the sandbox delivered to `phone`."""

@@ -228,7 +228,8 @@ CASES = [
     # --- rules/tests/*.yaml (checked once the rules are valid)
     Case("rule-test-typo", {"rules/tests/welcome.yaml": "contact: {email: a@example.com}\nnow: 1h\n"
                             "expect: [{step: welcom}]\n"},
-         [("rules/tests/welcome.yaml:3:", ("expect[0].step", "no step or trigger 'welcom'", "did you mean 'welcome'"))]),
+         [("rules/tests/welcome.yaml:3:", ("expect[0].step", "no step or trigger 'welcom'",
+                                          "did you mean 'welcome'"))]),
     # --- warnings only: exit 0
     Case("sms-too-long", {"content/interested/long.sms.j2": "Hi {{ contact.first_name }} from "
                           "{{ contact.company }}! " + "We have news. " * 25 + "\n"},

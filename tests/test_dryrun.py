@@ -100,7 +100,8 @@ def test_json(project: Path) -> None:
     assert reminder["examples"][0] == {"contact": "ada@analytical.example", "channel": "sms", "status": "approved",
                                        "reason": "default order for the interaction"}
     assert steps["playbook:deciding/proposal-follow-up"]["contacts"] == 0
-    assert [t["rule"] for t in data["triggers"]] == ["trigger:pricing-follow-up", "trigger:demo-confirmation"]
+    assert [t["rule"] for t in data["triggers"]] == [
+        "trigger:pricing-follow-up", "trigger:demo-confirmation", "trigger:proposal-call"]
 
 
 def test_compare_with_other_rules(project: Path, tmp_path: Path) -> None:

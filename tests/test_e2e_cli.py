@@ -166,7 +166,8 @@ def test_the_buyer_loop_end_to_end(setup: tuple[Cli, Sandbox, str]) -> None:
     assert (session["status"], session["channel"]) == ("pending_approval", "meeting"), session
     cli("queue", "approve", str(session["id"]))
     out = cli("dispatch", "--json", "--now", "2099-01-03T00:00:00Z")
-    assert json.loads(out)["sent"] == 1, [(t["step"], t["status"], t["reason"]) for t in cli.touches() if t["contact"]["email"] == ada]
+    assert json.loads(out)["sent"] == 1, [(t["step"], t["status"], t["reason"]) for t in cli.touches()
+                                          if t["contact"]["email"] == ada]
     invite = [m for m in sb.messages("email") if m["to"] == ada and m["calendar"]][-1]
     uid = next(line.split(":", 1)[1] for line in invite["calendar"].splitlines() if line.startswith("UID:"))
     rsvp = (f"BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n"

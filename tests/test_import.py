@@ -14,7 +14,8 @@ from outreach.models import Contact
 
 from .conftest import at
 
-HEADER = "email,phone,first_name,last_name,company,title,timezone,owner,external_id,consent_email,consent_sms,industry\n"
+HEADER = ("email,phone,first_name,last_name,company,title,timezone,owner,external_id,consent_email,consent_sms,"
+          "industry\n")
 
 
 def run_import(engine: Engine, path: Path, strict: bool = False):  # type: ignore[no-untyped-def]

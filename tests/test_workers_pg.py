@@ -4,7 +4,6 @@ mid-dispatch never cause a second send; a failing provider ends every touch sent
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
