@@ -371,6 +371,25 @@ def report(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
                    f"responded ({r['response_rate']:.1%})")
 
 
+@app.command()
+@guarded
+def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers in the market.")] = 10_000,
+             weeks: Annotated[int, typer.Option("--weeks", min=1, help="Simulated weeks.")] = 8,
+             seed: Annotated[int, typer.Option("--seed", help="The same seed, the same market.")] = 1,
+             jobs: Annotated[int | None, typer.Option("--jobs", min=1,
+                                                      help="Processes (default: one per policy).")] = None,
+             project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the rules over a simulated market, once per channel policy, and compare them."""
+    from . import simulate as sim
+
+    # the project's own database is not touched: each policy runs on a temporary one
+    result = sim.simulate(Project.open(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
+    if as_json:
+        out_json(result)
+    else:
+        typer.echo(sim.table(result))
+
+
 @users_app.command("add")
 @guarded
 def users_add(email: str, role: Annotated[str, typer.Option("--role")],
@@ -395,7 +414,7 @@ def run(project: ProjectOpt = None,
     """Run the scheduler, the web app and the webhooks in one process."""
     from .server import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     serve(Project.open(project), port=port, web=True)
 
 
@@ -405,7 +424,7 @@ def worker(project: ProjectOpt = None) -> None:
     """Run the scheduler and dispatcher only (several may run against one PostgreSQL database)."""
     from .server import serve
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     serve(Project.open(project), web=False)
 
 
@@ -428,7 +447,7 @@ def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
     from .sandbox import serve as serve_sandbox
     from .sandbox_buyer import load_script
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()
     text = None
     if script is not None:
         try:
@@ -461,6 +480,12 @@ def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     else:
         for name, url in urls.items():
             typer.echo(f"{name:<24} {url}")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):  # every 5 s tick and migration plugin is not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main() -> None:

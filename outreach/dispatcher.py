@@ -92,6 +92,7 @@ class Dispatcher:
     providers: dict[str, Provider]
     build: Callable[[Touch, Contact, Any], OutgoingMessage]
     worker_id: str = "worker"
+    templates: Callable[[str], set[str]] | None = None  # content key -> channels with a template
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # set: claim nothing more
     throttle: bool = True
@@ -155,7 +156,8 @@ class Dispatcher:
                 inter = rules.interactions.get(t.interaction)
                 pick = pick_channel(order=inter.channels if inter else [], reach=reach,
                                     stated=stated.get(contact.id or 0, {}).get(t.interaction),
-                                    fixed=channel if t.channel_fixed else None, email_consent=policy.email_consent)
+                                    fixed=channel if t.channel_fixed else None, email_consent=policy.email_consent,
+                                    templates=self.templates(t.content) if self.templates else None)
                 if pick.channel is None:
                     settle.append({**done, "status": SUPPRESSED, "reason": f"at send time: {pick.reason}"})
                     out.suppressed += 1

@@ -11,6 +11,7 @@ from typing import Any
 
 from channels.base import Provider
 
+from .content import available_channels
 from .db import session_scope
 from .dispatcher import Dispatcher, DispatchResult, expire, recover
 from .evidence import EvidenceIn, RecordResult, record
@@ -112,7 +113,8 @@ class Engine:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
                           lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules),
-                          worker_id=self.worker_id, on_sent=self._count_sends)
+                          worker_id=self.worker_id, on_sent=self._count_sends,
+                          templates=lambda key: available_channels(project.content_dir, key))
 
     def _count_sends(self, sent: list[Any]) -> None:
         with session_scope(self.db) as s:

@@ -1,0 +1,51 @@
+"""Per-sender pacing: Twilio long codes take about one message a second; a 429 slows the sender."""
+
+from __future__ import annotations
+
+import pytest
+
+from outreach import dispatcher
+from outreach.dispatcher import RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(dispatcher.time, "monotonic", fake.monotonic)
+    monkeypatch.setattr(dispatcher.time, "sleep", fake.sleep)
+    return fake
+
+
+def test_one_message_a_second_for_a_long_code(clock: FakeClock) -> None:
+    limiter = RateLimiter(1.0)
+    for _ in range(5):
+        limiter.wait()
+    assert clock.now == pytest.approx(104.0)  # the first goes at once, then one a second
+
+
+def test_a_short_code_goes_faster(clock: FakeClock) -> None:
+    limiter = RateLimiter(100.0)
+    for _ in range(101):
+        limiter.wait()
+    assert clock.now == pytest.approx(101.0)
+
+
+def test_a_429_pushes_the_next_send_back(clock: FakeClock) -> None:
+    limiter = RateLimiter(10.0)
+    limiter.wait()
+    limiter.slow_down(2.0)
+    limiter.wait()
+    assert clock.now == pytest.approx(102.0)
