@@ -20,6 +20,7 @@ from outreach.engine import Engine
 from outreach.project import Project
 
 ROOT = Path(__file__).resolve().parent.parent
+ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}  # a send window that never closes
 PG_URL = os.environ.get("OUTREACH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -143,11 +144,17 @@ def at(text: str) -> datetime:
 
 
 @pytest.fixture
-def pg_engine(tmp_path: Path) -> Iterator[Engine]:
-    """The example project on a fresh PostgreSQL database (for PostgreSQL-only behaviour)."""
+def pg_url() -> Iterator[str]:
+    """A fresh migrated PostgreSQL database of the test's own (for PostgreSQL-only behaviour)."""
     require_pg()
     url, name = fresh_pg_database()
     try:
-        yield Engine(Project.open(make_project(tmp_path / "pgproj", url)))
+        yield url
     finally:
         drop_pg_database(name)
+
+
+@pytest.fixture
+def pg_engine(tmp_path: Path, pg_url: str) -> Engine:
+    """The example project on its own PostgreSQL database."""
+    return Engine(Project.open(make_project(tmp_path / "pgproj", pg_url)))

@@ -21,10 +21,9 @@ from twilio.request_validator import RequestValidator
 from outreach import db
 from outreach.sandbox import Sandbox
 
-from .conftest import make_project
+from .conftest import ALWAYS, make_project
 
 pytestmark = pytest.mark.slow
-ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
 
 

@@ -17,9 +17,7 @@ from outreach.models import Touch
 from outreach.project import Project
 from outreach.scheduler import leader, start_scheduler
 
-from .conftest import ROOT, make_project
-
-ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}
+from .conftest import ALWAYS, ROOT, make_project
 
 
 def always_open(path: Path, database: str) -> Engine:

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,20 +23,9 @@ from outreach.models import Contact, Touch
 from outreach.project import Project
 from outreach.sandbox import Sandbox
 
-from .conftest import drop_pg_database, fresh_pg_database, make_project, require_pg
+from .conftest import ALWAYS, make_project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    require_pg()
-    url, name = fresh_pg_database()
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
 
 
 def worker_project(tmp_path: Path, url: str, sandbox_url: str, **extra: object) -> Engine:
