@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import statistics
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -98,15 +99,16 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
         assert again.queued == 0, again.queued
         line(f"{kind} re-plan, nothing due", seconds=replan_s, us_per_contact=replan_s / n * 1e6,
              vs_plan=ratio(replan_s, plan_s))
-        record_s, one_s = [], []
+        record_s: list[float] = []
+        one_s: list[float] = []
         engine.record([EvidenceIn(type="demo.requested", occurred_at=now, contact_id=n, source="bench")], now)  # warm
         for i in range(moves):  # a demo request moves the contact to `evaluating`: a trigger and a step queue
             cid = 1 + i * (n // moves)
-            result, seconds = timed(lambda cid=cid: engine.record(
-                [EvidenceIn(type="demo.requested", occurred_at=now, contact_id=cid, source="bench")], now))
+            event = EvidenceIn(type="demo.requested", occurred_at=now, contact_id=cid, source="bench")
+            result, seconds = timed(partial(engine.record, [event], now))
             assert len(result.stage_changes) == 1
             record_s.append(seconds)
-            one_s.append(timed(lambda cid=cid, i=i: floor_one(floor, now, cid, i))[1])
+            one_s.append(timed(partial(floor_one, floor, now, cid, i))[1])
         rec, one = statistics.median(record_s), statistics.median(one_s)
         line(f"{kind} record 1 event + re-plan", median_ms=rec * 1000, floor_ms=one * 1000, ratio=ratio(rec, one),
              runs=moves)

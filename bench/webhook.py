@@ -11,6 +11,7 @@ import statistics
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -117,7 +118,7 @@ def run(kind: str, c: int, count: int, size: int = 1000) -> list[dict[str, Any]]
         post(json.dumps(batches(c, 1, 10)[0]).encode().replace(b"bench-0-", b"warm-"))  # imports, caches
         times = []
         for body in bodies:
-            got, seconds = timed(lambda body=body: post(body))
+            got, seconds = timed(partial(post, body))
             assert got["recorded"] == size and not got["unmatched"], got
             times.append(seconds)
         again, repeat_s = timed(lambda: post(bodies[0]))

@@ -173,13 +173,14 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
                 by_email[email] = cid
             attrs[cid] = attributes or {}
     inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[int, dict[str, Any]] = {}
     for row in rows:
         cid = by_ext.get(row.get("external_id") or "") or by_email.get(row.get("email") or "")
         if cid is not None:
-            values = dict(row)
-            if "attributes" in values:
-                values["attributes"] = {**attrs.get(cid, {}), **values["attributes"]}
-            session.execute(update(Contact).where(Contact.id == cid).values(**values))  # type: ignore[arg-type]
+            values = updates.setdefault(cid, {"id": cid})
+            values.update(row)
+            if "attributes" in row:
+                values["attributes"] = attrs[cid] = {**attrs.get(cid, {}), **row["attributes"]}
             result.updated += 1
         else:
             key = row.get("external_id") or row.get("email") or row.get("phone") or ""
@@ -188,6 +189,8 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
             else:
                 inserts[key] = {**dict.fromkeys(COLUMNS), "attributes": {}, **row, "stage": first_stage,
                                 "stage_entered_at": now, "stage_entry": 1, "created_at": now}
+    if updates:  # ORM bulk UPDATE by primary key: an executemany per set of columns, not a query per row
+        session.execute(update(Contact), list(updates.values()))
     if inserts:
         session.execute(Contact.__table__.insert(), list(inserts.values()))  # type: ignore[attr-defined]
         result.created += len(inserts)

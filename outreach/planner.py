@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, text
 from sqlmodel import Session
 
 from . import lookups
@@ -47,10 +47,12 @@ class Planner:
         (re-planning one buyer after new evidence); dry_run computes without writing."""
         result = PlanResult()
         templates: dict[str, set[str]] = {}
+        postgres = session.get_bind().dialect.name == "postgresql"
         for stage, steps in self.rules.playbooks.items():
             for step in steps:
                 if step.content not in templates:
                     templates[step.content] = available_channels(self.content_dir, step.content)
+                before = result.queued
                 for batch in self._due(session, stage, step, now, contact_ids):
                     rows = self._touches(session, batch, stage, step, now, templates[step.content])
                     if dry_run:
@@ -63,6 +65,12 @@ class Planner:
                     if inserted:
                         self._count(result, stage, step, rows, batch)
                         result.queued += inserted
+                if postgres and not dry_run and result.queued - before >= BATCH:
+                    # Stale statistics make PostgreSQL estimate the next step's (rule, step) match at one
+                    # row and run the anti-join as a nested loop over the whole touch table: quadratic.
+                    # ANALYZE sees this transaction's own rows; a role that does not own the table only
+                    # gets a warning.
+                    session.execute(text("ANALYZE touch"))
         return result
 
     def _due(self, session: Session, stage: str, step: Step, now: datetime,
