@@ -15,7 +15,8 @@ from .content import available_channels
 from .db import session_scope
 from .dispatcher import Dispatcher, DispatchResult, expire, recover
 from .evidence import EvidenceIn, RecordResult, record
-from .learning import ChannelLearner, count_evidence, count_sends
+from .learning import ChannelLearner
+from .learning_counts import count_evidence, count_sends
 from .messages import build_message
 from .planner import Planner, PlanResult
 from .project import Project

@@ -1,29 +1,27 @@
-"""Which channel each buyer answers, per interaction type: counts kept as touches go out and
-evidence comes in, population priors, and the pure choice (SPEC section 6, issue 6).
+"""Which channel each buyer answers, per interaction type (SPEC section 6, issue 6): the counts'
+tables, population priors, the pure choice, and the learner the planner consults.
 
-Counts are kept incrementally (one batched upsert per dispatch batch and per evidence batch):
-per contact x interaction x channel, and per (scope, value) x interaction x channel where the scope
-is `all`, the touch's `stage`, or `attr:<name>` for each `learning.similar_by` attribute. A touch
-counts once as sent, once as answered (click, reply, accepted meeting; never an open) and once
-against (decline, unsubscribe, complaint, STOP) however many events it drew."""
+The counts (kept by outreach.learning_counts as touches go out and evidence comes in) are per
+contact x interaction x channel, and per (scope, value) x interaction x channel where the scope is
+`all`, the touch's `stage`, or `attr:<name>` for each `learning.similar_by` attribute. The choice
+weighs the contact's own answers to this interaction type against a prior from buyers like them
+(stage and similar attributes) and their answers to the other types; the marketer's order decides
+while nothing is known, and keeps the pick unless another channel looks clearly better."""
 
 from __future__ import annotations
 
 import math
 import random
 import zlib
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import UniqueConstraint, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
-from .evidence import NEGATIVE, RESPONSES
 from .lookups import chunks
-from .models import SENT, Contact, Evidence, Touch
+from .models import Contact
 from .preferences import Learner, Pick
 from .ruleset import Ruleset
 
@@ -33,12 +31,14 @@ PRIOR_RESPONSES = 6.0
 # Another channel must look this much better than the default to replace it: noise keeps the default.
 MARGIN = 0.2
 CROSS_WEIGHT = 0.3  # a touch of another interaction type tells a third as much about this one
-NEGATIVE_WEIGHT = 1.0  # a decline or unsubscribe cancels a response
+NEGATIVE_WEIGHT = 1.0  # a decline or unsubscribe cancels one of the contact's responses
+# ...but a population's unsubscribes say more about how often it is touched than about the channel
+POP_NEGATIVE_WEIGHT = 0.25
 POP_STRENGTH = 30.0  # pseudo-touches that pull a group's rate towards its parent's
+OPTIMISM = 2.0  # standard errors added to a population's rate: a channel rarely tried gets tried
 THIN = 100  # fewer touches than this by buyers like C on a channel: evidence is thin there
 THIN_OWN = 3  # fewer touches of the type than this to the contact: its own evidence is thin
 MIN_POOLED = 20  # touches of a type, all buyers together, before the population has a say
-COUNTS = ("sent", "responses", "negatives")
 
 
 class ChannelStat(SQLModel, table=True):
@@ -71,12 +71,12 @@ class ChannelPrior(SQLModel, table=True):
     negatives: int = 0
 
 
-def _table(model: Any) -> Any:
+def table_of(model: Any) -> Any:
+    """A model's Core table (SQLModel's class attributes confuse type checkers in Core queries)."""
     return model.__table__
 
 
-STAT, PRIOR = _table(ChannelStat).c, _table(ChannelPrior).c
-TOUCH, CONTACT, EVIDENCE = _table(Touch).c, _table(Contact).c, _table(Evidence).c
+STAT, PRIOR, CONTACT = table_of(ChannelStat).c, table_of(ChannelPrior).c, table_of(Contact).c
 
 
 class Counts(NamedTuple):
@@ -116,23 +116,29 @@ def choose(interaction: str, candidates: Sequence[str], own: Mapping[str, Counts
     """Pick among `candidates` (reachable, best-first) from what is learned, or None with no evidence.
 
     `own`: the contact's counts for this interaction type per channel; `other`: its counts for the
-    other types; `similar`: the population's estimate per channel. With `rng`, `explore` is the
-    chance of trying a candidate that buyers like C have rarely been sent while the contact's own
-    evidence is thin: exploration only ever picks among the candidates, which are reachable."""
+    other types; `similar`: the population's estimate per channel. A channel whose population rate
+    rests on few touches is judged optimistically (so it gets tried while the evidence is thin);
+    with `rng`, `explore` is the chance of trying such a channel at random while the contact's own
+    evidence is thin too. Exploring only ever picks among the candidates, which are reachable."""
     none = Counts()
     if not similar and not any(own.get(c, none).sent or other.get(c, none).responses or other.get(c, none).negatives
                                for c in candidates):
         return None
     default = candidates[0]
-    known = [similar[c].rate for c in candidates if c in similar]
-    pooled = sum(known) / len(known) if known else 0.1
-    scores = {c: posterior(similar[c].rate if c in similar else pooled, own.get(c, none), other.get(c, none))
-              for c in candidates}
-    pick, exploring = _best(scores, default), False
-    if rng is not None and explore > 0:
-        mine = sum(own.get(c, none).sent for c in candidates)
+    means, hopes = {}, {}
+    for c in candidates:
+        est = similar.get(c, Estimate(0.1, 0))
+        mine, theirs = own.get(c, none), other.get(c, none)
+        means[c] = posterior(est.rate, mine, theirs)
+        # optimism in the face of uncertainty: a rate measured on few touches may be better than it looks
+        sd = math.sqrt(est.rate * (1 - est.rate) / (est.touches + POP_STRENGTH)) if c in similar else 0.0
+        hopes[c] = posterior(min(est.rate + OPTIMISM * sd, 0.999), mine, theirs)
+    pick = _best(hopes, default)
+    exploring = pick != _best(means, default)
+    if not exploring and rng is not None and explore > 0:
+        sent = sum(own.get(c, none).sent for c in candidates)
         thin = [c for c in candidates if c != pick and (c not in similar or similar[c].touches < THIN)]
-        if thin and mine < THIN_OWN and rng.random() < explore:
+        if thin and sent < THIN_OWN and rng.random() < explore:
             pick, exploring = rng.choice(thin), True
     return Pick(pick, _reason(interaction, pick, default, {c: own[c] for c in candidates if c in own},
                               other.get(pick, none), similar, exploring))
@@ -201,7 +207,7 @@ class Priors:
             return {}
         # an untried channel starts at the type's pooled rate: a default that does worse than the
         # pool gets challenged, which is how the population learns without much exploring
-        base = (max(pooled.responses - NEGATIVE_WEIGHT * pooled.negatives, 0) + 1.0) / (pooled.sent + 10.0)
+        base = (max(pooled.responses - POP_NEGATIVE_WEIGHT * pooled.negatives, 0) + 1.0) / (pooled.sent + 10.0)
         groups = ([("stage", stage)] if stage else []) + list(attrs)
         out = {}
         for c in channels:
@@ -219,10 +225,10 @@ class Priors:
 
 
 def _shrink(n: Counts, parent: float) -> float:
-    return (max(n.responses - NEGATIVE_WEIGHT * n.negatives, 0) + POP_STRENGTH * parent) / (n.sent + POP_STRENGTH)
+    return (max(n.responses - POP_NEGATIVE_WEIGHT * n.negatives, 0) + POP_STRENGTH * parent) / (n.sent + POP_STRENGTH)
 
 
-class _Row(NamedTuple):
+class ContactFields(NamedTuple):
     """The fields of a contact that `similar_by` may name (besides its attributes)."""
 
     title: str | None
@@ -232,7 +238,7 @@ class _Row(NamedTuple):
     attributes: dict[str, Any]
 
 
-_ROW = (CONTACT.title, CONTACT.company, CONTACT.timezone, CONTACT.owner, CONTACT.attributes)
+CONTACT_FIELDS = (CONTACT.title, CONTACT.company, CONTACT.timezone, CONTACT.owner, CONTACT.attributes)
 
 
 def attribute_values(contact: Any, similar_by: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -242,7 +248,7 @@ def attribute_values(contact: Any, similar_by: Iterable[str]) -> tuple[tuple[str
     out = []
     for name in similar_by:
         value = attributes.get(name)
-        if value is None and name in _Row._fields:
+        if value is None and name in ContactFields._fields:
             value = getattr(contact, name, None)
         text = str(value).strip().lower() if value is not None else ""
         if text:
@@ -275,8 +281,8 @@ class ChannelLearner:
         similar_by = self.rules.learning.similar_by
         for part in chunks(todo):
             for cid, stage, *row in session.execute(
-                    select(CONTACT.id, CONTACT.stage, *_ROW).where(CONTACT.id.in_(part))):
-                self._who[cid] = (stage, attribute_values(_Row(*row), similar_by))
+                    select(CONTACT.id, CONTACT.stage, *CONTACT_FIELDS).where(CONTACT.id.in_(part))):
+                self._who[cid] = (stage, attribute_values(ContactFields(*row), similar_by))
                 self._stats[cid] = {}
             for cid, interaction, channel, n, r, g in session.execute(
                     select(STAT.contact_id, STAT.interaction, STAT.channel, STAT.sent, STAT.responses,
@@ -310,135 +316,3 @@ class ChannelLearner:
                           rng=random.Random(seed) if explore else None)
 
         return learner
-
-
-# --- keeping the counts -----------------------------------------------------------------------
-
-Key = tuple[Any, ...]
-
-
-def _keys(rules: Ruleset, contact: Any, stage: str, interaction: str, channel: str) -> list[Key]:
-    keys: list[Key] = [("all", "", interaction, channel), ("stage", stage, interaction, channel)]
-    keys += [(scope, value, interaction, channel) for scope, value in
-             attribute_values(contact, rules.learning.similar_by)]
-    return keys
-
-
-def _bump(session: Session, table: Any, keys: Sequence[str], deltas: Mapping[Key, list[int]]) -> None:
-    """Add deltas to counters, inserting missing rows; sorted so that concurrent writers lock rows
-    in one order (no deadlocks on PostgreSQL)."""
-    if not deltas:
-        return
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys),
-                                      set_={c: table.c[c] + stmt.excluded[c] for c in COUNTS})
-    rows = [dict(zip(keys, k, strict=True)) | dict(zip(COUNTS, v, strict=True)) for k, v in sorted(deltas.items())]
-    for i in range(0, len(rows), 500):
-        session.execute(stmt, rows[i:i + 500])
-
-
-def _apply(session: Session, mine: Mapping[Key, list[int]], pop: Mapping[Key, list[int]]) -> None:
-    _bump(session, _table(ChannelStat), ("contact_id", "interaction", "channel"), mine)
-    _bump(session, _table(ChannelPrior), ("scope", "value", "interaction", "channel"), pop)
-
-
-def count_sends(session: Session, rules: Ruleset, sent: Iterable[tuple[Touch, Contact]]) -> None:
-    """Count touches just handed to a provider (the dispatcher calls this once per batch)."""
-    mine: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for touch, contact in sent:
-        if not touch.channel:
-            continue
-        mine[(touch.contact_id, touch.interaction, touch.channel)][0] += 1  # type: ignore[index]
-        for key in _keys(rules, contact, touch.stage, touch.interaction, touch.channel):
-            pop[key][0] += 1
-    _apply(session, mine, pop)
-
-
-def count_evidence(session: Session, rules: Ruleset, recorded: Sequence[Evidence]) -> None:
-    """Count new responses and negatives, each at most once per touch (a click then a reply to one
-    email is one answer). Opens and events not tied to a touch teach nothing here."""
-    kinds = {ev.id: _kind(ev.type) for ev in recorded if ev.touch_id and ev.channel and ev.interaction}
-    kinds = {k: v for k, v in kinds.items() if v is not None}
-    if not kinds:
-        return
-    touch_ids = sorted({ev.touch_id or 0 for ev in recorded if ev.id in kinds})
-    first: dict[tuple[int, int], int] = {}  # (touch, kind) -> the first evidence of that kind
-    for part in chunks(touch_ids):
-        for eid, tid, kind in session.execute(select(EVIDENCE.id, EVIDENCE.touch_id, EVIDENCE.type).where(
-                EVIDENCE.touch_id.in_(part), EVIDENCE.type.in_(RESPONSES | NEGATIVE))):
-            k = _kind(kind)
-            if k is not None and ((tid, k) not in first or eid < first[(tid, k)]):
-                first[(tid, k)] = eid
-    new = [ev for ev in recorded if ev.id in kinds and first.get((ev.touch_id or 0, kinds[ev.id] or 0)) == ev.id]
-    if not new:
-        return
-    about = _touch_context(session, sorted({ev.touch_id or 0 for ev in new}))
-    mine: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for ev in new:
-        k = kinds[ev.id] or 0
-        mine[(ev.contact_id, ev.interaction or "", ev.channel or "")][k] += 1  # type: ignore[index]
-        stage, contact = about[ev.touch_id or 0]
-        for key in _keys(rules, contact, stage, ev.interaction or "", ev.channel or ""):
-            pop[key][k] += 1
-    _apply(session, mine, pop)
-
-
-def _kind(event: str) -> int | None:
-    return 1 if event in RESPONSES else 2 if event in NEGATIVE else None
-
-
-def _touch_context(session: Session, touch_ids: Sequence[int]) -> dict[int, tuple[str, _Row]]:
-    out = {}
-    for part in chunks(touch_ids):
-        for tid, stage, *row in session.execute(select(TOUCH.id, TOUCH.stage, *_ROW).join_from(
-                _table(Touch), _table(Contact), CONTACT.id == TOUCH.contact_id).where(TOUCH.id.in_(part))):
-            out[tid] = (stage, _Row(*row))
-    return out
-
-
-def recount(session: Session, rules: Ruleset) -> tuple[dict[Key, Counts], dict[Key, Counts]]:
-    """Every count from scratch (contact-level, population): what the incremental counts must equal."""
-    mine: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
-    sent = select(TOUCH.contact_id, TOUCH.interaction, TOUCH.channel, TOUCH.stage, *_ROW).join_from(
-        _table(Touch), _table(Contact), CONTACT.id == TOUCH.contact_id).where(
-        TOUCH.status == SENT, TOUCH.channel.is_not(None))
-    for cid, interaction, channel, stage, *row in session.execute(sent):
-        mine[(cid, interaction, channel)][0] += 1
-        for key in _keys(rules, _Row(*row), stage, interaction, channel):
-            pop[key][0] += 1
-    answered = select(EVIDENCE.contact_id, EVIDENCE.touch_id, EVIDENCE.type, EVIDENCE.interaction,
-                      EVIDENCE.channel, TOUCH.stage, *_ROW).join_from(
-        _table(Evidence), _table(Touch), TOUCH.id == EVIDENCE.touch_id).join(
-        _table(Contact), CONTACT.id == TOUCH.contact_id).where(
-        EVIDENCE.type.in_(RESPONSES | NEGATIVE), EVIDENCE.channel.is_not(None))
-    seen: set[tuple[int, int]] = set()
-    for cid, tid, kind, interaction, channel, stage, *row in session.execute(answered):
-        k = _kind(kind) or 0
-        if (tid, k) in seen:
-            continue
-        seen.add((tid, k))
-        mine[(cid, interaction, channel)][k] += 1
-        for key in _keys(rules, _Row(*row), stage, interaction, channel):
-            pop[key][k] += 1
-    return ({k: Counts(*v) for k, v in mine.items()}, {k: Counts(*v) for k, v in pop.items()})
-
-
-def stored(session: Session) -> tuple[dict[Key, Counts], dict[Key, Counts]]:
-    """The counts as kept (contact-level, population), in recount's shape."""
-    mine = {(cid, i, c): Counts(n, r, g) for cid, i, c, n, r, g in session.execute(select(
-        STAT.contact_id, STAT.interaction, STAT.channel, STAT.sent, STAT.responses, STAT.negatives))}
-    pop = {(s, v, i, c): Counts(n, r, g) for s, v, i, c, n, r, g in session.execute(select(
-        PRIOR.scope, PRIOR.value, PRIOR.interaction, PRIOR.channel, PRIOR.sent, PRIOR.responses, PRIOR.negatives))}
-    return mine, pop
-
-
-def rebuild(session: Session, rules: Ruleset) -> None:
-    """Replace the counts with a recount (after `similar_by` changed, say)."""
-    mine, pop = recount(session, rules)
-    session.execute(delete(_table(ChannelStat)))
-    session.execute(delete(_table(ChannelPrior)))
-    _apply(session, {k: list(v) for k, v in mine.items()}, {k: list(v) for k, v in pop.items()})

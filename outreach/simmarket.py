@@ -59,7 +59,8 @@ class Market:
     @classmethod
     def generate(cls, rules: Ruleset, spec: MarketSpec, start: datetime) -> Market:
         rng = random.Random(spec.seed)
-        channels = {name: list(inter.channels) for name, inter in rules.interactions.items()}
+        channels: dict[str, list[str]] = {name: [str(c) for c in inter.channels]
+                                          for name, inter in rules.interactions.items()}
         personas = len(TITLES)
         persona_prefers = [{i: rng.choice(chs) for i, chs in channels.items()} for _ in range(personas)]
         persona = [b % personas for b in range(spec.buyers)]
@@ -88,7 +89,8 @@ class Market:
         return [{"id": b + 1, "email": f"buyer{b}@market.example", "phone": f"+1{2_000_000_000 + b}",
                  "first_name": "Buyer", "last_name": str(b), "company": f"Company {b % 997}",
                  "title": TITLES[self.title[b]], "consent_email": None, "consent_sms": True, "attributes": {},
-                 "stage": first_stage, "stage_entered_at": self.arrival[b], "stage_entry": 0, "created_at": self.arrival[b]}
+                 "stage": first_stage, "stage_entered_at": self.arrival[b], "stage_entry": 0,
+                 "created_at": self.arrival[b]}
                 for b in range(self.spec.buyers)]
 
 

@@ -1,10 +1,12 @@
 """`outreach simulate`: run the project's own rules over a synthetic market (outreach.simmarket) for
 some weeks of simulated time, once per channel policy, and measure each.
 
-Every policy runs on its own temporary SQLite database through the real Engine: the planner (with
-the policy as its learner), the reps' approval (all at once), the dispatcher with its send windows,
-caps and consent checks, and Engine.record for every event the simulated buyers produce. The clock
-is simulated: it ticks every hour in which a send window is open, and at midnight."""
+Every policy runs on its own temporary SQLite database (in memory-backed scratch space when there is
+some), in its own process, through the real Engine: the planner (with the policy as its learner),
+the reps' approval (all at once), the dispatcher with its send windows, caps and consent checks,
+the channel-learning counts, and Engine.record for every event the simulated buyers produce. Only
+the rendering of content is skipped: simulated buyers answer the channel, not the words. The clock
+is simulated: it ticks every two hours while a send window is open, and at midnight."""
 
 from __future__ import annotations
 
@@ -21,10 +23,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, or_, select
 
+from channels.base import OutgoingMessage
+
 from . import db
 from .config import Settings
 from .db import session_scope
 from .engine import Engine
+from .learning import CONTACT
 from .models import Contact, StageChange
 from .policy import next_open
 from .project import Project
@@ -49,13 +54,16 @@ class _SimEngine(Engine):
 
     def dispatcher(self) -> Any:
         dispatcher = super().dispatcher()
-        build, meta = dispatcher.build, self.sim.meta
+        meta = self.sim.meta
 
-        def tagged(touch: Any, contact: Any, rules: Any) -> Any:
+        def build(touch: Any, contact: Any, rules: Any) -> OutgoingMessage:
+            # simulated buyers answer the channel, not the words (`outreach check` renders every
+            # template): rendering tens of thousands of messages would only slow the run down
             meta[touch.id or 0] = (touch.contact_id, touch.interaction, touch.stage)
-            return build(touch, contact, rules)
+            return OutgoingMessage(touch_id=touch.id or 0, channel=touch.channel or "email", to_email=contact.email,
+                                   to_phone=contact.phone, subject=touch.content, text=touch.content)
 
-        dispatcher.build = tagged
+        dispatcher.build = build
         return dispatcher
 
 
@@ -123,8 +131,8 @@ def _run(engine: _SimEngine, provider: SimProvider, settings: Settings, rules: R
         with session_scope(engine.db) as s:
             # only contacts whose stage entry made a step come due since the last planning tick: the
             # planner decides as always, it is just not asked about the 10,000 others every hour
-            ids = list(s.execute(select(Contact.id).where(or_(*(
-                (Contact.stage_entered_at > last_plan - a) & (Contact.stage_entered_at <= now - a)  # type: ignore[operator]
+            ids = list(s.execute(select(CONTACT.id).where(or_(*(
+                (CONTACT.stage_entered_at > last_plan - a) & (CONTACT.stage_entered_at <= now - a)
                 for a in afters)))).scalars())
         last_plan = now
         if ids:
