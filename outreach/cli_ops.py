@@ -1,0 +1,114 @@
+"""The `outreach` commands that run processes: the engine, workers, the sandbox, the simulator."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .cli import JsonOpt, ProjectOpt, app, fail, guarded, out_json
+from .project import Project
+
+
+@app.command()
+@guarded
+def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers in the market.")] = 10_000,
+             weeks: Annotated[int, typer.Option("--weeks", min=1, help="Simulated weeks.")] = 8,
+             seed: Annotated[int, typer.Option("--seed", help="The same seed, the same market.")] = 1,
+             jobs: Annotated[int | None, typer.Option("--jobs", min=1,
+                                                      help="Processes (default: one per policy).")] = None,
+             project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the rules over a simulated market, once per channel policy, and compare them."""
+    from . import simulate as sim
+
+    # the project's own database is not touched: each policy runs on a temporary one
+    result = sim.simulate(Project.open(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
+    if as_json:
+        out_json(result)
+    else:
+        typer.echo(sim.table(result))
+
+
+@app.command()
+@guarded
+def run(project: ProjectOpt = None,
+        port: Annotated[int | None, typer.Option("--port")] = None) -> None:
+    """Run the scheduler, the web app and the webhooks in one process."""
+    from .server import serve
+
+    setup_logging()
+    serve(Project.open(project), port=port, web=True)
+
+
+@app.command()
+@guarded
+def worker(project: ProjectOpt = None) -> None:
+    """Run the scheduler and dispatcher only (several may run against one PostgreSQL database)."""
+    from .server import serve
+
+    setup_logging()
+    serve(Project.open(project), web=False)
+
+
+@app.command()
+def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
+            host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+            key_file: Annotated[Path | None, typer.Option(
+                "--key-file", help="keep the webhook signing key here")] = None,
+            callbacks: Annotated[bool, typer.Option("--callbacks/--no-callbacks")] = True,
+            engine_url: Annotated[str | None, typer.Option(
+                "--engine-url", help="where emitted webhooks go (the engine's server.public_url)")] = None,
+            twilio_token: Annotated[str | None, typer.Option(
+                "--twilio-token", envvar="TWILIO_AUTH_TOKEN", help="signs emitted Twilio webhooks")] = None,
+            inbound_url: Annotated[str | None, typer.Option(
+                "--inbound-url", help="the Inbound Parse URL `outreach webhooks` prints")] = None,
+            script: Annotated[Path | None, typer.Option(
+                "--script", help="a scripted buyer (YAML rules; see docs/SANDBOX.md)")] = None) -> None:
+    """A local stand-in for the SendGrid and Twilio APIs (nothing leaves the machine); it can also
+    post their webhooks back to the engine, on command or as a scripted buyer (docs/SANDBOX.md)."""
+    from .sandbox import serve as serve_sandbox
+    from .sandbox_buyer import load_script
+
+    setup_logging()
+    text = None
+    if script is not None:
+        try:
+            text = script.read_text()
+            load_script(text)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{script}: {exc}") from None
+    typer.echo(f"sandbox on http://{host}:{port}: set sendgrid.api_base and twilio.api_base to it; "
+               f"GET /sandbox/keys gives the webhook public key")
+    serve_sandbox(host, port, key_file=str(key_file) if key_file else None, callbacks=callbacks,
+                  engine_url=engine_url, twilio_token=twilio_token, inbound_url=inbound_url, script=text)
+
+
+@app.command()
+@guarded
+def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """The URLs to give SendGrid and Twilio (from server.public_url), Inbound Parse's secret included."""
+    from . import tokens
+    from .config import load_settings
+    from .project import project_dir
+
+    settings = load_settings(project_dir(project))
+    base = settings.server.public_url.rstrip("/")
+    inbound = tokens.short_mac(settings.server.secret_key, "inbound-parse", 24)
+    urls = {"sendgrid_events": f"{base}/webhooks/sendgrid/events",
+            "sendgrid_inbound_parse": f"{base}/webhooks/sendgrid/inbound?token={inbound}",
+            "twilio_sms": f"{base}/webhooks/twilio/sms", "twilio_status": f"{base}/webhooks/twilio/status"}
+    if as_json:
+        out_json(urls)
+    else:
+        for name, url in urls.items():
+            typer.echo(f"{name:<24} {url}")
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "apscheduler"):  # every 5 s tick and migration plugin is not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
