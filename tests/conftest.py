@@ -113,12 +113,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'outreach.db'}"
         db.dispose_all()
         return
-    require_pg()
-    url, name = fresh_pg_database()
-    try:
-        yield url
-    finally:
-        drop_pg_database(name)
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture
