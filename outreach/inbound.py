@@ -32,7 +32,7 @@ def touch_from_uid(secret: str, uid: str) -> int | None:
 
 
 def _touch_of(settings: Settings, mail: Any) -> int | None:
-    from channels.sendgrid_webhooks import reply_tokens
+    from channels.sendgrid_inbound import reply_tokens
 
     secret = settings.server.secret_key
     for token in reply_tokens(mail, settings.sendgrid.inbound_domain):

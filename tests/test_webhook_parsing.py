@@ -18,16 +18,8 @@ from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
 from twilio.request_validator import RequestValidator
 
 from channels.base import TOUCH_ARG
-from channels.sendgrid_webhooks import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    InboundEmail,
-    parse_events,
-    parse_inbound,
-    reply_tokens,
-    strip_quoted,
-    verify_event_signature,
-)
+from channels.sendgrid_inbound import InboundEmail, parse_inbound, reply_tokens, strip_quoted
+from channels.sendgrid_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_events, verify_event_signature
 from channels.twilio_webhooks import (
     inbound_sms_events,
     keyword_of,

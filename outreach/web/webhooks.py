@@ -84,7 +84,7 @@ async def sendgrid_events(request: Request) -> JSONResponse:
 async def sendgrid_inbound(request: Request, token: str | None = None) -> JSONResponse:
     """Inbound Parse: replies and calendar RSVPs. SendGrid does not sign these posts, so the URL
     configured at SendGrid carries a secret: `?token=` must match the project's inbound token."""
-    from channels.sendgrid_webhooks import parse_inbound
+    from channels.sendgrid_inbound import parse_inbound
 
     from .. import tokens
 
