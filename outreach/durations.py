@@ -21,11 +21,3 @@ def parse_duration(text: object) -> timedelta:
     if not match:
         raise ValueError(f"'{text}' is not a duration (write it like 90s, 15m, 2h, 3d, 2w)")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-
-
-def format_duration(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -312,7 +312,3 @@ def _remember(rs: Ruleset, src: Located, loc: tuple[str | int, ...], key: tuple[
     item = src.get(loc)
     for name in item if isinstance(item, dict) else []:
         rs.where[(*key, str(name))] = (src.file, src.line((*loc, name)))
-
-
-def where(rs: Ruleset, *key: str) -> tuple[str, int]:
-    return rs.where.get(tuple(key), ("rules/", 1))

@@ -34,15 +34,13 @@ def contact_json(c: Contact) -> dict[str, Any]:
 
 def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, dict[str, str | None]]:
     """What the engine would pick now for each interaction type, and why."""
-    from .content import available_channels  # noqa: F401  (templates are per rule, not per interaction)
-
     cid = contact.id or 0
     reach = lookups.reach_of(contact, lookups.suppressions(session, [cid]).get(cid))
     stated = lookups.stated_preferences(session, [cid]).get(cid, {})
     rules = engine.project.rules
     out: dict[str, dict[str, str | None]] = {}
     for name, inter in rules.interactions.items():
-        learner = engine.learner_for(session, contact, name) if hasattr(engine, "learner_for") else None
+        learner = engine.learner_for(session, contact, name)
         pick = pick_channel(order=inter.channels, reach=reach, stated=stated.get(name),
                             email_consent=engine.settings.policy.email_consent, learner=learner)
         out[name] = {"channel": pick.channel, "reason": pick.reason}
