@@ -24,12 +24,12 @@ from plan import seed
 from sqlalchemy import func, select
 
 from channels.sendgrid import build_mail
+from outreach.batch_loads import contacts_by_id
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.lookups import contacts_by_id
 from outreach.messages import build_message
 from outreach.models import Touch
-from outreach.sandbox import Sandbox
+from outreach.sandbox.server import Sandbox
 
 
 def _serve(conn: Any) -> None:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from outreach.project import Project  # noqa: E402
-from outreach.simulate import gap_closed, simulate, table  # noqa: E402
+from outreach.simulator.run import gap_closed, simulate, table  # noqa: E402
 
 KEY = "response_rate_weeks_5_8"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from .base import OutgoingMessage, Provider, SendResult
+from channels.base import OutgoingMessage, Provider, SendResult
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 from python_http_client.exceptions import HTTPError as SendGridHTTPError
 from sendgrid import SendGridAPIClient
 
-from .base import TOUCH_ARG, OutgoingMessage, Provider, ProviderError, SendResult
+from channels.base import TOUCH_ARG, OutgoingMessage, Provider, ProviderError, SendResult
 
 log = logging.getLogger(__name__)
 

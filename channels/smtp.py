@@ -19,7 +19,7 @@ import threading
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 
-from .base import OutgoingMessage, Provider, ProviderError, SendResult
+from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
 
 log = logging.getLogger(__name__)
 

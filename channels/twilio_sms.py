@@ -14,7 +14,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioS
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from .base import OutgoingMessage, Provider, ProviderError, SendResult
+from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
 
 OPTED_OUT = 21610
 PASSING_CODES = frozenset({20429, 21611})

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-from .durations import parse_duration
-from .errors import ConfigError, Problem
-from .yamlsrc import Located, load_file, validate
+from outreach.durations import parse_duration
+from outreach.errors import ConfigError, Problem
+from outreach.located_yaml import Located, load_file, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")

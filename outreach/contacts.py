@@ -16,8 +16,8 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session
 from sqlmodel import select as select_model
 
-from .errors import InvalidInput, NotFound
-from .models import Contact
+from outreach.errors import InvalidInput, NotFound
+from outreach.models import Contact
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms")

@@ -23,11 +23,11 @@ from jinja2 import (
 )
 from jinja2.sandbox import SandboxedEnvironment
 
-from .errors import Problem, RenderError
-from .yamlsrc import did_you_mean
+from outreach.errors import Problem, RenderError
+from outreach.located_yaml import did_you_mean
 
 if TYPE_CHECKING:
-    from .ruleset import Ruleset
+    from outreach.ruleset import Ruleset
 
 log = logging.getLogger(__name__)
 REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": ()}
@@ -357,8 +357,8 @@ def sample_context(settings: Any, stage: str = "interested") -> dict[str, Any]:
     are in the database, which `check` does not open."""
     from datetime import UTC, datetime
 
-    from .messages import template_context
-    from .models import Contact, Touch
+    from outreach.messages import template_context
+    from outreach.models import Contact, Touch
 
     contact = Contact(
         id=123456, email="alexandra.vandenberghe@northwind-analytics.example", phone="+14155550123",

@@ -18,12 +18,11 @@ from sqlalchemy import Engine, and_, insert, select, update
 from sqlmodel import Session
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
-
-from . import lookups
-from .contacts import contact_tz
-from .db import session_scope
-from .errors import RenderError
-from .models import (
+from outreach import batch_loads
+from outreach.contacts import contact_tz
+from outreach.db import session_scope
+from outreach.errors import RenderError
+from outreach.models import (
     APPROVED,
     EXPIRED,
     FAILED,
@@ -37,8 +36,8 @@ from .models import (
     Suppression,
     Touch,
 )
-from .policy import decide, unreachable
-from .preferences import pick_channel
+from outreach.policy import decide, unreachable
+from outreach.preferences import pick_channel
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +134,11 @@ class Dispatcher:
         policy = self.settings.policy
         with Session(self.engine, expire_on_commit=False) as s:
             touches = list(s.execute(select(Touch).where(Touch.id.in_(ids))).scalars())  # type: ignore[union-attr]
-            contacts = lookups.contacts_by_id(s, sorted({t.contact_id for t in touches}))
+            contacts = batch_loads.contacts_by_id(s, sorted({t.contact_id for t in touches}))
             cids = list(contacts)
-            suppressed = lookups.suppressions(s, cids)
-            stated = lookups.stated_preferences(s, cids)
-            history = lookups.recent_sends(s, cids, now - timedelta(days=8))
+            suppressed = batch_loads.suppressions(s, cids)
+            stated = batch_loads.stated_preferences(s, cids)
+            history = batch_loads.recent_sends(s, cids, now - timedelta(days=8))
         go: list[tuple[Touch, Contact, OutgoingMessage]] = []
         settle: list[dict[str, Any]] = []
         for t in sorted(touches, key=lambda t: (t.due_at, t.id or 0)):
@@ -149,7 +148,7 @@ class Dispatcher:
                 settle.append({**done, "status": EXPIRED, "reason": "its time to be sent passed"})
                 out.expired += 1
                 continue
-            reach = lookups.reach_of(contact, suppressed.get(contact.id or 0))
+            reach = batch_loads.reach_of(contact, suppressed.get(contact.id or 0))
             channel = t.channel or ""
             why = unreachable(reach, channel, policy.email_consent)
             if why:  # consent or suppression changed since planning: try the other channels
@@ -245,7 +244,7 @@ class Dispatcher:
         with session_scope(self.engine) as s:
             s.execute(update(Touch).where(Touch.id == touch.id, Touch.status == SENDING).values(**values))  # type: ignore[arg-type]
             if exc.opted_out:
-                lookups.insert_ignore(s, Suppression.__table__, [
+                batch_loads.insert_ignore(s, Suppression.__table__, [
                     {"contact_id": contact.id, "channel": message.channel, "reason": exc.reason, "at": now}],
                     ["contact_id", "channel"])
                 if message.channel == "sms":

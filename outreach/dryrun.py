@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, Problem
-from .planner import PlanResult
-from .ruleset import Ruleset
+from outreach.errors import ConfigError, Problem
+from outreach.planner import PlanResult
+from outreach.ruleset import Ruleset
 
 EXAMPLES = 3
 STATUS_WORDS = {"approved": "goes out when due", "pending_approval": "waits for the owning rep to approve it",
@@ -55,9 +55,9 @@ def dry_run(engine: Any, now: datetime) -> tuple[dict[str, Any], list[Row]]:
 def other_engine(engine: Any, other: Path) -> Any:
     """An engine on the same database and settings with the rules of OTHER (a project folder or its
     rules/ folder) and, when OTHER has one, its content/."""
-    from .engine import Engine
-    from .project import Project
-    from .ruleset import load_ruleset
+    from outreach.engine import Engine
+    from outreach.project import Project
+    from outreach.ruleset import load_ruleset
 
     rules_dir = other if other.name == "rules" or any(other.glob("*.yaml")) else other / "rules"
     if not rules_dir.is_dir():

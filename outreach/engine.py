@@ -10,16 +10,15 @@ from functools import cached_property
 from typing import Any
 
 from channels.base import Provider
-
-from .content import available_channels
-from .db import session_scope
-from .dispatcher import Dispatcher, DispatchResult, expire, recover
-from .evidence import EvidenceIn, RecordResult, record
-from .learning import ChannelLearner
-from .learning_counts import count_evidence, count_sends
-from .messages import build_message
-from .planner import Planner, PlanResult
-from .project import Project
+from outreach.content import available_channels
+from outreach.db import session_scope
+from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
+from outreach.evidence import EvidenceIn, RecordResult, record
+from outreach.learning.counts import count_evidence, count_sends
+from outreach.learning.learner import ChannelLearner
+from outreach.messages import build_message
+from outreach.planner import Planner, PlanResult
+from outreach.project import Project
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlmodel import Session
 
-from . import lookups
-from .models import CANCELLED, OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch
-from .ruleset import Ruleset
-from .stages import next_stage, relevant_events
+from outreach import batch_loads
+from outreach.models import CANCELLED, OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch
+from outreach.ruleset import Ruleset
+from outreach.stages import next_stage, relevant_events
 
 # Which evidence shuts which channel at once, and which opens it again.
 SUPPRESS = {"email.bounced": "email", "email.complained": "email", "email.unsubscribed": "email",
@@ -93,7 +93,7 @@ def _touches_for(session: Session, items: list[EvidenceIn]) -> dict[tuple[str, A
     pmids = sorted({i.provider_message_id for i in items if i.provider_message_id})
     out: dict[tuple[str, Any], tuple[int, int, str, str]] = {}
     cols = (Touch.contact_id, Touch.id, Touch.channel, Touch.interaction, Touch.provider_message_id)
-    for part in lookups.chunks(ids):
+    for part in batch_loads.chunks(ids):
         for cid, tid, ch, inter, _ in session.execute(select(*cols).where(Touch.id.in_(part))):  # type: ignore[union-attr]
             out[("id", tid)] = (cid, tid, ch, inter)
     for i in range(0, len(pmids), 900):
@@ -135,7 +135,7 @@ def _suppress(session: Session, recorded: list[Evidence], now: datetime) -> None
                 session.execute(update(Contact).where(Contact.id == ev.contact_id).values(consent_sms=True))  # type: ignore[arg-type]
     rows = [{"contact_id": cid, "channel": ch, "reason": why, "at": now} for (cid, ch), why in adds.items()]
     if rows:
-        lookups.insert_ignore(session, Suppression.__table__, rows, ["contact_id", "channel"])
+        batch_loads.insert_ignore(session, Suppression.__table__, rows, ["contact_id", "channel"])
         sms_out = [cid for (cid, ch) in adds if ch == "sms"]
         if sms_out:
             session.execute(update(Contact).where(Contact.id.in_(sms_out)).values(consent_sms=False))  # type: ignore[union-attr]
@@ -147,9 +147,9 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
     ids = sorted({ev.contact_id for ev in recorded if ev.type in wanted})
     if not ids:
         return []
-    contacts = lookups.contacts_by_id(session, ids)
+    contacts = batch_loads.contacts_by_id(session, ids)
     events: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
-    for part in lookups.chunks(ids):
+    for part in batch_loads.chunks(ids):
         for cid, kind, at in session.execute(
                 select(Evidence.contact_id, Evidence.type, Evidence.occurred_at).where(
                     Evidence.contact_id.in_(part), Evidence.type.in_(wanted))):  # type: ignore[attr-defined]
@@ -173,7 +173,7 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
         changes.append(change)
     # one statement per new stage, not one per contact (each would autoflush the session)
     for stage, cids in cancel.items():
-        for part in lookups.chunks(cids):
+        for part in batch_loads.chunks(cids):
             session.execute(update(Touch).where(
                 Touch.contact_id.in_(part), Touch.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
                 Touch.rule.startswith("playbook:"), Touch.stage != stage,  # type: ignore[attr-defined]

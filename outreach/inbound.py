@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import tokens
-from .config import Settings
-from .db import session_scope
-from .evidence import EvidenceIn
-from .models import SENT, Contact, Touch
+from outreach import tokens
+from outreach.config import Settings
+from outreach.db import session_scope
+from outreach.evidence import EvidenceIn
+from outreach.models import SENT, Contact, Touch
 
 _UID = re.compile(r"^touch-(\d+)\.([0-9a-f]+)@", re.IGNORECASE)
 

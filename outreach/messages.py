@@ -9,14 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
-
-from . import tokens
-from .config import Settings
-from .contacts import contact_tz
-from .content import Rendered, render
-from .models import Contact, Touch
-from .planner import contact_context
-from .ruleset import Ruleset
+from outreach import tokens
+from outreach.config import Settings
+from outreach.contacts import contact_tz
+from outreach.content import Rendered, render
+from outreach.models import Contact, Touch
+from outreach.planner import contact_context
+from outreach.ruleset import Ruleset
 
 
 def template_context(settings: Settings, touch: Touch, contact: Contact) -> dict[str, Any]:
@@ -76,8 +75,7 @@ def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: C
 
 def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: OutgoingMessage) -> None:
     from channels.meeting import build_invite, propose_slot
-
-    from .inbound import invite_uid
+    from outreach.inbound import invite_uid
 
     s = settings
     window = s.policy.send_windows.get("meeting")

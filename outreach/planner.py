@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import and_, exists, select, text
 from sqlmodel import Session
 
-from . import lookups
-from .content import available_channels, compile_condition, eval_condition
-from .models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
-from .preferences import Learner, pick_channel
-from .ruleset import Ruleset, Step, Trigger
+from outreach import batch_loads
+from outreach.content import available_channels, compile_condition, eval_condition
+from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
+from outreach.preferences import Learner, pick_channel
+from outreach.ruleset import Ruleset, Step, Trigger
 
 BATCH = 1000
 
@@ -61,7 +61,7 @@ class Planner:
                                          row["status"]) for row, r in zip(rows, batch, strict=True)]
                         result.queued += len(rows)
                         continue
-                    inserted = lookups.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+                    inserted = batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
                     if inserted:
                         self._count(result, stage, step, rows, batch)
                         result.queued += inserted
@@ -94,15 +94,15 @@ class Planner:
     def _touches(self, session: Session, batch: Any, stage: str, step: Step, now: datetime,
                  templates: set[str]) -> list[dict[str, Any]]:
         ids = [r.id for r in batch]
-        suppressed = lookups.suppressions(session, ids)
-        stated = lookups.stated_preferences(session, ids)
+        suppressed = batch_loads.suppressions(session, ids)
+        stated = batch_loads.stated_preferences(session, ids)
         if hasattr(self.learner_for, "prepare"):  # the learner loads the batch's counts in one go
             self.learner_for.prepare(session, ids)
         order = self.rules.interactions[step.interaction].channels
         rows = []
         for r in batch:
             learner: Learner | None = self.learner_for(r, step.interaction) if self.learner_for else None
-            pick = pick_channel(order=order, reach=lookups.reach_of(r, suppressed.get(r.id)),
+            pick = pick_channel(order=order, reach=batch_loads.reach_of(r, suppressed.get(r.id)),
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
             status = SUPPRESSED if pick.channel is None else PENDING if step.approval == "rep" else APPROVED
@@ -143,10 +143,10 @@ class Planner:
         hits = [ev for ev in recorded if ev.type in by_event]
         if not hits:
             return 0
-        contacts = lookups.contacts_by_id(session, sorted({ev.contact_id for ev in hits}))
+        contacts = batch_loads.contacts_by_id(session, sorted({ev.contact_id for ev in hits}))
         ids = list(contacts)
-        suppressed = lookups.suppressions(session, ids)
-        stated = lookups.stated_preferences(session, ids)
+        suppressed = batch_loads.suppressions(session, ids)
+        stated = batch_loads.stated_preferences(session, ids)
         if hasattr(self.learner_for, "prepare"):
             self.learner_for.prepare(session, ids)
         rows = []
@@ -158,7 +158,7 @@ class Planner:
                     continue
                 templates = available_channels(self.content_dir, tr.content)
                 pick = pick_channel(order=self.rules.interactions[tr.interaction].channels,
-                                    reach=lookups.reach_of(contact, suppressed.get(contact.id or 0)),
+                                    reach=batch_loads.reach_of(contact, suppressed.get(contact.id or 0)),
                                     stated=stated.get(contact.id or 0, {}).get(tr.interaction), fixed=tr.channel,
                                     templates=templates, email_consent=self.email_consent,
                                     learner=self.learner_for(contact, tr.interaction) if self.learner_for else None)
@@ -180,7 +180,7 @@ class Planner:
                     "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
                     "attempts": 0, "created_at": now, "updated_at": now,
                 })
-        return lookups.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+        return batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
 
     def _compiled(self, expression: str) -> Any:
         if expression not in self._conditions:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .config import Cap, Holiday, Policy, Window
+from outreach.config import Cap, Holiday, Policy, Window
 
 
 @dataclass(frozen=True)

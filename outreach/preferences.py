@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .policy import Reach, unreachable
+from outreach.policy import Reach, unreachable
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from . import db
-from .config import Settings, load_settings
-from .errors import ConfigError, Problem
-from .ruleset import Ruleset, load_ruleset, read_ruleset
+from outreach import db
+from outreach.config import Settings, load_settings
+from outreach.errors import ConfigError, Problem
+from outreach.ruleset import Ruleset, load_ruleset, read_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Project:
             return exc.problems
         with self._lock:
             self.rules = rules
-        from .content import environment
+        from outreach.content import environment
 
         environment.cache_clear()
         log.info("rules reloaded from %s", self.rules_dir)
@@ -72,8 +72,8 @@ class Project:
 def check_project(path: str | Path | None) -> list[Problem]:
     """Every problem (and warning) of config, rules, templates and rule tests, without touching the database."""
     root = project_dir(path)
-    from .config import Settings
-    from .content import check_samples, sample_context
+    from outreach.config import Settings
+    from outreach.content import check_samples, sample_context
 
     settings = Settings()
     try:
@@ -88,7 +88,7 @@ def check_project(path: str | Path | None) -> list[Problem]:
     stage = rules.stages[min(1, len(rules.stages) - 1)].id if rules and rules.stages else "aware"
     problems += found + check_samples(root / "content", sample_context(settings, stage))
     if rules is not None and not any(not p.warning for p in problems):  # the rule tests refer to valid rules
-        from .ruletests import load_scenarios, scenario_files
+        from outreach.ruletests import load_scenarios, scenario_files
 
         project = Project(root, settings, rules)
         problems += load_scenarios(project, scenario_files(project))[1]

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from .errors import InvalidInput, InvalidTransition, NotFound
-from .models import APPROVED, CANCELLED, PENDING, REJECTED, STATUSES, UNCERTAIN, Contact, Touch
+from outreach.errors import InvalidInput, InvalidTransition, NotFound
+from outreach.models import APPROVED, CANCELLED, PENDING, REJECTED, STATUSES, UNCERTAIN, Contact, Touch
 
 # who may move a touch from which status to which
 TRANSITIONS = {

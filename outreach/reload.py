@@ -9,9 +9,9 @@ import signal
 import threading
 from typing import Any
 
-from .content import freeze, snapshot, thaw
-from .errors import Problem
-from .project import Project
+from outreach.content import freeze, snapshot, thaw
+from outreach.errors import Problem
+from outreach.project import Project
 
 log = logging.getLogger(__name__)
 Stamp = tuple[tuple[str, int, int], ...]

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import distinct, func, select
 from sqlmodel import Session
 
-from .evidence import RESPONSES
-from .models import SENT, Contact, Evidence, StageChange, Touch
-from .ruleset import Ruleset
+from outreach.evidence import RESPONSES
+from outreach.models import SENT, Contact, Evidence, StageChange, Touch
+from outreach.ruleset import Ruleset
 
 
 def report(session: Session, rules: Ruleset) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from .durations import parse_duration
-from .errors import ConfigError, Problem
-from .yamlsrc import Located, load_file, validate
+from outreach.durations import parse_duration
+from outreach.errors import ConfigError, Problem
+from outreach.located_yaml import Located, load_file, validate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
@@ -194,7 +194,7 @@ def load_ruleset(rules_dir: Path, content_dir: Path | None = None) -> Ruleset:
 
 def read_ruleset(rules_dir: Path, content_dir: Path | None = None) -> tuple[Ruleset | None, list[Problem]]:
     """Every rule file read and cross-checked: the merged rules (what validated) and every problem."""
-    from .rulecheck import cross_check
+    from outreach.checks.rules import cross_check
 
     files = sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml"))
     if not files:
@@ -214,7 +214,7 @@ def read_ruleset(rules_dir: Path, content_dir: Path | None = None) -> tuple[Rule
                                 "stages in one of them"))
     problems += cross_check(merged, broken)
     if content_dir is not None:
-        from .content import check_rule_content
+        from outreach.content import check_rule_content
 
         problems += check_rule_content(merged, content_dir)
     return merged, _dedupe(problems)

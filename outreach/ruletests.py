@@ -18,14 +18,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from . import db
-from .config import Settings, load_settings
-from .contacts import import_csv, parse_row
-from .errors import ConfigError, InvalidInput, Problem
-from .models import APPROVED, SENT, STATUSES, Contact, Touch
-from .project import Project
-from .ruleset import Channel, Event, Ruleset, bounded_duration
-from .yamlsrc import Located, did_you_mean, load_file, path_text, validate
+from outreach import db
+from outreach.config import Settings, load_settings
+from outreach.contacts import import_csv, parse_row
+from outreach.errors import ConfigError, InvalidInput, Problem
+from outreach.located_yaml import Located, did_you_mean, load_file, path_text, validate
+from outreach.models import APPROVED, SENT, STATUSES, Contact, Touch
+from outreach.project import Project
+from outreach.ruleset import Channel, Event, Ruleset, bounded_duration
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -273,8 +273,8 @@ def _row(contact: ContactIn) -> dict[str, str]:
 
 
 def run_scenario(project: Project, test: Loaded) -> Outcome:
-    from .engine import Engine
-    from .evidence import EvidenceIn
+    from outreach.engine import Engine
+    from outreach.evidence import EvidenceIn
 
     with tempfile.TemporaryDirectory(prefix="outreach-test-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'scenario.db'}"

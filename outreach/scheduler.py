@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
-from .engine import Engine
+from outreach.engine import Engine
 
 log = logging.getLogger(__name__)
 PLAN_LOCK = 0x6F757472  # "outr": the advisory lock id of the planning leader

@@ -7,10 +7,10 @@ import logging
 import signal
 import threading
 
-from .engine import Engine
-from .project import Project
-from .reload import watch_rules
-from .scheduler import start_scheduler
+from outreach.engine import Engine
+from outreach.project import Project
+from outreach.reload import watch_rules
+from outreach.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
         if web:
             import uvicorn
 
-            from .web.app import create_app
+            from outreach.web.app import create_app
 
             s = project.settings.server
             log.info("serving on http://%s:%s (webhooks at %s)", s.host, port or s.port, s.public_url)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from .ruleset import Condition, Ruleset
+from outreach.ruleset import Condition, Ruleset
 
 
 @dataclass(frozen=True)

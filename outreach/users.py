@@ -10,9 +10,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from .contacts import normalize_email
-from .errors import InvalidInput
-from .models import User
+from outreach.contacts import normalize_email
+from outreach.errors import InvalidInput
+from outreach.models import User
 
 ROLES = ("admin", "marketer", "rep")
 _hasher = PasswordHasher()

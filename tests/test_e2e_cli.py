@@ -19,7 +19,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from outreach import db
-from outreach.sandbox import Sandbox
+from outreach.sandbox.server import Sandbox
 
 from .conftest import ALWAYS, make_project
 

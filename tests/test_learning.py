@@ -9,17 +9,18 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from outreach import learning, learning_counts
+from outreach.contact_info import channel_picks
 from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
-from outreach.learning import ChannelLearner, Counts, Estimate, choose
+from outreach.learning import counts as learning_counts
+from outreach.learning import learner as learning
+from outreach.learning.learner import ChannelLearner, Counts, Estimate, choose
 from outreach.models import Contact, Touch
 from outreach.policy import Reach
 from outreach.preferences import pick_channel
 from outreach.queue import approve_all
-from outreach.views import channel_picks
 
 from .conftest import ROOT, at
 

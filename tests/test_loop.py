@@ -7,13 +7,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from outreach.contact_info import contact_detail, set_preference
 from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Message, Suppression, Touch
 from outreach.queue import transition
-from outreach.views import contact_detail, set_preference
 
 from .conftest import ROOT, at
 

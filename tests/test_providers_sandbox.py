@@ -23,7 +23,7 @@ from twilio.request_validator import RequestValidator
 from channels.base import TOUCH_ARG, OutgoingMessage, ProviderError
 from channels.sendgrid import SendGridProvider
 from channels.twilio_sms import TwilioSmsProvider
-from outreach.sandbox import Sandbox
+from outreach.sandbox.server import Sandbox
 
 SID = "AC" + "1" * 32
 TOKEN = "test-auth-token"

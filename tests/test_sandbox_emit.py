@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from outreach import db, tokens
+from outreach.contact_info import set_preference
 from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
@@ -30,9 +31,8 @@ from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Evidence, Suppression, Touch
 from outreach.project import Project
 from outreach.queue import transition
-from outreach.sandbox import Sandbox
-from outreach.sandbox_buyer import load_script
-from outreach.views import set_preference
+from outreach.sandbox.buyer import load_script
+from outreach.sandbox.server import Sandbox
 from outreach.web.app import create_app
 
 from .conftest import make_project

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from outreach import db
 from outreach.cli import app
 from outreach.project import Project
-from outreach.simulate import simulate
+from outreach.simulator.run import simulate
 
 from .conftest import make_project
 

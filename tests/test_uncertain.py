@@ -13,7 +13,7 @@ from outreach.engine import Engine
 from outreach.models import Touch
 from outreach.project import Project
 from outreach.queue import transition
-from outreach.sandbox import Sandbox
+from outreach.sandbox.server import Sandbox
 
 from .conftest import ALWAYS, ROOT, at, make_project
 

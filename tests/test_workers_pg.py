@@ -21,7 +21,7 @@ from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import Contact, Touch
 from outreach.project import Project
-from outreach.sandbox import Sandbox
+from outreach.sandbox.server import Sandbox
 
 from .conftest import ALWAYS, make_project
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from outreach import learning, models  # noqa: F401  (registers every table)
+from outreach import models  # noqa: F401  (registers every table)
 from outreach.db import make_engine
 
 config = context.config

@@ -15,16 +15,23 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from ..contacts import find_contact
-from ..db import session_scope
-from ..errors import InvalidInput, NotFound
-from ..evidence import EvidenceIn
-from ..models import STATUSES, Contact
-from ..queue import approve_all, edit, get_touch, list_touches, touch_json, transition
-from ..report import report
-from ..views import contact_detail, contact_json, find_contact_by, search_contacts, set_preference, validate_event
-from .auth import ApiUser, EngineDep, owner_scope, require_actor, visible_owner
-from .present import edit_channels
+from outreach.contact_info import (
+    contact_detail,
+    contact_json,
+    find_contact_by,
+    search_contacts,
+    set_preference,
+    validate_event,
+)
+from outreach.contacts import find_contact
+from outreach.db import session_scope
+from outreach.errors import InvalidInput, NotFound
+from outreach.evidence import EvidenceIn
+from outreach.models import STATUSES, Contact
+from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
+from outreach.report import report
+from outreach.web.auth import ApiUser, EngineDep, owner_scope, require_actor, visible_owner
+from outreach.web.page_data import edit_channels
 
 router = APIRouter(prefix="/api", tags=["api"])
 MAX_DATA = 64 * 1024  # an evidence's `data`, serialized

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from ..engine import Engine
-from ..errors import WebhookRejected
-from . import api, auth, pages, queue_pages, unsubscribe, webhooks
+from outreach.engine import Engine
+from outreach.errors import WebhookRejected
+from outreach.web import api, auth, pages, queue_pages, unsubscribe, webhooks
 
 
 def create_app(engine: Engine) -> FastAPI:

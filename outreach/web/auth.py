@@ -22,11 +22,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from ..db import session_scope
-from ..engine import Engine
-from ..errors import InvalidInput, InvalidTransition, NotFound
-from ..models import User
-from ..users import user_for_token
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.errors import InvalidInput, InvalidTransition, NotFound
+from outreach.models import User
+from outreach.users import user_for_token
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_HOURS = 12
@@ -101,7 +101,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     def error(request: Request, status: int, message: str) -> Response:
         if wants_json(request):
             return JSONResponse({"detail": message}, status_code=status)
-        from .render import render_page
+        from outreach.web.render import render_page
 
         return render_page(request, "error.html", {"status": status, "message": message}, status=status)
 

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from ..db import session_scope
-from ..errors import InvalidInput, InvalidTransition
-from ..models import APPROVED, PENDING
-from ..queue import edit, get_touch, list_touches, pending_by_owner, transition
-from .auth import EngineDep, FormUser, PageUser, owner_scope, require_actor
-from .present import edit_channels, preview
-from .render import flash, fmt_time, parse_local, render_page, viewer_tz
+from outreach.db import session_scope
+from outreach.errors import InvalidInput, InvalidTransition
+from outreach.models import APPROVED, PENDING
+from outreach.queue import edit, get_touch, list_touches, pending_by_owner, transition
+from outreach.web.auth import EngineDep, FormUser, PageUser, owner_scope, require_actor
+from outreach.web.page_data import edit_channels, preview
+from outreach.web.render import flash, fmt_time, parse_local, render_page, viewer_tz
 
 router = APIRouter(include_in_schema=False)
 SNOOZE = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1), "3d": timedelta(days=3),

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 
-from ..errors import InvalidInput
+from outreach.errors import InvalidInput
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -52,7 +52,7 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 
 def _context(request: Request) -> dict[str, Any]:
-    from .auth import csrf_token
+    from outreach.web.auth import csrf_token
 
     return {"csrf": csrf_token(request), "user": getattr(request.state, "user", None),
             "flashes": request.session.pop("flash", []), "tz": viewer_tz(request).key,

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from .. import tokens
-from ..evidence import EvidenceIn
+from outreach import tokens
+from outreach.evidence import EvidenceIn
 
 router = APIRouter(include_in_schema=False)
 

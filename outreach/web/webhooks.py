@@ -14,10 +14,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import FormData
 
 from channels.base import NormalizedEvent
-
-from ..errors import WebhookRejected
-from ..evidence import EvidenceIn
-from ..inbound import inbound_evidence, sms_evidence
+from outreach.errors import WebhookRejected
+from outreach.evidence import EvidenceIn
+from outreach.inbound import inbound_evidence, sms_evidence
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks", include_in_schema=False)
@@ -85,8 +84,7 @@ async def sendgrid_inbound(request: Request, token: str | None = None) -> JSONRe
     """Inbound Parse: replies and calendar RSVPs. SendGrid does not sign these posts, so the URL
     configured at SendGrid carries a secret: `?token=` must match the project's inbound token."""
     from channels.sendgrid_inbound import parse_inbound
-
-    from .. import tokens
+    from outreach import tokens
 
     engine: Any = request.app.state.engine
     expected = tokens.short_mac(engine.settings.server.secret_key, "inbound-parse", 24)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import JsonOpt, ProjectOpt, app, fail, guarded, out_json
-from .project import Project
+from outreach.cli.app import JsonOpt, ProjectOpt, app, fail, guarded, out_json
+from outreach.project import Project
 
 
 @app.command()
@@ -21,9 +21,7 @@ def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers
                                                       help="Processes (default: one per policy).")] = None,
              project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Run the rules over a simulated market, once per channel policy, and compare them."""
-    from . import simulate as sim
-
-    # the project's own database is not touched: each policy runs on a temporary one
+    from outreach.simulator import run as sim
     result = sim.simulate(Project.open(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
     if as_json:
         out_json(result)
@@ -36,7 +34,7 @@ def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers
 def run(project: ProjectOpt = None,
         port: Annotated[int | None, typer.Option("--port")] = None) -> None:
     """Run the scheduler, the web app and the webhooks in one process."""
-    from .server import serve
+    from outreach.server import serve
 
     setup_logging()
     serve(Project.open(project), port=port, web=True)
@@ -46,7 +44,7 @@ def run(project: ProjectOpt = None,
 @guarded
 def worker(project: ProjectOpt = None) -> None:
     """Run the scheduler and dispatcher only (several may run against one PostgreSQL database)."""
-    from .server import serve
+    from outreach.server import serve
 
     setup_logging()
     serve(Project.open(project), web=False)
@@ -68,8 +66,8 @@ def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
                 "--script", help="a scripted buyer (YAML rules; see docs/SANDBOX.md)")] = None) -> None:
     """A local stand-in for the SendGrid and Twilio APIs (nothing leaves the machine); it can also
     post their webhooks back to the engine, on command or as a scripted buyer (docs/SANDBOX.md)."""
-    from .sandbox import serve as serve_sandbox
-    from .sandbox_buyer import load_script
+    from outreach.sandbox.buyer import load_script
+    from outreach.sandbox.server import serve as serve_sandbox
 
     setup_logging()
     text = None
@@ -89,9 +87,9 @@ def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
 @guarded
 def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """The URLs to give SendGrid and Twilio (from server.public_url), Inbound Parse's secret included."""
-    from . import tokens
-    from .config import load_settings
-    from .project import project_dir
+    from outreach import tokens
+    from outreach.config import load_settings
+    from outreach.project import project_dir
 
     settings = load_settings(project_dir(project))
     base = settings.server.public_url.rstrip("/")

@@ -32,7 +32,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,12 +42,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from twilio.request_validator import RequestValidator
 
-from outreach import sandbox_inbound as inbound
-from outreach import sandbox_sendgrid as sg
-from outreach import sandbox_twilio as tw
-
-if TYPE_CHECKING:
-    from outreach.sandbox import SandboxState
+from outreach.sandbox import inbound
+from outreach.sandbox import sendgrid as sg
+from outreach.sandbox import twilio as tw
+from outreach.sandbox.state import SandboxState
 
 DEFAULT_ACCOUNT = "AC" + "0" * 32
 

@@ -19,9 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import OutgoingMessage, Provider, SendResult
-
-from .evidence import EvidenceIn
-from .ruleset import Ruleset
+from outreach.evidence import EvidenceIn
+from outreach.ruleset import Ruleset
 
 TITLES = ("VP Finance", "Head of Operations", "IT Director", "Procurement Manager")
 

@@ -1,5 +1,5 @@
 """A scripted buyer for the sandbox: rules that answer the messages the sandbox receives, some
-seconds after each arrives, through the same emissions as `/sandbox/emit/*` (`outreach.sandbox_emit`).
+seconds after each arrives, through the same emissions as `/sandbox/emit/*` (`outreach.sandbox.emit`).
 
 A script is YAML (or JSON): a list of rules, or `{rules: [...]}`.
 
@@ -39,7 +39,7 @@ import yaml
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from outreach.sandbox_emit import EmitError, Emitter
+from outreach.sandbox.emit import EmitError, Emitter
 
 log = logging.getLogger(__name__)
 

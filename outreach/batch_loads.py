@@ -12,8 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel import select as select_model
 
-from .models import Contact, Preference, Suppression, Touch
-from .policy import Reach
+from outreach.models import Contact, Preference, Suppression, Touch
+from outreach.policy import Reach
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
 

@@ -1,4 +1,4 @@
-"""Keeping channel learning's counts (outreach.learning's tables) up to date incrementally: one
+"""Keeping channel learning's counts (outreach.learning.learner's tables) up to date incrementally: one
 batched upsert per dispatch batch and one per evidence batch, never a full recount; `recount` is the
 definition they must always equal. A touch counts once as sent, once as answered (click, reply,
 accepted meeting; never an open) and once against (decline, unsubscribe, complaint, STOP), however
@@ -14,8 +14,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from .evidence import NEGATIVE, RESPONSES
-from .learning import (
+from outreach.batch_loads import chunks
+from outreach.evidence import NEGATIVE, RESPONSES
+from outreach.learning.learner import (
     CONTACT,
     CONTACT_FIELDS,
     PRIOR,
@@ -27,9 +28,8 @@ from .learning import (
     attribute_values,
     table_of,
 )
-from .lookups import chunks
-from .models import SENT, Contact, Evidence, Touch
-from .ruleset import Ruleset
+from outreach.models import SENT, Contact, Evidence, Touch
+from outreach.ruleset import Ruleset
 
 COUNTS = ("sent", "responses", "negatives")
 TOUCH, EVIDENCE = table_of(Touch).c, table_of(Evidence).c

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..content import available_channels, sms_segments
-from ..engine import Engine
-from ..errors import RenderError
-from ..messages import build_message, render_touch
-from ..models import Contact, Touch
-from ..ruleset import Ruleset
-from .render import to_utc
+from outreach.content import available_channels, sms_segments
+from outreach.engine import Engine
+from outreach.errors import RenderError
+from outreach.messages import build_message, render_touch
+from outreach.models import Contact, Touch
+from outreach.ruleset import Ruleset
+from outreach.web.render import to_utc
 
 
 @dataclass

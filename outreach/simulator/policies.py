@@ -1,5 +1,5 @@
 """The baselines `outreach simulate` measures channel learning against. Each is a planner learner
-(Planner.learner_for) built from the rules, like outreach.learning.ChannelLearner, so every policy
+(Planner.learner_for) built from the rules, like outreach.learning.learner.ChannelLearner, so every policy
 runs through the same planner, policy checks and dispatcher."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from .learning import STAT, ChannelLearner, Counts
-from .lookups import chunks
-from .preferences import Learner, Pick
-from .ruleset import Ruleset
-from .simmarket import TITLES, Market
+from outreach.batch_loads import chunks
+from outreach.learning.learner import STAT, ChannelLearner, Counts
+from outreach.preferences import Learner, Pick
+from outreach.ruleset import Ruleset
+from outreach.simulator.market import TITLES, Market
 
 Stats = dict[tuple[str, str], Counts]
 

@@ -1,5 +1,5 @@
 """The Twilio half of the sandbox: Messages API validation with Twilio's test-credential magic
-numbers, the Message resource it answers with, and signed status callbacks. `outreach.sandbox` owns
+numbers, the Message resource it answers with, and signed status callbacks. `outreach.sandbox.server` owns
 the HTTP app and the state.
 
 Magic numbers (as Twilio's test credentials document them):

@@ -1,7 +1,7 @@
 """Which channel each buyer answers, per interaction type (SPEC section 6, issue 6): the counts'
 tables, population priors, the pure choice, and the learner the planner consults.
 
-The counts (kept by outreach.learning_counts as touches go out and evidence comes in) are per
+The counts (kept by outreach.learning.counts as touches go out and evidence comes in) are per
 contact x interaction x channel, and per (scope, value) x interaction x channel where the scope is
 `all`, the touch's `stage`, or `attr:<name>` for each `learning.similar_by` attribute. The choice
 weighs the contact's own answers to this interaction type against a prior from buyers like them
@@ -20,10 +20,10 @@ from typing import Any, NamedTuple
 from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
-from .lookups import chunks
-from .models import Contact
-from .preferences import Learner, Pick
-from .ruleset import Ruleset
+from outreach.batch_loads import chunks
+from outreach.models import Contact
+from outreach.preferences import Learner, Pick
+from outreach.ruleset import Ruleset
 
 # The contact's own prior is worth this many responses at the population's rate: with it one
 # response does not move the pick off the default and two do (see tests/test_learning.py).

@@ -2,7 +2,7 @@
 RSVP to a recorded meeting invite as Google Calendar sends it, both in SendGrid's parsed format
 (multipart/form-data with headers, from, to, subject, text, html, envelope, charsets, SPF, dkim,
 attachments and attachment-info, attachment1..N as file parts). Pure functions over the message
-records `outreach.sandbox` keeps; the HTTP posting is `outreach.sandbox_buyer`'s."""
+records `outreach.sandbox.server` keeps; the HTTP posting is `outreach.sandbox.buyer`'s."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import Problem
+from outreach.errors import Problem
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)

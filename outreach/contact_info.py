@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
-from . import lookups
-from .contacts import find_contact
-from .errors import InvalidInput
-from .models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
-from .preferences import pick_channel
-from .queue import iso, list_touches, touch_json
+from outreach import batch_loads
+from outreach.contacts import find_contact
+from outreach.errors import InvalidInput
+from outreach.models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
+from outreach.preferences import pick_channel
+from outreach.queue import iso, list_touches, touch_json
 
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -35,8 +35,8 @@ def contact_json(c: Contact) -> dict[str, Any]:
 def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, dict[str, str | None]]:
     """What the engine would pick now for each interaction type, and why."""
     cid = contact.id or 0
-    reach = lookups.reach_of(contact, lookups.suppressions(session, [cid]).get(cid))
-    stated = lookups.stated_preferences(session, [cid]).get(cid, {})
+    reach = batch_loads.reach_of(contact, batch_loads.suppressions(session, [cid]).get(cid))
+    stated = batch_loads.stated_preferences(session, [cid]).get(cid, {})
     rules = engine.project.rules
     out: dict[str, dict[str, str | None]] = {}
     for name, inter in rules.interactions.items():
@@ -122,8 +122,8 @@ def search_contacts(session: Session, *, text: str | None = None, stage: str | N
 def find_contact_by(session: Session, *, id: int | None = None, email: str | None = None,
                     external_id: str | None = None, phone: str | None = None, region: str = "US") -> Contact:
     """The contact an external system names by one of its keys (the first given wins); NotFound otherwise."""
-    from .contacts import normalize_phone
-    from .errors import NotFound
+    from outreach.contacts import normalize_phone
+    from outreach.errors import NotFound
 
     if id is not None:
         found = session.get(Contact, id)

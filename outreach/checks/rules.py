@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .errors import Problem
-from .ruleset import Meeting, Ruleset
-from .yamlsrc import did_you_mean
+from outreach.errors import Problem
+from outreach.located_yaml import did_you_mean
+from outreach.ruleset import Meeting, Ruleset
 
 # SPEC section 9: the provider events. Any other dotted name may come from a website or CRM, so an
 # unknown event is only worth a warning when it looks like a typo of one of these.
@@ -123,7 +123,7 @@ def condition_problem(expression: str) -> str | None:
     """Why an `if:` expression is wrong (does not compile, or uses a name it cannot see), or None."""
     from jinja2 import TemplateSyntaxError, meta
 
-    from .content import compile_condition, environment
+    from outreach.content import compile_condition, environment
 
     env = environment()
     try:

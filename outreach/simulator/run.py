@@ -1,4 +1,4 @@
-"""`outreach simulate`: run the project's own rules over a synthetic market (outreach.simmarket) for
+"""`outreach simulate`: run the project's own rules over a synthetic market (outreach.simulator.market) for
 some weeks of simulated time, once per channel policy, and measure each.
 
 Every policy runs on its own temporary SQLite database (in memory-backed scratch space when there is
@@ -24,19 +24,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, insert, or_, select
 
 from channels.base import OutgoingMessage
-
-from . import db
-from .config import Settings
-from .db import session_scope
-from .engine import Engine
-from .learning import CONTACT
-from .models import Contact, StageChange
-from .policy import next_open
-from .project import Project
-from .queue import approve_all
-from .ruleset import Ruleset
-from .simmarket import Market, MarketSpec, Sent, SimProvider
-from .simpolicies import POLICIES, policy
+from outreach import db
+from outreach.config import Settings
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.learning.learner import CONTACT
+from outreach.models import Contact, StageChange
+from outreach.policy import next_open
+from outreach.project import Project
+from outreach.queue import approve_all
+from outreach.ruleset import Ruleset
+from outreach.simulator.market import Market, MarketSpec, Sent, SimProvider
+from outreach.simulator.policies import POLICIES, policy
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 WEEKS_LATE = (4, 8)  # the weeks the target is measured on: 5 to 8

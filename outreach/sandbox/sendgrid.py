@@ -1,5 +1,5 @@
 """The SendGrid half of the sandbox: v3 Mail Send validation, the messages it records, and Event
-Webhook signing. Pure functions over plain dicts; `outreach.sandbox` owns the HTTP app and the state.
+Webhook signing. Pure functions over plain dicts; `outreach.sandbox.server` owns the HTTP app and the state.
 
 Validation follows SendGrid's documented Mail Send errors (a 400 whose body is
 `{"errors": [{"message", "field", "help"}]}`); the messages paraphrase SendGrid's where its exact

@@ -1,0 +1,146 @@
+"""Commands on people: contacts (import, show, state a preference), evidence, users of the web app."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from outreach.cli.app import (
+    JsonOpt,
+    ProjectOpt,
+    contacts_app,
+    evidence_app,
+    fail,
+    guarded,
+    open_engine,
+    out_json,
+    parse_time,
+    users_app,
+)
+from outreach.errors import InvalidInput
+
+
+@contacts_app.command("import")
+@guarded
+def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")] = False,
+                    project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
+    from outreach.contacts import import_csv
+    from outreach.db import session_scope
+
+    if not file.is_file():
+        raise fail(f"{file}: no such file")
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        result = import_csv(s, file, region=engine.settings.default_region,
+                            first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
+        if strict and result.rejected:
+            s.rollback()
+    for row, why in result.rejected:
+        typer.echo(f"{file.name}: row {row}: {why}", err=True)
+    if as_json:
+        out_json({"created": result.created, "updated": result.updated,
+                  "rejected": [{"row": r, "error": e} for r, e in result.rejected]})
+    elif strict and result.rejected:
+        typer.echo(f"--strict: {len(result.rejected)} bad row(s), nothing imported", err=True)
+    else:
+        typer.echo(f"imported {result.created} new, updated {result.updated}, rejected {len(result.rejected)}"
+                   + (f" (written to {result.rejected_file})" if result.rejected_file else ""))
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@contacts_app.command("show")
+@guarded
+def contacts_show(contact: str, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """A contact's stage, evidence, touches, and the channel picked per interaction type, and why."""
+    from outreach.contact_info import contact_detail
+    from outreach.db import session_scope
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        detail = contact_detail(s, engine, contact)
+    if as_json:
+        out_json(detail)
+        return
+    c = detail["contact"]
+    typer.echo(f"{c['first_name'] or ''} {c['last_name'] or ''} <{c['email'] or c['phone']}>  id {c['id']}"
+               f"  owner {c['owner'] or '-'}")
+    typer.echo(f"stage: {detail['stage']}")
+    for ch in detail["stage_changes"]:
+        typer.echo(f"  {ch['at']}  {ch['from']} -> {ch['to']}  proved by {ch['proof'] or '-'}")
+    typer.echo(f"consent: {detail['consent']}  suppressed: {detail['suppressions'] or 'none'}")
+    typer.echo("evidence:")
+    for e in detail["evidence"]:
+        typer.echo(f"  {e['occurred_at']}  {e['type']:<20} from {e['source']}"
+                   + (f" (touch {e['touch_id']})" if e["touch_id"] else ""))
+    typer.echo("touches:")
+    for t in detail["touches"]:
+        typer.echo(f"  #{t['id']} {t['status']:<16} {t['rule']}/{t['step']} {t['interaction']} by "
+                   f"{t['channel'] or '-'} ({t['channel_reason']})" + (f"  [{t['reason']}]" if t["reason"] else ""))
+    typer.echo("channels now:")
+    for inter, pick in detail["channels"].items():
+        typer.echo(f"  {inter:<12} {pick['channel'] or '-':<8} {pick['reason']}")
+
+
+@contacts_app.command("prefer")
+@guarded
+def contacts_prefer(contact: str, interaction: Annotated[str, typer.Option("--interaction")],
+                    channel: Annotated[str, typer.Option("--channel")], project: ProjectOpt = None) -> None:
+    """State the channel a contact prefers for an interaction type."""
+    from outreach.contact_info import set_preference
+    from outreach.db import session_scope
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        c = set_preference(s, engine, contact, interaction, channel, source="cli")
+    typer.echo(f"{c.email or c.phone} prefers {channel} for {interaction}")
+
+
+@evidence_app.command("add")
+@guarded
+def evidence_add(contact: str, event: str, at: Annotated[str | None, typer.Option("--at")] = None,
+                 data: Annotated[str | None, typer.Option("--data", help="JSON object")] = None,
+                 project: ProjectOpt = None) -> None:
+    """Record a piece of evidence for a contact (a call note, a pricing view)."""
+    from outreach.contact_info import validate_event
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+    from outreach.evidence import EvidenceIn
+
+    engine = open_engine(project)
+    validate_event(event)
+    try:
+        payload = json.loads(data) if data else {}
+    except ValueError as exc:
+        raise InvalidInput(f"--data is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise InvalidInput("--data must be a JSON object")
+    with session_scope(engine.db) as s:
+        cid = find_contact(s, contact).id
+    when = parse_time(at)
+    result = engine.record([EvidenceIn(event, when, "cli", contact_id=cid, data=payload)])
+    moved = "; ".join(f"stage {c.from_stage} -> {c.to_stage}" for c in result.stage_changes)
+    typer.echo(f"recorded {event} for contact {cid}" + (f" ({moved})" if moved else ""))
+
+
+@users_app.command("add")
+@guarded
+def users_add(email: str, role: Annotated[str, typer.Option("--role")],
+              password: Annotated[str | None, typer.Option("--password", envvar="OUTREACH_PASSWORD")] = None,
+              project: ProjectOpt = None) -> None:
+    """Add a user (admin, marketer or rep); prints an API token once."""
+    from outreach.db import session_scope
+    from outreach.users import add_user
+
+    engine = open_engine(project)
+    if password is None and sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with session_scope(engine.db) as s:
+        user, token = add_user(s, email, role, password)
+    typer.echo(f"added {user.email} as {user.role}\nAPI token (shown once): {token}")

@@ -1,0 +1,129 @@
+"""Commands on the project as a whole: make one, check it, plan, send what is due, test the rules, report."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from outreach.cli.app import JsonOpt, NowOpt, ProjectOpt, app, fail, guarded, open_engine, out_json, parse_time
+from outreach.errors import InvalidInput
+from outreach.project import Project, check_project
+
+EXAMPLE = Path(__file__).resolve().parent.parent.parent
+
+
+@app.command()
+@guarded
+def init(directory: Path) -> None:
+    """Make a new project folder with a working example (config, rules, content, sample contacts)."""
+    if (directory / "config.yaml").exists():
+        raise fail(f"{directory}/config.yaml exists already: not overwriting a project")
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy(EXAMPLE / "config.yaml", directory / "config.yaml")
+    for name in ("rules", "content"):
+        shutil.copytree(EXAMPLE / name, directory / name, dirs_exist_ok=True)
+    if (EXAMPLE / "contacts.csv").exists():
+        shutil.copy(EXAMPLE / "contacts.csv", directory / "contacts.csv")
+    typer.echo(f"made {directory}: config.yaml, rules/, content/, contacts.csv\n"
+               f"next: cd {directory} && outreach check && outreach contacts import contacts.csv")
+
+
+@app.command()
+@guarded
+def check(project: ProjectOpt = None) -> None:
+    """Validate config.yaml, rules/ and content/: prints FILE:LINE: message for each problem."""
+    problems = check_project(project)
+    for p in problems:
+        typer.echo(str(p), err=not p.warning)
+    errors = [p for p in problems if not p.warning]
+    if errors:
+        typer.echo(f"{len(errors)} error(s): nothing was loaded", err=True)
+        raise typer.Exit(2)
+    typer.echo("ok: config, rules, templates and rule tests are valid" + (
+        f" ({len(problems)} warning(s))" if problems else ""))
+
+
+@app.command()
+@guarded
+def plan(dry_run: Annotated[bool, typer.Option("--dry-run")] = False,
+         rules: Annotated[Path | None, typer.Option("--rules", help="with --dry-run: compare these rules")] = None,
+         now: NowOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue the touches the rules call for now (--dry-run: show them, write nothing)."""
+    from outreach.dryrun import compare, compare_text, text
+    from outreach.dryrun import dry_run as dry
+
+    engine = open_engine(project)
+    when = parse_time(now)
+    if rules is not None and not dry_run:
+        raise InvalidInput("--rules goes with --dry-run")
+    if dry_run:
+        data = compare(engine, rules, when) if rules else dry(engine, when)[0]
+        if as_json:
+            out_json(data)
+        else:
+            typer.echo("\n".join(compare_text(data) if rules else text(data)))
+        return
+    result = engine.plan(when)
+    if as_json:
+        out_json({"queued": result.queued, "by_status": dict(result.by_status), "by_step": dict(result.by_step)})
+    else:
+        typer.echo(f"queued {result.queued} touch(es)" + "".join(
+            f"\n  {k}: {v}" for k, v in sorted(result.by_step.items())))
+
+
+@app.command("test")
+@guarded
+def rule_tests(files: Annotated[list[Path] | None, typer.Argument(help="Scenario files (default: rules/tests/*.yaml).")]
+               = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the rule tests: exit 0 all passed, 1 some failed, 2 a scenario file is invalid."""
+    from outreach.ruletests import run_tests
+
+    code = run_tests(Project.open(project, migrate=False), files, as_json, typer.echo)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+@guarded
+def dispatch(now: NowOpt = None, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """Send what is due now."""
+    engine = open_engine(project)
+    when = parse_time(now)
+    engine.housekeeping(when)
+    r = engine.dispatch(when)
+    data = {"claimed": r.claimed, "sent": r.sent, "failed": r.failed, "waiting": r.waiting,
+            "retrying": r.retried, "suppressed": r.suppressed, "expired": r.expired}
+    if as_json:
+        out_json(data)
+    else:
+        typer.echo(", ".join(f"{k} {v}" for k, v in data.items()))
+        for tid, why in sorted(r.reasons.items()):
+            typer.echo(f"  touch {tid}: {why}", err=True)
+
+
+@app.command()
+@guarded
+def report(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """The funnel, stage velocity, and response by channel and interaction type."""
+    from outreach.db import session_scope
+    from outreach.report import report as build
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        data = build(s, engine.project.rules)
+    if as_json:
+        out_json(data)
+        return
+    typer.echo("funnel:")
+    for f in data["funnel"]:
+        typer.echo(f"  {f['stage']:<14} {f['contacts']:>7} now  {f['reached']:>7} reached")
+    typer.echo("stage velocity:")
+    for v in data["velocity"]:
+        typer.echo(f"  {v['stage']:<14} {v['entered']:>7} entered, {v['avg_days_to_reach']} days on average")
+    typer.echo("response by channel and interaction:")
+    for r in data["response"]:
+        typer.echo(f"  {r['channel']:<8} {r['interaction']:<12} {r['sent']:>6} sent {r['responded']:>6} "
+                   f"responded ({r['response_rate']:.1%})")
