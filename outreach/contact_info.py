@@ -10,8 +10,8 @@ from sqlalchemy import func, or_, select
 from sqlmodel import Session
 
 from outreach import batch_loads
-from outreach.contacts import find_contact
-from outreach.errors import InvalidInput
+from outreach.contacts import find_contact, normalize_phone
+from outreach.errors import InvalidInput, NotFound
 from outreach.models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
 from outreach.preferences import pick_channel
 from outreach.queue import iso, list_touches, touch_json
@@ -122,9 +122,6 @@ def search_contacts(session: Session, *, text: str | None = None, stage: str | N
 def find_contact_by(session: Session, *, id: int | None = None, email: str | None = None,
                     external_id: str | None = None, phone: str | None = None, region: str = "US") -> Contact:
     """The contact an external system names by one of its keys (the first given wins); NotFound otherwise."""
-    from outreach.contacts import normalize_phone
-    from outreach.errors import NotFound
-
     if id is not None:
         found = session.get(Contact, id)
     elif email:

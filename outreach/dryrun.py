@@ -9,8 +9,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from outreach.checks.rules import load_checked
+from outreach.engine import Engine
 from outreach.errors import ConfigError, Problem
 from outreach.planner import PlanResult
+from outreach.project import Project
 from outreach.ruleset import Ruleset
 
 EXAMPLES = 3
@@ -47,31 +50,27 @@ def summary(result: PlanResult, rules: Ruleset | None = None, now: datetime | No
     return out
 
 
-def dry_run(engine: Any, now: datetime) -> tuple[dict[str, Any], list[Row]]:
+def dry_run(engine: Engine, now: datetime) -> tuple[dict[str, Any], list[Row]]:
     result = engine.plan(now, dry_run=True)
     return summary(result, engine.project.rules, now), result.rows
 
 
-def other_engine(engine: Any, other: Path) -> Any:
+def other_engine(engine: Engine, other: Path) -> Engine:
     """An engine on the same database and settings with the rules of OTHER (a project folder or its
     rules/ folder) and, when OTHER has one, its content/."""
-    from outreach.engine import Engine
-    from outreach.project import Project
-    from outreach.ruleset import load_ruleset
-
     rules_dir = other if other.name == "rules" or any(other.glob("*.yaml")) else other / "rules"
     if not rules_dir.is_dir():
         raise ConfigError([Problem(str(other), 1, "no rules here: give a project folder or its rules/ folder")])
     root = rules_dir.parent if (rules_dir.parent / "content").is_dir() else engine.project.path
     try:
-        rules = load_ruleset(rules_dir, root / "content")
+        rules = load_checked(rules_dir, root / "content")
     except ConfigError as exc:  # name the other folder, not to be confused with the project's own files
         raise ConfigError([Problem(f"{rules_dir.parent / p.file}", p.line, p.message, p.warning)
                            for p in exc.problems]) from None
     return Engine(Project(root, engine.project.settings, rules))
 
 
-def compare(engine: Any, other_rules: Path, now: datetime) -> dict[str, Any]:
+def compare(engine: Engine, other_rules: Path, now: datetime) -> dict[str, Any]:
     """Dry-run the current rules and OTHER's on the same contacts; diff them touch by touch."""
     current, cur_rows = dry_run(engine, now)
     proposed, new_rows = dry_run(other_engine(engine, other_rules), now)

@@ -5,35 +5,22 @@ SMS (by the number, to the latest SMS touch of that conversation)."""
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from channels.meeting import REPLY_EVENT
+from channels.sendgrid_inbound import reply_tokens
+from channels.twilio_webhooks import inbound_sms_events
 from outreach import tokens
 from outreach.config import Settings
 from outreach.db import session_scope
 from outreach.evidence import EvidenceIn
 from outreach.models import SENT, Contact, Touch
 
-_UID = re.compile(r"^touch-(\d+)\.([0-9a-f]+)@", re.IGNORECASE)
-
-
-def invite_uid(secret: str, touch_id: int, domain: str) -> str:
-    return f"touch-{touch_id}.{tokens.short_mac(secret, f'uid:{touch_id}')}@{domain}"
-
-
-def touch_from_uid(secret: str, uid: str) -> int | None:
-    match = _UID.match(uid.strip())
-    if not match or not tokens.constant_eq(match.group(2).lower(), tokens.short_mac(secret, f"uid:{match.group(1)}")):
-        return None
-    return int(match.group(1))
-
 
 def _touch_of(settings: Settings, mail: Any) -> int | None:
-    from channels.sendgrid_inbound import reply_tokens
-
     secret = settings.server.secret_key
     for token in reply_tokens(mail, settings.sendgrid.inbound_domain):
         if (tid := tokens.touch_from_reply_token(secret, token)) is not None:
@@ -46,8 +33,6 @@ def _touch_of(settings: Settings, mail: Any) -> int | None:
 
 def inbound_evidence(settings: Settings, mail: Any, now: datetime) -> list[EvidenceIn]:
     """Evidence from one Inbound Parse post: RSVPs first (they may look automatic), then the reply."""
-    from channels.meeting import REPLY_EVENT
-
     secret = settings.server.secret_key
     key = mail.message_id or hashlib.sha256(f"{mail.sender}|{mail.subject}|{mail.text}".encode()).hexdigest()[:32]
     items: list[EvidenceIn] = []
@@ -56,7 +41,7 @@ def inbound_evidence(settings: Settings, mail: Any, now: datetime) -> list[Evide
         if kind is None:
             continue
         items.append(EvidenceIn(
-            kind, reply.dtstamp or now, "inbound", touch_id=touch_from_uid(secret, reply.uid),
+            kind, reply.dtstamp or now, "inbound", touch_id=tokens.touch_from_uid(secret, reply.uid),
             email=reply.attendee or mail.sender, dedupe_key=f"rsvp:{reply.uid}:{reply.sequence}:{reply.partstat}:{key}",
             data={"uid": reply.uid, "partstat": reply.partstat, "comment": reply.comment}))
     if items:
@@ -72,8 +57,6 @@ def inbound_evidence(settings: Settings, mail: Any, now: datetime) -> list[Evide
 
 def sms_evidence(engine: Any, sms: Any, now: datetime) -> list[EvidenceIn]:
     """Evidence from an inbound SMS, tied to the latest SMS touch sent to that number."""
-    from channels.twilio_webhooks import inbound_sms_events
-
     events = inbound_sms_events(sms, now=now)
     if not events:
         return []

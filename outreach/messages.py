@@ -9,30 +9,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
+from channels.meeting import build_invite, propose_slot
 from outreach import tokens
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.content import Rendered, render
+from outreach.context import template_context
 from outreach.models import Contact, Touch
-from outreach.planner import contact_context
 from outreach.ruleset import Ruleset
-
-
-def template_context(settings: Settings, touch: Touch, contact: Contact) -> dict[str, Any]:
-    s = settings
-    base = s.server.public_url.rstrip("/")
-    token = tokens.sign(s.server.secret_key, "unsubscribe", [contact.id or 0, touch.id or 0])
-    unsubscribe = f"{base}/unsubscribe/{token}"
-    rep = {"email": contact.owner or s.sender.email, "name": s.sender.name if not contact.owner else
-           contact.owner.split("@")[0].replace(".", " ").title()}
-    return {
-        "contact": contact_context(contact),
-        "rep": rep,
-        "sender": {"email": s.sender.email, "name": s.sender.name, "domain": s.sender.domain},
-        "outreach": {"id": touch.id, "stage": touch.stage, "rule": touch.rule, "step": touch.step,
-                     "interaction": touch.interaction, "channel": touch.channel},
-        "links": {"unsubscribe": unsubscribe},
-    }
 
 
 def render_touch(settings: Settings, content_dir: Any, touch: Touch, contact: Contact) -> Rendered:
@@ -74,9 +58,6 @@ def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: C
 
 
 def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: OutgoingMessage) -> None:
-    from channels.meeting import build_invite, propose_slot
-    from outreach.inbound import invite_uid
-
     s = settings
     window = s.policy.send_windows.get("meeting")
     zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
@@ -91,7 +72,7 @@ def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: Outg
     organizer = f"reply+{tokens.reply_token(s.server.secret_key, touch.id or 0)}@{s.sendgrid.inbound_domain}"
     msg.subject = msg.subject or "Invitation"
     msg.calendar = build_invite(
-        uid=invite_uid(s.server.secret_key, touch.id or 0, s.sender.domain),
+        uid=tokens.invite_uid(s.server.secret_key, touch.id or 0, s.sender.domain),
         sequence=0, start=start, duration=duration, title=msg.subject, description=msg.text,
         organizer_email=organizer, organizer_name=contact.owner or s.sender.name,
         attendee_email=contact.email or "", attendee_name=msg.to_name, now=touch.due_at)

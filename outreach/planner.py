@@ -13,10 +13,12 @@ from sqlalchemy import and_, exists, select, text
 from sqlmodel import Session
 
 from outreach import batch_loads
-from outreach.content import available_channels, compile_condition, eval_condition
+from outreach.content import available_channels
+from outreach.context import contact_context, evidence_context
 from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
 from outreach.preferences import Learner, pick_channel
 from outreach.ruleset import Ruleset, Step, Trigger
+from outreach.templating import compile_condition, eval_condition
 
 BATCH = 1000
 
@@ -186,16 +188,3 @@ class Planner:
         if expression not in self._conditions:
             self._conditions[expression] = compile_condition(expression)
         return self._conditions[expression]
-
-
-def contact_context(contact: Contact) -> dict[str, Any]:
-    """What templates and `if:` see as `contact`: its fields, stage and attributes (also flat)."""
-    attributes = dict(contact.attributes or {})
-    fields = {k: getattr(contact, k) for k in (
-        "id", "email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
-        "external_id", "stage")}
-    return {**attributes, **fields, "attributes": attributes}
-
-
-def evidence_context(ev: Evidence) -> dict[str, Any]:
-    return {"type": ev.type, "occurred_at": ev.occurred_at, "source": ev.source, "data": dict(ev.data or {})}

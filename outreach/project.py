@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from sqlalchemy import Engine
 
 from outreach import db
 from outreach.config import Settings, load_settings
-from outreach.errors import ConfigError, Problem
-from outreach.ruleset import Ruleset, load_ruleset, read_ruleset
+from outreach.ruleset import Ruleset, load_ruleset
+
+RulesLoader = Callable[[Path, Path], Ruleset]  # (rules/, content/) -> the rules
 
 log = logging.getLogger(__name__)
 
@@ -42,54 +44,20 @@ class Project:
         return db.make_engine(self.settings.database)
 
     @classmethod
-    def open(cls, path: str | Path | None = None, *, migrate: bool = True) -> Project:
-        """Load and validate the project; raise ConfigError (every problem) if it is invalid."""
+    def open(cls, path: str | Path | None = None, *, migrate: bool = True,
+             load_rules: RulesLoader | None = None) -> Project:
+        """Open the project folder: settings, rules, and (with `migrate`) the database brought up to date.
+        Raise ConfigError (every problem) if settings or rules do not parse. The rules are only parsed
+        unless `load_rules` checks them: outreach.checks.project.open_project is the checked way in."""
         root = project_dir(path)
         settings = load_settings(root)
-        rules = load_ruleset(root / "rules", root / "content")
+        rules = load_rules(root / "rules", root / "content") if load_rules else load_ruleset(root / "rules")
         project = cls(root, settings, rules)
         if migrate:
             db.migrate(settings.database)
         return project
 
-    def reload_rules(self) -> list[Problem]:
-        """Swap in the rules on disk if they validate; otherwise keep the last good ones."""
-        try:
-            rules = load_ruleset(self.rules_dir, self.content_dir)
-        except ConfigError as exc:
-            for p in exc.problems:
-                log.error("rules not reloaded, keeping the last good ones: %s", p)
-            return exc.problems
+    def replace_rules(self, rules: Ruleset) -> None:
+        """Swap in rules that were checked (outreach.checks.project.reload_rules does)."""
         with self._lock:
             self.rules = rules
-        from outreach.content import environment
-
-        environment.cache_clear()
-        log.info("rules reloaded from %s", self.rules_dir)
-        return []
-
-
-def check_project(path: str | Path | None) -> list[Problem]:
-    """Every problem (and warning) of config, rules, templates and rule tests, without touching the database."""
-    root = project_dir(path)
-    from outreach.config import Settings
-    from outreach.content import check_samples, sample_context
-
-    settings = Settings()
-    try:
-        settings = load_settings(root)
-        problems: list[Problem] = []
-    except ConfigError as exc:
-        problems = list(exc.problems)
-    if not (root / "rules").is_dir():
-        problems.append(Problem("rules/", 1, "no rules/ folder"))
-        return problems
-    rules, found = read_ruleset(root / "rules", root / "content")
-    stage = rules.stages[min(1, len(rules.stages) - 1)].id if rules and rules.stages else "aware"
-    problems += found + check_samples(root / "content", sample_context(settings, stage))
-    if rules is not None and not any(not p.warning for p in problems):  # the rule tests refer to valid rules
-        from outreach.ruletests import load_scenarios, scenario_files
-
-        project = Project(root, settings, rules)
-        problems += load_scenarios(project, scenario_files(project))[1]
-    return problems

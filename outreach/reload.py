@@ -9,9 +9,10 @@ import signal
 import threading
 from typing import Any
 
-from outreach.content import freeze, snapshot, thaw
+from outreach.checks.project import reload_rules
 from outreach.errors import Problem
 from outreach.project import Project
+from outreach.templating import freeze, snapshot, thaw
 
 log = logging.getLogger(__name__)
 Stamp = tuple[tuple[str, int, int], ...]
@@ -54,7 +55,7 @@ class RulesWatcher:
         self._stamp = current
         log.info("rules/ or content/ changed: validating before reloading")
         before = snapshot(self.project.content_dir)
-        problems = self.project.reload_rules()  # logs each problem, swaps only if all is valid
+        problems = reload_rules(self.project)  # logs each problem, swaps only if all is valid
         self.last_problems = problems
         if problems:
             return problems

@@ -163,6 +163,9 @@ class Ruleset:
     triggers: list[Trigger]
     learning: Learning = field(default_factory=Learning)
     where: dict[tuple[str, ...], tuple[str, int]] = field(default_factory=dict)
+    # items that did not validate, such as ("stage", id) or ("stages", "*"): their problem is reported
+    # once, so the cross-checks do not report them again as unknown
+    broken: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def stage_ids(self) -> list[str]:
@@ -183,25 +186,24 @@ class Ruleset:
         return next((t for t in self.triggers if t.id == trigger_id), None)
 
 
-def load_ruleset(rules_dir: Path, content_dir: Path | None = None) -> Ruleset:
-    """Load and cross-check every rules/*.yaml; raise ConfigError listing all problems."""
-    ruleset, problems = read_ruleset(rules_dir, content_dir)
+def load_ruleset(rules_dir: Path) -> Ruleset:
+    """Parse every rules/*.yaml; raise ConfigError listing all problems. Parsing only: what refers to
+    what is checked by outreach.checks, which `check`, `run` and every command that acts go through."""
+    ruleset, problems = read_ruleset(rules_dir)
     errors = [p for p in problems if not p.warning]
     if errors or ruleset is None:
         raise ConfigError(errors or [Problem(f"{rules_dir.name}/", 1, "no rules")])
     return ruleset
 
 
-def read_ruleset(rules_dir: Path, content_dir: Path | None = None) -> tuple[Ruleset | None, list[Problem]]:
-    """Every rule file read and cross-checked: the merged rules (what validated) and every problem."""
-    from outreach.checks.rules import cross_check
-
+def read_ruleset(rules_dir: Path) -> tuple[Ruleset | None, list[Problem]]:
+    """Every rule file parsed: the merged rules (what validated) and every problem."""
     files = sorted(rules_dir.glob("*.yaml")) + sorted(rules_dir.glob("*.yml"))
     if not files:
         return None, [Problem(f"{rules_dir.name}/", 1, "no rule files (*.yaml) in rules/")]
     problems: list[Problem] = []
     merged = Ruleset(stages=[], interactions={}, playbooks={}, triggers=[])
-    broken: set[tuple[str, str]] = set()  # items that did not validate: not reported again as unknown
+    broken = merged.broken
     for path in files:
         src, found = load_file(path, f"{rules_dir.name}/{path.name}")
         problems += found
@@ -212,17 +214,12 @@ def read_ruleset(rules_dir: Path, content_dir: Path | None = None) -> tuple[Rule
     if not merged.stages and ("stages", "*") not in broken:
         problems.append(Problem(f"{rules_dir.name}/", 1, "no `stages:` in any rule file: list the buying "
                                 "stages in one of them"))
-    problems += cross_check(merged, broken)
-    if content_dir is not None:
-        from outreach.content import check_rule_content
-
-        problems += check_rule_content(merged, content_dir)
-    return merged, _dedupe(problems)
+    return merged, dedupe(problems)
 
 
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen: set[Problem] = set()
-    return [p for p in problems if not (p in seen or seen.add(p))]  # type: ignore[func-returns-value]
+def dedupe(problems: list[Problem]) -> list[Problem]:
+    """The problems in their order, each once."""
+    return list(dict.fromkeys(problems))
 
 
 def _read_file(src: Located, rs: Ruleset, broken: set[tuple[str, str]]) -> list[Problem]:

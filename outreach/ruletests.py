@@ -21,7 +21,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from outreach import db
 from outreach.config import Settings, load_settings
 from outreach.contacts import import_csv, parse_row
+from outreach.engine import Engine
 from outreach.errors import ConfigError, InvalidInput, Problem
+from outreach.evidence import EvidenceIn
 from outreach.located_yaml import Located, did_you_mean, load_file, path_text, validate
 from outreach.models import APPROVED, SENT, STATUSES, Contact, Touch
 from outreach.project import Project
@@ -273,9 +275,6 @@ def _row(contact: ContactIn) -> dict[str, str]:
 
 
 def run_scenario(project: Project, test: Loaded) -> Outcome:
-    from outreach.engine import Engine
-    from outreach.evidence import EvidenceIn
-
     with tempfile.TemporaryDirectory(prefix="outreach-test-") as tmp:
         url = f"sqlite:///{Path(tmp) / 'scenario.db'}"
         db.migrate(url)

@@ -21,6 +21,7 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
     watcher = watch_rules(project)  # rules/ and content/ changes, and SIGHUP
     try:
         if web:
+            # a worker has no web app: FastAPI and the pages are imported only where they are served
             import uvicorn
 
             from outreach.web.app import create_app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -58,3 +59,17 @@ def touch_from_reply_token(secret: str, token: str) -> int | None:
 
 def constant_eq(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+_UID = re.compile(r"^touch-(\d+)\.([0-9a-f]+)@", re.IGNORECASE)
+
+
+def invite_uid(secret: str, touch_id: int, domain: str) -> str:
+    return f"touch-{touch_id}.{short_mac(secret, f'uid:{touch_id}')}@{domain}"
+
+
+def touch_from_uid(secret: str, uid: str) -> int | None:
+    match = _UID.match(uid.strip())
+    if not match or not constant_eq(match.group(2).lower(), short_mac(secret, f"uid:{match.group(1)}")):
+        return None
+    return int(match.group(1))

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from outreach.checks.project import check_project
 from outreach.cli import app
-from outreach.project import check_project
 
 from .conftest import ROOT
 

@@ -252,7 +252,7 @@ def test_pending_count_is_unchanged_by_reads(web: tuple[Engine, Seed, TestClient
 
 
 def test_the_sign_in_limit_forgets_after_its_window() -> None:
-    from outreach.web.auth import LoginThrottle
+    from outreach.web.sessions import LoginThrottle
 
     clock = [0.0]
     throttle = LoginThrottle(per_account=5, per_address=30, window=900, clock=lambda: clock[0])

@@ -4,10 +4,15 @@ other, the `if:` expressions, and event names. Each problem points at the line o
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from outreach.errors import Problem
+from jinja2 import TemplateSyntaxError, meta
+
+from outreach.checks.templates import check_rule_content
+from outreach.errors import ConfigError, Problem
 from outreach.located_yaml import did_you_mean
-from outreach.ruleset import Meeting, Ruleset
+from outreach.ruleset import Meeting, Ruleset, dedupe, read_ruleset
+from outreach.templating import compile_condition, environment
 
 # SPEC section 9: the provider events. Any other dotted name may come from a website or CRM, so an
 # unknown event is only worth a warning when it looks like a typo of one of these.
@@ -20,8 +25,28 @@ CONDITION_NAMES = ("contact", "evidence", "now")
 At = Callable[..., None]
 
 
-def cross_check(rs: Ruleset, broken: set[tuple[str, str]]) -> list[Problem]:
+def read_checked(rules_dir: Path, content_dir: Path | None = None) -> tuple[Ruleset | None, list[Problem]]:
+    """The rules parsed and cross-checked (and held against content/ when given), with every problem."""
+    rules, problems = read_ruleset(rules_dir)
+    if rules is not None:
+        problems += cross_check(rules)
+        if content_dir is not None:
+            problems += check_rule_content(rules, content_dir)
+    return rules, dedupe(problems)
+
+
+def load_checked(rules_dir: Path, content_dir: Path | None = None) -> Ruleset:
+    """The rules, if they have no errors (warnings pass); else ConfigError listing every error."""
+    rules, problems = read_checked(rules_dir, content_dir)
+    errors = [p for p in problems if not p.warning]
+    if errors or rules is None:
+        raise ConfigError(errors or [Problem(f"{rules_dir.name}/", 1, "no rules")])
+    return rules
+
+
+def cross_check(rs: Ruleset) -> list[Problem]:
     out: list[Problem] = []
+    broken = rs.broken
 
     def at(key: tuple[str, ...], message: str, warning: bool = False) -> None:
         k = key
@@ -121,10 +146,6 @@ def _check_event(event: str, key: tuple[str, ...], at: At) -> None:
 
 def condition_problem(expression: str) -> str | None:
     """Why an `if:` expression is wrong (does not compile, or uses a name it cannot see), or None."""
-    from jinja2 import TemplateSyntaxError, meta
-
-    from outreach.content import compile_condition, environment
-
     env = environment()
     try:
         compile_condition(expression)

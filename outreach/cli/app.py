@@ -15,8 +15,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from outreach.checks.project import open_project
 from outreach.errors import ConfigError, InvalidInput, InvalidTransition, NotFound, OutreachError
-from outreach.project import Project
 
 app = typer.Typer(help="outreach: a nurture and multichannel outreach engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -77,5 +77,5 @@ def out_json(data: Any) -> None:
 def open_engine(project: Path | None) -> Any:
     from outreach.engine import Engine
 
-    return Engine(Project.open(project))
+    return Engine(open_project(project))
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from outreach.checks.project import open_project
 from outreach.cli.app import JsonOpt, ProjectOpt, app, fail, guarded, out_json
-from outreach.project import Project
 
 
 @app.command()
@@ -22,7 +22,7 @@ def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers
              project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Run the rules over a simulated market, once per channel policy, and compare them."""
     from outreach.simulator import run as sim
-    result = sim.simulate(Project.open(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
+    result = sim.simulate(open_project(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
     if as_json:
         out_json(result)
     else:
@@ -37,7 +37,7 @@ def run(project: ProjectOpt = None,
     from outreach.server import serve
 
     setup_logging()
-    serve(Project.open(project), port=port, web=True)
+    serve(open_project(project), port=port, web=True)
 
 
 @app.command()
@@ -47,7 +47,7 @@ def worker(project: ProjectOpt = None) -> None:
     from outreach.server import serve
 
     setup_logging()
-    serve(Project.open(project), web=False)
+    serve(open_project(project), web=False)
 
 
 @app.command()

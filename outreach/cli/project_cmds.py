@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 
+from outreach.checks.project import check_project, open_project
 from outreach.cli.app import JsonOpt, NowOpt, ProjectOpt, app, fail, guarded, open_engine, out_json, parse_time
 from outreach.errors import InvalidInput
-from outreach.project import Project, check_project
 
 EXAMPLE = Path(__file__).resolve().parent.parent.parent
 
@@ -81,7 +81,7 @@ def rule_tests(files: Annotated[list[Path] | None, typer.Argument(help="Scenario
     """Run the rule tests: exit 0 all passed, 1 some failed, 2 a scenario file is invalid."""
     from outreach.ruletests import run_tests
 
-    code = run_tests(Project.open(project, migrate=False), files, as_json, typer.echo)
+    code = run_tests(open_project(project, migrate=False), files, as_json, typer.echo)
     if code:
         raise typer.Exit(code)
 

@@ -43,6 +43,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Literal
 
@@ -108,8 +109,30 @@ def _create_message(state: SandboxState, account_sid: str, auth: str | None, raw
     return JSONResponse(resource, status_code=201)
 
 
-def create_app(state: SandboxState) -> FastAPI:
-    """The sandbox's HTTP app over `state`."""
+@dataclass
+class Parts:
+    """The sandbox assembled: its state, the emitter that posts webhooks back, the scripted buyer."""
+
+    state: SandboxState
+    emitter: sandbox_emit.Emitter
+    buyer: sandbox_buyer.Buyer
+
+    @classmethod
+    def make(cls, key_file: str | None, callbacks: bool, engine_url: str | None, twilio_token: str | None,
+             inbound_url: str | None) -> Parts:
+        state = SandboxState(key_file, callbacks)
+        emitter = sandbox_emit.Emitter(state, engine_url=engine_url, twilio_token=twilio_token,
+                                       inbound_url=inbound_url)
+        buyer = sandbox_buyer.Buyer(emitter)
+        state.on_record.append(buyer.saw)
+        state.on_clear.append(emitter.forget)
+        state.on_close += [buyer.close, emitter.close]  # the buyer first: it may still be emitting
+        return cls(state, emitter, buyer)
+
+
+def create_app(parts: Parts) -> FastAPI:
+    """The sandbox's HTTP app over `parts`."""
+    state = parts.state
     app = FastAPI(title="outreach sandbox", version="1")
 
     async def with_faults(kind: str, handle: Callable[[], Response]) -> Response:
@@ -152,8 +175,8 @@ def create_app(state: SandboxState) -> FastAPI:
     async def keys() -> dict[str, str]:
         return {"sendgrid_webhook_public_key": sg.public_key_b64(state.key)}
 
-    sandbox_emit.install(app, state.emitter)
-    sandbox_buyer.install(app, state.buyer)
+    sandbox_emit.install(app, parts.emitter)
+    sandbox_buyer.install(app, parts.buyer)
     return app
 
 
@@ -169,8 +192,8 @@ class Sandbox:
     def __init__(self, *, callbacks: bool = True, key_file: str | None = None, host: str = "127.0.0.1",
                  engine_url: str | None = None, twilio_token: str | None = None,
                  inbound_url: str | None = None) -> None:
-        self.state = SandboxState(key_file, callbacks, engine_url=engine_url, twilio_token=twilio_token,
-                                  inbound_url=inbound_url)
+        self.parts = Parts.make(key_file, callbacks, engine_url, twilio_token, inbound_url)
+        self.state = self.parts.state
         self.host = host
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -190,7 +213,7 @@ class Sandbox:
         sock.bind((self.host, 0))
         port = sock.getsockname()[1]
         # No websockets and no lifespan: nothing to import or run that the sandbox does not use.
-        config = uvicorn.Config(create_app(self.state), log_level="warning", access_log=False, ws="none",
+        config = uvicorn.Config(create_app(self.parts), log_level="warning", access_log=False, ws="none",
                                 lifespan="off", http="h11", backlog=1024)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
@@ -245,15 +268,15 @@ class Sandbox:
     @property
     def emitter(self) -> sandbox_emit.Emitter:
         """Emits signed provider webhooks about received messages (see `outreach.sandbox.emit`)."""
-        return self.state.emitter
+        return self.parts.emitter
 
     def script(self, text: str) -> None:
         """Load a scripted buyer (YAML rules, see `outreach.sandbox.buyer`); raises ValueError."""
-        self.state.buyer.load(sandbox_buyer.load_script(text))
+        self.parts.buyer.load(sandbox_buyer.load_script(text))
 
     def wait_for_buyer(self, timeout: float = 10.0) -> bool:
         """Block until the scripted buyer has done everything it planned."""
-        return self.state.buyer.wait_idle(timeout)
+        return self.parts.buyer.wait_idle(timeout)
 
 
 def serve(host: str, port: int, *, key_file: str | None = None, callbacks: bool = True,
@@ -263,12 +286,11 @@ def serve(host: str, port: int, *, key_file: str | None = None, callbacks: bool 
     key is read from it, or created there, so the public key given to the engine stays valid.
     `engine_url`, `twilio_token` and `inbound_url` are where and how emitted webhooks go; `script`
     is a buyer script's text (raises ValueError when it is not valid)."""
-    state = SandboxState(key_file, callbacks, engine_url=engine_url, twilio_token=twilio_token,
-                         inbound_url=inbound_url)
+    parts = Parts.make(key_file, callbacks, engine_url, twilio_token, inbound_url)
     if script is not None:
-        state.buyer.load(sandbox_buyer.load_script(script))
-    log.info("sandbox: SendGrid webhook public key %s", sg.public_key_b64(state.key))
+        parts.buyer.load(sandbox_buyer.load_script(script))
+    log.info("sandbox: SendGrid webhook public key %s", sg.public_key_b64(parts.state.key))
     try:
-        uvicorn.run(create_app(state), host=host, port=port, log_level="info", ws="none", lifespan="off")
+        uvicorn.run(create_app(parts), host=host, port=port, log_level="info", ws="none", lifespan="off")
     finally:
-        state.close()
+        parts.state.close()

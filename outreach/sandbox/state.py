@@ -7,6 +7,7 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,8 +16,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, Field
 from twilio.request_validator import RequestValidator
 
-from outreach.sandbox import buyer as sandbox_buyer
-from outreach.sandbox import emit as sandbox_emit
 from outreach.sandbox import sendgrid as sg
 from outreach.sandbox import twilio as tw
 
@@ -47,8 +46,7 @@ class OptOutIn(BaseModel):
 class SandboxState:
     """What the sandbox remembers. Every method is thread-safe."""
 
-    def __init__(self, key_file: str | None = None, callbacks: bool = True, *, engine_url: str | None = None,
-                 twilio_token: str | None = None, inbound_url: str | None = None) -> None:
+    def __init__(self, key_file: str | None = None, callbacks: bool = True) -> None:
         self._lock = threading.Lock()
         self._messages: list[dict[str, Any]] = []
         self._faults: list[Fault] = []
@@ -58,9 +56,10 @@ class SandboxState:
         self.callbacks = callbacks
         self._callbacks: queue.Queue[tuple[str, dict[str, Any], str] | None] = queue.Queue()
         self._callback_thread: threading.Thread | None = None
-        self.emitter = sandbox_emit.Emitter(self, engine_url=engine_url, twilio_token=twilio_token,
-                                            inbound_url=inbound_url)
-        self.buyer = sandbox_buyer.Buyer(self.emitter)
+        # who hears of each stored message, of a clear and of the close (the scripted buyer, the emitter)
+        self.on_record: list[Callable[[dict[str, Any]], None]] = []
+        self.on_clear: list[Callable[[], None]] = []
+        self.on_close: list[Callable[[], None]] = []
 
     def record(self, *records: dict[str, Any]) -> None:
         now = time.time()
@@ -68,7 +67,8 @@ class SandboxState:
         with self._lock:
             self._messages.extend(stored)
         for rec in stored:  # the scripted buyer answers in its own thread, later
-            self.buyer.saw(dict(rec))
+            for listener in self.on_record:
+                listener(dict(rec))
 
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -79,7 +79,8 @@ class SandboxState:
             self._messages.clear()
             self._faults.clear()
             self._opted_out.clear()
-        self.emitter.forget()
+        for listener in self.on_clear:
+            listener()
 
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
@@ -154,8 +155,8 @@ class SandboxState:
             time.sleep(0.01)
 
     def close(self) -> None:
-        self.buyer.close()
-        self.emitter.close()
+        for listener in self.on_close:
+            listener()
         if self._callback_thread is not None:
             self._callbacks.put(None)
             self._callback_thread.join(timeout=5.0)

@@ -30,7 +30,8 @@ from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.report import report
-from outreach.web.auth import ApiUser, EngineDep, owner_scope, require_actor, visible_owner
+from outreach.web.auth import owner_scope, require_actor, visible_owner
+from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
 
 router = APIRouter(prefix="/api", tags=["api"])

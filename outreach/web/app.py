@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from outreach.engine import Engine
 from outreach.errors import WebhookRejected
-from outreach.web import api, auth, pages, queue_pages, unsubscribe, webhooks
+from outreach.web import api, error_pages, pages, queue_pages, unsubscribe, webhooks
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -26,7 +26,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
-    auth.install(app, engine)  # sessions, static files, error pages
+    error_pages.install(app, engine)  # sessions, static files, error pages
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(queue_pages.router)

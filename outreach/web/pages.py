@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import col
 
+from outreach.checks.project import check_project
 from outreach.contact_info import contact_detail, search_contacts, set_preference, validate_event
 from outreach.contacts import find_contact
 from outreach.db import session_scope
@@ -19,22 +20,14 @@ from outreach.dryrun import summary
 from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, User
-from outreach.project import check_project
 from outreach.report import report
 from outreach.users import check_password
-from outreach.web.auth import (
-    EngineDep,
-    FormUser,
-    PageUser,
-    check_csrf,
-    owner_scope,
-    password_mark,
-    session_user,
-    visible_owner,
-)
+from outreach.web.auth import owner_scope, visible_owner
+from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
 from outreach.web.page_data import playbooks, timeline, triggers
 from outreach.web.queue_pages import _back
 from outreach.web.render import flash, render_page
+from outreach.web.sessions import check_csrf, password_mark
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 25

@@ -16,7 +16,8 @@ from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.models import APPROVED, PENDING
 from outreach.queue import edit, get_touch, list_touches, pending_by_owner, transition
-from outreach.web.auth import EngineDep, FormUser, PageUser, owner_scope, require_actor
+from outreach.web.auth import owner_scope, require_actor
+from outreach.web.deps import EngineDep, FormUser, PageUser
 from outreach.web.page_data import edit_channels, preview
 from outreach.web.render import flash, fmt_time, parse_local, render_page, viewer_tz
 

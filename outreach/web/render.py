@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 
 from outreach.errors import InvalidInput
+from outreach.web.sessions import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -52,8 +53,6 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 
 def _context(request: Request) -> dict[str, Any]:
-    from outreach.web.auth import csrf_token
-
     return {"csrf": csrf_token(request), "user": getattr(request.state, "user", None),
             "flashes": request.session.pop("flash", []), "tz": viewer_tz(request).key,
             "path": request.url.path}
