@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def make_providers(project: Project) -> dict[str, Provider]:
-    """Providers by channel, built from config. Each SDK (sendgrid, smtplib's TLS, twilio) is imported
-    only when its provider is in use: twilio alone costs about half a second at start-up."""
+    """Providers by channel, built from config. Each provider's SDK is imported only when that provider is
+    configured (twilio and sendgrid together add about 0.15 s to every process start)."""
     s = project.settings
     email: Provider
     if s.providers.email == "sendgrid":

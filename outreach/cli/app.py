@@ -2,7 +2,7 @@
 shares. Exit codes: 0 done, 1 done but some input was rejected, 2 nothing done.
 
 The commands import the engine's modules inside their bodies, on purpose: importing the engine costs
-about a second, and `outreach --help` or `outreach check` should not pay for what they do not use."""
+about a second, and `outreach --help` or `outreach init` should not pay for what they do not use."""
 
 from __future__ import annotations
 
