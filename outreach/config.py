@@ -1,20 +1,26 @@
-"""config.yaml -> typed settings. `${NAME}` is replaced from the environment; unknown keys are errors."""
+"""config.yaml -> typed settings. `${NAME}` is replaced from the environment (unset: an error);
+OUTREACH_<KEY> variables override the file; unknown keys are errors."""
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
-from outreach.located_yaml import Located, load_file, validate
+from outreach.located_yaml import Loc, Located, load_file, path_text, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -183,13 +189,50 @@ class Settings(Strict):
         return v
 
 
-def _interpolate(value: Any) -> Any:
+class _Unset(str):
+    """A value that named an environment variable which is not set (read as empty meanwhile). Kept
+    as a marker until every source is merged: a value that the environment or an argument replaces
+    is no error."""
+
+    names: tuple[str, ...] = ()
+
+
+def _interpolate(value: Any, environ: Mapping[str, str]) -> Any:
+    """`${NAME}` replaced from `environ`, everywhere in the data; a set-but-empty variable is a value
+    like any other, an unset one leaves an _Unset marker."""
     if isinstance(value, str):
-        return _ENV.sub(lambda m: os.environ.get(m.group(1), ""), value)
+        missing = [m.group(1) for m in _ENV.finditer(value) if m.group(1) not in environ]
+        text = _ENV.sub(lambda m: environ.get(m.group(1), ""), value)
+        if not missing:
+            return text
+        marker = _Unset(text)
+        marker.names = tuple(dict.fromkeys(missing))
+        return marker
     if isinstance(value, dict):
-        return {k: _interpolate(v) for k, v in value.items()}
+        return {k: _interpolate(v, environ) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v) for v in value]
+        return [_interpolate(v, environ) for v in value]
+    return value
+
+
+def _unset(value: Any, loc: Loc = ()) -> list[tuple[Loc, _Unset]]:
+    """Every _Unset marker left in the data, with its key path."""
+    if isinstance(value, _Unset):
+        return [(loc, value)]
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _unset(v, (*loc, k))]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _unset(v, (*loc, i))]
+    return []
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
 
 
@@ -200,9 +243,162 @@ def merge(base: Any, overrides: Any) -> Any:
     return overrides
 
 
-def load_settings(project: Path, overrides: dict[str, Any] | None = None) -> Settings:
-    """Read PROJECT/config.yaml (with `overrides` laid over it: a rule test's `config:`); raise
-    ConfigError with every problem found."""
+# --- OUTREACH_<KEY> environment variables ---------------------------------------------------------
+
+ENV_PREFIX = "OUTREACH_"
+# OUTREACH_ variables that are not settings: the project folder and the password of the CLI, and the
+# test suite's switches. Never read as config overrides.
+NOT_SETTINGS = frozenset({"PROJECT", "PASSWORD", "TEST_PG", "REQUIRE_PG", "REQUIRE_BROWSER"})
+# a provider's section only has to be complete (its ${NAME}s set) when that provider is chosen
+_PROVIDER_SECTIONS = {"sendgrid": ("email", "sendgrid"), "smtp": ("email", "smtp"), "twilio": ("sms", "twilio")}
+
+
+def env_name(loc: Loc) -> str:
+    """`("server", "public_url")` -> `OUTREACH_SERVER__PUBLIC_URL`."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def _unwrap(ann: Any) -> Any:
+    """The type inside Annotated[...] and Optional[...]."""
+    while True:
+        origin, args = get_origin(ann), get_args(ann)
+        rest = [a for a in args if a is not type(None)]
+        if origin is Annotated:
+            ann = args[0]
+        elif origin in (Union, UnionType) and len(rest) == 1:
+            ann = rest[0]
+        else:
+            return ann
+
+
+def _closest(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _keys_below(ann: Any) -> list[str] | None:
+    """The keys a mapping of type `ann` may have (None: any key, [] : not a mapping)."""
+    ann = _unwrap(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return list(ann.model_fields)
+    if get_origin(ann) is dict:
+        key = _unwrap(get_args(ann)[0])
+        return [str(v) for v in get_args(key)] if get_origin(key) is Literal else None
+    return []
+
+
+def _below(ann: Any, key: str) -> Any:
+    ann = _unwrap(ann)
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann.model_fields[key].annotation
+    return get_args(ann)[1]
+
+
+def _is_structured(ann: Any) -> bool:
+    ann = _unwrap(ann)
+    return (isinstance(ann, type) and issubclass(ann, BaseModel)) or get_origin(ann) in (dict, list)
+
+
+def _resolve_env_name(parts: list[str]) -> tuple[Loc, Any] | tuple[Loc, str]:
+    """The key path and type named by the parts of an OUTREACH_A__B name, or the part of the path
+    that exists and why the rest does not."""
+    ann: Any = Settings
+    loc: Loc = ()
+    for part in parts:
+        keys = _keys_below(ann)
+        if keys is not None and part not in keys:
+            if not keys:
+                return loc, f"{path_text(loc)} has no settings below it"
+            close = _closest(part, keys)
+            hint = f" (did you mean {env_name((*loc, close))}?)" if close else ""
+            return loc, f"{path_text((*loc, part))} is not a setting{hint}"
+        ann = _below(ann, part)
+        loc = (*loc, part)
+    return loc, ann
+
+
+def _misspelt(name: str) -> str | None:
+    """For an OUTREACH_ name that is not a setting: why it looks like a meant one, or None (ignored)."""
+    top = list(Settings.model_fields)
+    lowered = name.lower()
+    for key in top:  # OUTREACH_SERVER_PORT: one underscore where nesting takes two
+        if lowered.startswith(key + "_") and not lowered.startswith(key + "__"):
+            fixed = key.upper() + "__" + name[len(key) + 1:]
+            _, found = _resolve_env_name(fixed.lower().split("__"))
+            hint = "" if isinstance(found, str) else f" (did you mean {ENV_PREFIX}{fixed}?)"
+            return f"{ENV_PREFIX}{name} is not a setting{hint}; nested keys are joined with two underscores"
+    if "__" in name:  # OUTREACH_PROVIDER__EMAIL: meant as a nested key
+        first, rest = lowered.split("__", 1)
+        close = _closest(first, top)
+        hint = f" (did you mean {ENV_PREFIX}{close.upper()}__{rest.upper()}?)" if close else ""
+        return f"{ENV_PREFIX}{name} is not a setting{hint}"
+    return None
+
+
+def env_overrides(environ: Mapping[str, str]) -> tuple[dict[Loc, tuple[str, Any]], list[tuple[Loc, str]]]:
+    """Settings given as OUTREACH_<KEY> variables (`__` between nested keys, any case): key path ->
+    (variable, value); and for variables that look meant as settings but are not, the nearest
+    setting and a message.
+    A mapping or a list is written as JSON; anything else is taken as text, as a YAML value would be
+    converted by validation (`OUTREACH_SERVER__PORT=9000`)."""
+    found: dict[Loc, tuple[str, Any]] = {}
+    wrong: list[tuple[Loc, str]] = []
+    for var in sorted(environ):
+        if not var.upper().startswith(ENV_PREFIX):
+            continue
+        name = var[len(ENV_PREFIX):]
+        if name.upper() in NOT_SETTINGS or not name:
+            continue
+        parts = name.lower().split("__")
+        if parts[0] not in Settings.model_fields:
+            why = _misspelt(name)
+            if why:
+                wrong.append(((), why))
+            continue
+        loc, ann = _resolve_env_name(parts)
+        if isinstance(ann, str):
+            wrong.append((loc, f"{var}: {ann}"))
+            continue
+        value: Any = environ[var]
+        if _is_structured(ann):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                wrong.append((loc, f"{var}: {path_text(loc)} is a mapping or list, written as JSON here "
+                                   f"({exc.msg} at character {exc.pos})"))
+                continue
+        found[loc] = (var, value)
+    return found, wrong
+
+
+def _nest(loc: Loc, value: Any) -> dict[Any, Any]:
+    for part in reversed(loc):
+        value = {part: value}
+    return cast(dict[Any, Any], value)
+
+
+class _Sources(Located):
+    """config.yaml as loaded, plus which key paths the environment set: a problem with one of those
+    points at the setting's place in config.yaml (or its section's) and names the variable."""
+
+    def __init__(self, src: Located, data: Any, env: dict[Loc, str]) -> None:
+        super().__init__(src.file, data, src.lines)
+        self.env = env
+
+    def problem(self, loc: Loc, message: str, warning: bool = False) -> Problem:
+        loc = tuple(loc)
+        var = next((v for at, v in self.env.items() if loc[:len(at)] == at), None)
+        if var:
+            message += f" (from {var} in the environment)"
+        return super().problem(loc, message, warning)
+
+
+def load_settings(project: Path, overrides: dict[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read PROJECT/config.yaml and raise ConfigError with every problem found. Sources, the later
+    winning: the file (its `${NAME}`s from the environment), OUTREACH_<KEY> environment variables,
+    then `overrides` (arguments, e.g. a rule test's `config:`; taken as given, no `${NAME}`)."""
+    environ = os.environ if environ is None else environ
     path = project / "config.yaml"
     if not path.exists():
         raise ConfigError([Problem(str(path), 1, "no config.yaml here: is this an outreach project? "
@@ -213,11 +409,102 @@ def load_settings(project: Path, overrides: dict[str, Any] | None = None) -> Set
     if src.data is not None and not isinstance(src.data, dict):
         raise ConfigError([*problems, src.problem((), "config.yaml must be a mapping of settings (key: value "
                                                       "lines), not a list or text")])
-    data = merge(src.data or {}, overrides) if overrides else src.data
-    settings, found = validate(Located(src.file, _interpolate(data), src.lines), Settings)
-    if settings is None or problems:  # duplicate keys come back with the data: still an error
-        raise ConfigError(sorted(problems + found, key=lambda p: p.line))
+    data = _interpolate(src.data or {}, environ)
+    from_env, wrong = env_overrides(environ)
+    problems += [src.problem(loc, message) for loc, message in wrong]
+    for loc, (_, value) in from_env.items():
+        data = merge(data, _nest(loc, value))
+    if overrides:
+        data = merge(data, overrides)
+    env = {loc: var for loc, (var, _) in from_env.items() if not _covers(overrides or {}, loc)}
+    located = _Sources(src, _plain(data), env)
+    unset = _unset_problems(located, data)
+    settings, found = validate(located, Settings)
+    # an unset variable reads as empty, which may not validate either: one problem is enough
+    found = [p for p in found if p.line not in {u.line for u in unset}]
+    if settings is not None:
+        found += _provider_problems(located, settings, skip={p for p, _ in _unset(data)})
+    if settings is None or problems or found or unset:  # duplicate keys come back with the data: still an error
+        raise ConfigError(sorted(problems + unset + found, key=lambda p: p.line))
     return _resolve(settings, project)
+
+
+def _covers(tree: Any, loc: Loc) -> bool:
+    """Whether merging `tree` replaces the value at `loc`."""
+    for part in loc:
+        if not isinstance(tree, dict):
+            return True
+        if part not in tree:
+            return False
+        tree = tree[part]
+    return True
+
+
+def _chosen(data: Any, kind: str) -> Any:
+    providers = data.get("providers") if isinstance(data, dict) else None
+    return providers.get(kind, "outbox") if isinstance(providers, dict) else "outbox"
+
+
+def _unset_problems(src: Located, data: Any) -> list[Problem]:
+    """An unset `${NAME}` is an error, except in the section of a provider that is not chosen (the
+    example config names SendGrid's and Twilio's variables for a project that sends with `outbox`)."""
+    out = []
+    for loc, marker in _unset(data):
+        section = _PROVIDER_SECTIONS.get(str(loc[0]))
+        if section and _chosen(data, section[0]) != section[1]:
+            continue
+        names = ", ".join("${" + n + "}" for n in marker.names)
+        verb = "is" if len(marker.names) == 1 else "are"
+        out.append(src.problem(loc, f"{path_text(loc)}: {names} {verb} not set in the environment"))
+    return out
+
+
+_CREDENTIALS = {("email", "sendgrid"): ("sendgrid", ["api_key"]),
+                ("sms", "twilio"): ("twilio", ["account_sid", "auth_token"])}
+
+
+def _provider_problems(src: Located, settings: Settings, skip: set[Loc]) -> list[Problem]:
+    """A provider chosen without its credentials: the problem points at the choice. A credential
+    whose `${NAME}` is unset has been reported already (`skip`)."""
+    out = []
+    for (kind, name), (section, keys) in _CREDENTIALS.items():
+        if getattr(settings.providers, kind) != name:
+            continue
+        values = getattr(settings, section)
+        missing = [k for k in keys if not str(getattr(values, k)).strip() and (section, k) not in skip]
+        if missing:
+            paths = " and ".join(f"{section}.{k}" for k in missing)
+            lines = " and ".join(f"`{k}: ${{{section.upper()}_{k.upper()}}}`" for k in missing)
+            variables = " and ".join(f"{section.upper()}_{k.upper()}" for k in missing)
+            out.append(src.problem(("providers", kind), (
+                f"providers.{kind} is {name}, but {paths} {'is' if len(missing) == 1 else 'are'} empty "
+                f"(write {lines} under {section}: and set {variables} in the environment)")))
+    return out
+
+
+def port_warning(settings: Settings, port: int | None) -> str | None:
+    """Why `outreach run --port PORT` may not be reachable where providers call (server.public_url),
+    or None. A public_url without a port whose host is not this machine is taken to be a proxy in
+    front of the engine (https://crm.example.com -> 127.0.0.1:8000): nothing to compare then."""
+    if port is None:
+        return None
+    url = urlsplit(settings.server.public_url)
+    try:
+        public = url.port
+    except ValueError:
+        return None
+    if public is None:
+        if url.hostname not in _LOCAL_HOSTS:
+            return None
+        public = 443 if url.scheme == "https" else 80
+    if public == port:
+        return None
+    return (f"--port {port} differs from the port of server.public_url ({settings.server.public_url}, port "
+            f"{public}): webhooks and links use public_url, so they will not reach this process unless "
+            f"something forwards port {public} to {port}")
+
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 
 
 def _resolve(settings: Settings, project: Path) -> Settings:

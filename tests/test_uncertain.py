@@ -22,6 +22,7 @@ def test_a_send_with_no_answer_is_uncertain_never_resent(tmp_path: Path) -> None
     with Sandbox(callbacks=False) as sb:
         root = make_project(tmp_path / "p", f"sqlite:///{tmp_path / 'u.db'}", **{
             "providers.email": "sendgrid", "sendgrid.api_key": "SG.k", "sendgrid.api_base": sb.url,
+            "sendgrid.webhook_public_key": sb.public_key,
             "sendgrid.timeout": 0.5, "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS}})
         engine = Engine(Project.open(root))
         now = at("2026-03-02 10:00")

@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 def worker_project(tmp_path: Path, url: str, sandbox_url: str, **extra: object) -> Engine:
     root = make_project(tmp_path / "proj", url, **{
         "providers.email": "sendgrid", "sendgrid.api_key": "SG.test-key", "sendgrid.api_base": sandbox_url,
+        "sendgrid.webhook_public_key": "",  # no Event Webhook here
         "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
         "policy.caps": {"all": {"day": 100}}, "dispatch.poll_every": "1s", "dispatch.plan_every": "1h",
         "dispatch.batch_size": 100, "dispatch.retry_base": "1s", **extra})

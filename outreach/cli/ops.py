@@ -34,10 +34,14 @@ def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers
 def run(project: ProjectOpt = None,
         port: Annotated[int | None, typer.Option("--port")] = None) -> None:
     """Run the scheduler, the web app and the webhooks in one process."""
+    from outreach.config import port_warning
     from outreach.server import serve
 
     setup_logging()
-    serve(open_project(project), port=port, web=True)
+    opened = open_project(project)
+    if warning := port_warning(opened.settings, port):
+        typer.echo(f"warning: {warning}", err=True)
+    serve(opened, port=port, web=True)
 
 
 @app.command()

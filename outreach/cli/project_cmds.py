@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from outreach.checks.project import check_project, open_project
-from outreach.cli.app import JsonOpt, NowOpt, ProjectOpt, app, fail, guarded, open_engine, out_json, parse_time
+from outreach.cli.app import JsonOpt, NowOpt, ProjectOpt, app, guarded, open_engine, out_json, parse_time
 from outreach.errors import InvalidInput
-
-EXAMPLE = Path(__file__).resolve().parent.parent.parent
 
 
 @app.command()
 @guarded
 def init(directory: Path) -> None:
     """Make a new project folder with a working example (config, rules, content, sample contacts)."""
-    if (directory / "config.yaml").exists():
-        raise fail(f"{directory}/config.yaml exists already: not overwriting a project")
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copy(EXAMPLE / "config.yaml", directory / "config.yaml")
-    for name in ("rules", "content"):
-        shutil.copytree(EXAMPLE / name, directory / name, dirs_exist_ok=True)
-    if (EXAMPLE / "contacts.csv").exists():
-        shutil.copy(EXAMPLE / "contacts.csv", directory / "contacts.csv")
-    typer.echo(f"made {directory}: config.yaml, rules/, content/, contacts.csv\n"
+    from outreach.scaffold import create_project
+
+    made = create_project(directory)
+    typer.echo(f"made {directory}: {', '.join(made)}\n"
                f"next: cd {directory} && outreach check && outreach contacts import contacts.csv")
 
 
