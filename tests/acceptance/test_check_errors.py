@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from outreach.cli import app
 from outreach.project import check_project
-
-from .conftest import ROOT
+from tests.support import ROOT
 
 RULES = """\
 version: 1

@@ -20,8 +20,7 @@ from outreach.policy import Reach
 from outreach.preferences import pick_channel
 from outreach.queue import approve_all
 from outreach.views import channel_picks
-
-from .conftest import ROOT, at
+from tests.support import ROOT, at
 
 ROUTINE = ["email", "sms"]
 MONDAY = at("2026-03-02 17:00")  # inside every sample contact's send window but Helsinki's

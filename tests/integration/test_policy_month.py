@@ -19,8 +19,7 @@ from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Touch
 from outreach.project import Project
-
-from .conftest import at, make_project
+from tests.support import at, make_project
 
 ZONES = ["America/Los_Angeles", "America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "Pacific/Honolulu", "UTC"]

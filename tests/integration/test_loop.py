@@ -14,8 +14,7 @@ from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Message, Suppression, Touch
 from outreach.queue import transition
 from outreach.views import contact_detail, set_preference
-
-from .conftest import ROOT, at
+from tests.support import ROOT, at
 
 MONDAY = at("2026-03-02 15:00")  # 07:00 in Los Angeles, 17:00 in Helsinki
 
