@@ -23,7 +23,8 @@ if str(ROOT) not in sys.path:  # `python bench/x.py` puts bench/ first, not the 
 from outreach import db  # noqa: E402
 from outreach.engine import Engine  # noqa: E402
 from outreach.project import Project  # noqa: E402
-from tests.conftest import drop_pg_database, fresh_pg_database, make_project, pg_available  # noqa: E402
+from tests.support import make_project  # noqa: E402
+from tests.support.db import drop_pg_database, fresh_pg_database, pg_available  # noqa: E402
 
 T = TypeVar("T")
 SUMMARY = "SUMMARY "

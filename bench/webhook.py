@@ -34,7 +34,7 @@ from plan import TOUCH_COLS, seed
 
 from channels.sendgrid_webhooks import parse_events, verify_event_signature
 from outreach.engine import Engine
-from outreach.sandbox.server import sendgrid as sg
+from outreach.sandbox import sendgrid as sg
 from outreach.web.app import create_app
 
 with warnings.catch_warnings():  # starlette's notice that httpx is deprecated for its TestClient

@@ -1,110 +1,41 @@
-"""Shared fixtures: a fresh copy of the example project on SQLite or on the local PostgreSQL.
+"""Fixtures only (helpers live in tests/support): a fresh copy of the example project on SQLite or
+on the local PostgreSQL, and the tier markers.
 
-PostgreSQL tests use OUTREACH_TEST_PG (default: the trust-auth server on 127.0.0.1:5432). When it
-is unreachable they skip, unless OUTREACH_REQUIRE_PG=1 (as .ci/run sets), which makes it a failure."""
+Every test lives in a tier folder and is marked with its name: `unit` (pure decisions, fast),
+`integration` (the engine on SQLite and PostgreSQL, providers against local servers) and
+`acceptance` (the CLI in a subprocess, HTTP, the browser). `python -m pytest tests/unit` (or
+`-m unit`) is the fast run."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import yaml
 
 from outreach import db
 from outreach.engine import Engine
 from outreach.project import Project
+from tests.support import make_project
+from tests.support.db import drop_pg_database, drop_template, fresh_pg_database, require_pg
 
-ROOT = Path(__file__).resolve().parent.parent
-ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}  # a send window that never closes
-PG_URL = os.environ.get("OUTREACH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def pg_available() -> str | None:
-    """None if PostgreSQL answers, else why not."""
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=3):
-            return None
-    except Exception as exc:
-        return f"PostgreSQL at {PG_URL} is not reachable: {exc}"
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "acceptance")
 
 
-def require_pg() -> None:
-    why = pg_available()
-    if why is None:
-        return
-    if os.environ.get("OUTREACH_REQUIRE_PG") == "1":
-        pytest.fail(f"OUTREACH_REQUIRE_PG=1 but {why}")
-    pytest.skip(why)
-
-
-_template: list[str] = []
-
-
-def _migrated_template() -> str:
-    """A database migrated once per test session; each test copies it, which is much cheaper than
-    migrating a new database every time."""
-    import psycopg
-
-    if not _template:
-        name = f"outreach_tmpl_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = PG_URL.rsplit("/", 1)[0] + f"/{name}"
-        db.migrate(url)
-        db.dispose_all()
-        _template.append(name)
-    return _template[0]
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test with its tier, from the folder it lives in; a test outside one is an error."""
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        if len(parts) < 2 or parts[0] not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test lives in one of tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(parts[0])
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_template() -> Iterator[None]:
     yield
-    if _template:
-        drop_pg_database(_template.pop())
-
-
-def fresh_pg_database() -> tuple[str, str]:
-    """Create a migrated database of its own on the server; return (its URL, its name)."""
-    import psycopg
-
-    template = _migrated_template()
-    name = f"outreach_t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return PG_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_pg_database(name: str) -> None:
-    import psycopg
-
-    db.dispose_all()
-    with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def make_project(root: Path, database: str, **overrides: object) -> Path:
-    """Copy the example project to `root` with `database` and config overrides (dotted keys)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("rules", "content"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("tests"))
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["database"] = database
-    for key, value in overrides.items():
-        node = config
-        *parents, last = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[last] = value
-    (root / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    shutil.copy(ROOT / "contacts.csv", root / "contacts.csv")
-    return root
+    drop_template()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -131,11 +62,6 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     path = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'outreach.db'}")
     yield Engine(Project.open(path))
     db.dispose_all()
-
-
-def at(text: str) -> datetime:
-    """A UTC time from '2026-03-02 10:00'."""
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 @pytest.fixture

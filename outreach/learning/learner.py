@@ -26,7 +26,7 @@ from outreach.preferences import Learner, Pick
 from outreach.ruleset import Ruleset
 
 # The contact's own prior is worth this many responses at the population's rate: with it one
-# response does not move the pick off the default and two do (see tests/test_learning.py).
+# response does not move the pick off the default and two do (see tests/unit/test_channel_choice.py).
 PRIOR_RESPONSES = 6.0
 # Another channel must look this much better than the default to replace it: noise keeps the default.
 MARGIN = 0.2

@@ -16,8 +16,7 @@ from outreach.engine import Engine
 from outreach.models import Touch
 from outreach.project import Project
 from outreach.scheduler import leader, start_scheduler
-
-from .conftest import ALWAYS, ROOT, make_project
+from tests.support import ALWAYS, ROOT, make_project
 
 
 def always_open(path: Path, database: str) -> Engine:

@@ -21,8 +21,7 @@ from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import Touch
 from outreach.project import Project
-
-from .conftest import ROOT, at, make_project
+from tests.support import ROOT, at, make_project
 
 MONDAY = at("2026-03-02 15:00")
 LATER = "2026-03-07T10:00:00Z"  # five days on: welcome and case study are due; the check-in too

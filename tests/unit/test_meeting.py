@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -11,8 +10,9 @@ import pytest
 from icalendar import Calendar
 
 from channels.meeting import REPLY_EVENT, build_invite, parse_replies, propose_slot
+from tests.support import FIXTURES
 
-CALENDARS = Path(__file__).parent / "fixtures" / "calendar"
+CALENDARS = FIXTURES / "calendar"
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2025, 3, 5, 9, 30, 15, tzinfo=UTC)
 

@@ -34,8 +34,7 @@ from outreach.queue import transition
 from outreach.sandbox.buyer import load_script
 from outreach.sandbox.server import Sandbox
 from outreach.web.app import create_app
-
-from .conftest import make_project
+from tests.support import make_project
 
 SID, TOKEN, SECRET = "AC" + "1" * 32, "twilio-rehearsal-token", "rehearsal-secret"
 ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}

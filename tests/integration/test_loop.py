@@ -14,8 +14,8 @@ from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Message, Suppression, Touch
 from outreach.queue import transition
-
-from .conftest import ROOT, at
+from outreach.testing import FailureKind, FixedClock, RecordingProvider
+from tests.support import ROOT, at
 
 MONDAY = at("2026-03-02 15:00")  # 07:00 in Los Angeles, 17:00 in Helsinki
 
@@ -150,3 +150,34 @@ def test_suppression_is_checked_at_send_time(engine: Engine) -> None:
     assert t.status == "suppressed" and "email suppressed" in (t.reason or "")
     with session_scope(engine.db) as s:
         assert s.exec(select(Suppression.channel).where(Suppression.contact_id == grace.id)).all() == ["email"]
+
+
+@pytest.mark.parametrize(("kind", "status", "suppressed"), [
+    ("retryable", "approved", []),  # tried again later
+    ("rate_limited", "approved", []),
+    ("permanent", "failed", []),
+    ("opted_out", "failed", ["email"]),  # and the address is never written to again
+    ("uncertain", "uncertain", []),  # a person checks with the provider: never re-sent by itself
+])
+def test_a_provider_failure_settles_the_touch_by_its_kind(engine: Engine, kind: FailureKind, status: str,
+                                                          suppressed: list[str]) -> None:
+    provider = RecordingProvider()
+    engine = Engine(engine.project, providers=provider.as_providers())
+    clock = FixedClock(MONDAY)
+    load(engine)
+    engine.plan(clock())
+    provider.fail_next(1, kind)
+    first = engine.dispatch(clock())
+    assert (first.sent, first.waiting) == (4, 1)  # Los Angeles is still asleep
+    ((message, _),) = provider.failures
+    (touch,) = touches(engine, id=message.touch_id)
+    assert touch.status == status and "recorded failure" in (touch.reason or "")
+    with session_scope(engine.db) as s:
+        assert s.exec(select(Suppression.channel).where(Suppression.contact_id == touch.contact_id)).all() == suppressed
+    clock.advance(timedelta(hours=1))  # past any retry's back-off, and 08:00 in Los Angeles
+    engine.dispatch(clock())
+    again = provider.for_touch(message.touch_id)
+    assert len(again) == (2 if status == "approved" else 1)
+    assert len(touches(engine, status="sent")) == (6 if status == "approved" else 5)
+    ids = sorted(int(r.provider_message_id.split("-")[1]) for r in provider.results)
+    assert ids == list(range(1, len(provider.sent) + 1))  # every accepted send got its own id

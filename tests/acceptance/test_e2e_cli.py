@@ -20,8 +20,7 @@ from twilio.request_validator import RequestValidator
 
 from outreach import db
 from outreach.sandbox.server import Sandbox
-
-from .conftest import ALWAYS, make_project
+from tests.support import ALWAYS, make_project
 
 pytestmark = pytest.mark.slow
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"

@@ -22,8 +22,7 @@ from outreach.engine import Engine
 from outreach.models import Contact, Touch
 from outreach.project import Project
 from outreach.sandbox.server import Sandbox
-
-from .conftest import ALWAYS, make_project
+from tests.support import ALWAYS, make_project
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

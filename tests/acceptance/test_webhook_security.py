@@ -33,15 +33,12 @@ from outreach.engine import Engine
 from outreach.models import Contact, Evidence, StageChange, Suppression, Touch
 from outreach.project import Project
 from outreach.web.webhooks import MAX_BODY, MAX_INBOUND
+from tests.support import ALWAYS, FIXTURES, make_project
+from tests.support.payloads import load_form
+from tests.support.web import TestClient, client
 
-from .conftest import make_project
-from .test_webhook_parsing import load_form
-from .web_support import TestClient, client
-
-FIXTURES = Path(__file__).parent / "fixtures"
 PUBLIC_URL = "https://engine.example"  # what Twilio signs: server.public_url, not the test client's host
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
-ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}
 ADA, ADA_PHONE = "ada@analytical.example", "+14155550101"
 
 

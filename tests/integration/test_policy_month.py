@@ -19,8 +19,8 @@ from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Touch
 from outreach.project import Project
-
-from .conftest import at, make_project
+from outreach.testing import FixedClock, RecordingProvider
+from tests.support import make_project
 
 ZONES = ["America/Los_Angeles", "America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "Pacific/Honolulu", "UTC"]
@@ -61,9 +61,11 @@ def busy_project(tmp_path: Path) -> Engine:
 
 @pytest.mark.slow
 def test_a_month_never_breaks_window_holiday_cap_or_consent(tmp_path: Path) -> None:
-    engine = busy_project(tmp_path)
+    provider = RecordingProvider()
+    engine = Engine(busy_project(tmp_path).project, providers=provider.as_providers())
     rnd = random.Random(7)
-    start = at("2026-03-01 00:00")
+    clock = FixedClock("2026-03-01 00:00")
+    start = clock()
     rows = ["email,phone,timezone,consent_sms,external_id"]
     for i in range(300):
         rows.append(f"c{i}@example.org,+1415555{i:04d},{rnd.choice(ZONES)},{rnd.choice(['yes', 'no', ''])},X{i}")
@@ -72,8 +74,7 @@ def test_a_month_never_breaks_window_holiday_cap_or_consent(tmp_path: Path) -> N
         import_csv(s, tmp_path / "c.csv", region="US", first_stage="aware", now=start)
         people = {c.id: c for c in s.exec(select(Contact)).all()}
     opted_out_at: dict[tuple[int, str], object] = {}
-    now = start
-    while now < start + timedelta(days=30):
+    while (now := clock()) < start + timedelta(days=30):
         engine.plan(now)
         engine.dispatch(now)
         if now.hour == 12:  # some buyers opt out of sms, some unsubscribe from email, some click
@@ -82,11 +83,12 @@ def test_a_month_never_breaks_window_holiday_cap_or_consent(tmp_path: Path) -> N
                 engine.record([EvidenceIn(kind, now, "test", contact_id=cid)], now=now)
                 if kind != "email.clicked":
                     opted_out_at.setdefault((cid, kind.split(".")[0]), now)
-        now += timedelta(hours=1)
+        clock.advance(timedelta(hours=1))
 
     with session_scope(engine.db) as s:
         sent = s.exec(select(Touch).where(Touch.status == "sent").order_by(Touch.sent_at)).all()
     assert len(sent) > 1000  # the month was busy enough to test something
+    assert sorted(m.touch_id for m in provider.sent) == sorted(t.id for t in sent)  # each handed over once
     policy = engine.settings.policy
     per_contact: dict[int, list[Touch]] = defaultdict(list)
     for t in sent:

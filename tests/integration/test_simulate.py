@@ -12,8 +12,7 @@ from outreach import db
 from outreach.cli import app
 from outreach.project import Project
 from outreach.simulator.run import simulate
-
-from .conftest import make_project
+from tests.support import make_project
 
 # Rules that touch every buyer on the types with a channel choice three times a week for four weeks,
 # so that a small market has something to learn from (the example rules touch most buyers only

@@ -17,8 +17,7 @@ from outreach.engine import Engine
 from outreach.models import Evidence, Preference
 from outreach.users import add_user
 from outreach.web.app import create_app
-
-from .web_support import PASSWORD, Seed, TestClient, bearer, client, csrf_of, pending_by_owner, seed, sign_in
+from tests.support.web import PASSWORD, Seed, TestClient, bearer, client, csrf_of, pending_by_owner, seed, sign_in
 
 # Routes that answer anybody: sign-in, docs, health, and the provider webhooks (signed by the provider).
 PUBLIC = {"/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs-static"}
@@ -60,7 +59,7 @@ def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:
 
 def guarded_routes(engine: Engine) -> list[tuple[str, str]]:
     """Every route but the public ones; the provider webhooks and unsubscribe links verify their own
-    signatures (tests/test_webhook*.py)."""
+    signatures (tests/unit/test_webhook_parsing.py, tests/acceptance/test_webhook_security.py)."""
     return [(m, path) for m, path, endpoint in all_routes(engine)
             if m in ("GET", "POST") and path not in PUBLIC
             and getattr(endpoint, "__module__", "") not in PUBLIC_MODULES]

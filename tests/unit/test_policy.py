@@ -8,8 +8,7 @@ import pytest
 
 from outreach.config import Cap, Holiday, Policy, Window, parse_days, parse_hours
 from outreach.policy import Reach, cap_wait, decide, next_open, unreachable
-
-from .conftest import at
+from tests.support import at
 
 WEEKDAYS = Window(days="mon-fri", hours="08:00-18:00")
 

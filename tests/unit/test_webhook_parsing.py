@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import base64
-import email
 import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,35 +26,15 @@ from channels.twilio_webhooks import (
     verify_signature,
 )
 from outreach.errors import WebhookRejected
+from tests.support import FIXTURES
+from tests.support.payloads import load_form, twilio_form
 
-FIXTURES = Path(__file__).parent / "fixtures"
 NOW = 1_741_170_000.0
-
-
-def load_form(name: str) -> tuple[dict[str, str], dict[str, bytes]]:
-    """Split a captured Inbound Parse multipart body into form fields and file uploads."""
-    raw = (FIXTURES / "sendgrid" / "inbound" / name).read_bytes()
-    message = email.message_from_bytes(b"Content-Type: multipart/form-data; boundary=xYzZY\r\n\r\n" + raw)
-    form: dict[str, str] = {}
-    files: dict[str, bytes] = {}
-    parts: Any = message.get_payload()
-    for part in parts:
-        field: str = part.get_param("name", header="content-disposition")
-        payload: bytes = part.get_payload(decode=True)
-        if part.get_filename():
-            files[field] = payload
-        else:
-            form[field] = payload.decode("utf-8")
-    return form, files
 
 
 def inbound(name: str) -> InboundEmail:
     form, files = load_form(name)
     return parse_inbound(form, files)
-
-
-def twilio_form(name: str) -> dict[str, str]:
-    return dict(parse_qsl((FIXTURES / "twilio" / name).read_text().strip(), keep_blank_values=True))
 
 
 def rejected(exc: pytest.ExceptionInfo[WebhookRejected], status: int) -> str:

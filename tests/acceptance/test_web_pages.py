@@ -12,8 +12,7 @@ from sqlmodel import Session
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import APPROVED, PENDING, REJECTED, Contact, Touch
-
-from .web_support import Seed, TestClient, client, seed, sign_in, touch
+from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
 REP = "rep@example.com"
 

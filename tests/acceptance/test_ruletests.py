@@ -16,8 +16,7 @@ from typer.testing import CliRunner
 
 from outreach import db
 from outreach.cli import app
-
-from .conftest import ROOT, make_project
+from tests.support import ROOT, make_project
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import Contact
-
-from .conftest import at
+from tests.support import at
 
 HEADER = ("email,phone,first_name,last_name,company,title,timezone,owner,external_id,consent_email,consent_sms,"
           "industry\n")

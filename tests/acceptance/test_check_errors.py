@@ -15,8 +15,7 @@ from typer.testing import CliRunner
 
 from outreach.checks.project import check_project
 from outreach.cli import app
-
-from .conftest import ROOT
+from tests.support import ROOT
 
 RULES = """\
 version: 1

@@ -12,8 +12,7 @@ from sqlmodel import col
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import APPROVED, PENDING, REJECTED, Contact, Evidence, Preference
-
-from .web_support import Seed, TestClient, bearer, client, seed, touch
+from tests.support.web import Seed, TestClient, bearer, client, seed, touch
 
 ADMIN, MARKETER, REP, REP2 = "admin@example.com", "marketer@example.com", "rep@example.com", "rep2@example.com"
 

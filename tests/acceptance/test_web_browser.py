@@ -11,7 +11,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,12 @@ from sqlmodel import col
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import APPROVED, PENDING, REJECTED, Evidence, Preference
-
-from .web_support import PASSWORD, Seed, pending_by_owner, seed, touch
+from tests.support import ROOT
+from tests.support.web import PASSWORD, Seed, pending_by_owner, seed, touch
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = ROOT / "test-artifacts"
 REP = "rep@example.com"
 
 

@@ -14,8 +14,7 @@ from outreach.models import Touch
 from outreach.project import Project
 from outreach.queue import transition
 from outreach.sandbox.server import Sandbox
-
-from .conftest import ALWAYS, ROOT, at, make_project
+from tests.support import ALWAYS, ROOT, at, make_project
 
 
 def test_a_send_with_no_answer_is_uncertain_never_resent(tmp_path: Path) -> None:

@@ -17,8 +17,7 @@ from outreach import db
 from outreach.content import available_channels, render
 from outreach.project import Project
 from outreach.reload import RulesWatcher, watch_rules
-
-from .conftest import make_project
+from tests.support import make_project
 
 
 @pytest.fixture
