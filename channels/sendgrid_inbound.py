@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
-from typing import Any
 
 from channels.meeting import CalendarReply, parse_replies
 from outreach.errors import WebhookRejected
@@ -43,6 +42,7 @@ class InboundEmail:
 
 
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
+MAX_POST = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB, attachments included
 
 
 def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None = None) -> InboundEmail:
@@ -113,7 +113,7 @@ def reply_tokens(inbound: InboundEmail, inbound_domain: str) -> list[str]:
     return _unique(tokens)
 
 
-def _decode(value: str | bytes, charset: Any) -> str:
+def _decode(value: str | bytes, charset: object) -> str:
     if isinstance(value, str):
         return value
     try:
@@ -122,7 +122,7 @@ def _decode(value: str | bytes, charset: Any) -> str:
         return value.decode("utf-8", errors="replace")
 
 
-def _json_object(value: Any) -> dict[str, Any]:
+def _json_object(value: object) -> dict[str, object]:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
     try:
@@ -173,7 +173,7 @@ def _parsed_calendars(fields: Mapping[str, str], files: Mapping[str, bytes]) -> 
     calendars: list[str | bytes] = []
     for name in names:
         entry = info.get(name)
-        meta: dict[str, Any] = entry if isinstance(entry, dict) else {}
+        meta: dict[object, object] = entry if isinstance(entry, dict) else {}
         ctype = str(meta.get("type", "")).split(";")[0].strip().lower()
         filename = str(meta.get("filename") or meta.get("name") or "").lower()
         # Web frameworks give a file part without a filename as a plain field: accept both.
@@ -198,7 +198,7 @@ def _decoded(value: str) -> str:
         return str(value)
 
 
-def _msg_ids(value: Any) -> list[str]:
+def _msg_ids(value: object) -> list[str]:
     return re.findall(r"<[^<>\s]+>", str(value)) if value else []
 
 

@@ -1,6 +1,7 @@
 """SendGrid's signed Event Webhook (Inbound Parse, the other direction, is in sendgrid_inbound).
 
-Pure parsing and verification: callers hand in the raw body and get `NormalizedEvent`s back.
+Pure parsing and verification: callers hand in the raw body and get `NormalizedEvent`s back;
+`EventWebhookHandler` is the route's handler.
 Anything wrong raises `WebhookRejected` with 403 (not verified) or 400 (malformed), so that the
 route can answer without changing anything."""
 
@@ -12,11 +13,10 @@ import json
 import re
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from channels.base import TOUCH_ARG, NormalizedEvent
+from channels.base import TOUCH_ARG, NormalizedEvent, WebhookHandler, WebhookRequest
 from outreach.errors import WebhookRejected
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -58,17 +58,17 @@ def verify_event_signature(public_key_b64: str, body: bytes, signature: str | No
                                    f"old (limit {max_age}s): possible replay")
 
 
-# Event name -> (normalized type, counts_as_response). bounce and dropped are decided by _classify.
-_EVENT_TYPES: dict[str, tuple[str, bool]] = {
-    "processed": ("provider.processed", False),
-    "deferred": ("provider.deferred", False),
-    "delivered": ("email.delivered", False),
-    "open": ("email.opened", False),
-    "click": ("email.clicked", True),
-    "spamreport": ("email.complained", False),
-    "unsubscribe": ("email.unsubscribed", False),
-    "group_unsubscribe": ("email.unsubscribed", False),
-    "group_resubscribe": ("email.resubscribed", False),
+# Event name -> normalized type. bounce and dropped are decided by _classify.
+_EVENT_TYPES: dict[str, str] = {
+    "processed": "provider.processed",
+    "deferred": "provider.deferred",
+    "delivered": "email.delivered",
+    "open": "email.opened",
+    "click": "email.clicked",
+    "spamreport": "email.complained",
+    "unsubscribe": "email.unsubscribed",
+    "group_unsubscribe": "email.unsubscribed",
+    "group_resubscribe": "email.resubscribed",
 }
 
 
@@ -78,12 +78,12 @@ def parse_events(body: bytes) -> list[NormalizedEvent]:
     Raises WebhookRejected(400) naming the first bad item when the body is not a JSON array of
     objects that each have a string `event` and a numeric `timestamp`; nothing is returned then."""
     try:
-        items = json.loads(body)
+        items: object = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookRejected(400, f"event webhook body is not JSON: {exc}") from None
     if not isinstance(items, list):
         raise WebhookRejected(400, "event webhook body must be a JSON array of events")
-    events = []
+    events: list[NormalizedEvent] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             raise WebhookRejected(400, f"event #{index} is not a JSON object")
@@ -100,8 +100,8 @@ def parse_events(body: bytes) -> list[NormalizedEvent]:
     return events
 
 
-def _normalize(item: dict[str, Any], name: str, occurred_at: datetime) -> NormalizedEvent:
-    kind, counts = _classify(item, name)
+def _normalize(item: dict[str, object], name: str, occurred_at: datetime) -> NormalizedEvent:
+    kind = _classify(item, name)
     event_id = item.get("sg_event_id")
     if isinstance(event_id, str) and event_id:
         dedupe_key = f"sendgrid:{event_id}"
@@ -116,32 +116,32 @@ def _normalize(item: dict[str, Any], name: str, occurred_at: datetime) -> Normal
         type=kind, occurred_at=occurred_at, source=SOURCE, dedupe_key=dedupe_key,
         touch_id=_touch_id(item.get(TOUCH_ARG)), provider_message_id=provider_message_id,
         email=address.strip().lower() or None if isinstance(address, str) else None,
-        data=dict(item), counts_as_response=counts,
+        data=dict(item),
     )
 
 
-def _classify(item: dict[str, Any], name: str) -> tuple[str, bool]:
+def _classify(item: dict[str, object], name: str) -> str:
     if name == "bounce":
         # A "blocked" bounce is a refusal of this message (IP reputation, content), not a bad address.
         if str(item.get("type", "")).strip().lower() == "blocked":
-            return "provider.blocked", False
-        return "email.bounced", False
+            return "provider.blocked"
+        return "email.bounced"
     if name == "dropped":
         reason = str(item.get("reason", "")).lower()
         if "unsubscribe" in reason:
-            return "email.unsubscribed", False
+            return "email.unsubscribed"
         if "spam report" in reason:
-            return "email.complained", False
+            return "email.complained"
         # "Invalid" is a bad address; "Invalid SMTPAPI header" is our own request's fault.
         if "bounce" in reason or ("invalid" in reason and "smtpapi" not in reason):
-            return "email.bounced", False
-        return "provider.dropped", False
+            return "email.bounced"
+        return "provider.dropped"
     if name in _EVENT_TYPES:
         return _EVENT_TYPES[name]
-    return "provider." + (re.sub(r"[^a-z0-9_]+", "_", name).strip("_") or "unknown"), False
+    return "provider." + (re.sub(r"[^a-z0-9_]+", "_", name).strip("_") or "unknown")
 
 
-def _touch_id(value: Any) -> int | None:
+def _touch_id(value: object) -> int | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -149,3 +149,17 @@ def _touch_id(value: Any) -> int | None:
     if isinstance(value, str) and re.fullmatch(r"\s*\d{1,18}\s*", value):
         return int(value)
     return None
+
+
+class EventWebhookHandler(WebhookHandler):
+    """The signed Event Webhook (`sendgrid.webhook_public_key`), batches of up to ~1,000 events."""
+
+    def __init__(self, public_key_b64: str) -> None:
+        self.public_key_b64 = public_key_b64
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify_event_signature(self.public_key_b64, request.body, request.headers.get(SIGNATURE_HEADER),
+                               request.headers.get(TIMESTAMP_HEADER))
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        return parse_events(request.body)

@@ -1,7 +1,8 @@
 """Twilio webhooks: inbound SMS (replies and STOP/START/HELP keywords) and status callbacks.
 
 Pure parsing and verification of the form fields Twilio posts; anything wrong raises
-`WebhookRejected` with 403 (signature) or 400 (malformed) so that the route changes nothing."""
+`WebhookRejected` with 403 (signature) or 400 (malformed) so that the route changes nothing.
+`InboundSmsHandler` and `StatusHandler` are the route's handlers."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from xml.sax.saxutils import escape
 
 from twilio.request_validator import RequestValidator
 
-from channels.base import NormalizedEvent
+from channels.base import NormalizedEvent, WebhookHandler, WebhookOutcome, WebhookReply, WebhookRequest
 from outreach.errors import WebhookRejected
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -90,18 +91,17 @@ def parse_inbound_sms(params: Mapping[str, str]) -> InboundSms:
 
 
 def inbound_sms_events(sms: InboundSms, *, now: datetime | None = None) -> list[NormalizedEvent]:
-    """Events for one inbound SMS: `sms.opted_out` / `sms.opted_in` for STOP / START keywords
-    (not responses), nothing for HELP (the route answers it with `twiml_message`), otherwise
-    `sms.replied`, a response. Twilio sends no time for inbound messages, so `now` (default:
-    the clock) is used; `touch_id` is left to the engine (it follows the SMS conversation)."""
+    """Events for one inbound SMS: `sms.opted_out` / `sms.opted_in` for STOP / START keywords,
+    nothing for HELP (the route answers it with `twiml_message`), otherwise `sms.replied`.
+    Twilio sends no time for inbound messages, so `now` (default: the clock) is used; the touch is
+    left to the engine (`conversation="sms"`: the latest SMS touch sent to that number)."""
     if sms.keyword == "help":
         return []
-    kind, counts = {"stop": ("sms.opted_out", False), "start": ("sms.opted_in", False)}.get(
-        sms.keyword or "", ("sms.replied", True))
+    kind = {"stop": "sms.opted_out", "start": "sms.opted_in"}.get(sms.keyword or "", "sms.replied")
     return [NormalizedEvent(
         type=kind, occurred_at=now or datetime.now(UTC), source=SOURCE,
-        dedupe_key=f"{SOURCE}:{sms.message_sid}", phone=sms.from_,
-        data={**sms.data, "body": sms.body, "keyword": sms.keyword}, counts_as_response=counts,
+        dedupe_key=f"{SOURCE}:{sms.message_sid}", phone=sms.from_, conversation="sms",
+        data={**sms.data, "body": sms.body, "keyword": sms.keyword},
     )]
 
 
@@ -111,7 +111,7 @@ _INBOUND_STATUSES = frozenset({"receiving", "received"})
 def parse_status(params: Mapping[str, str], *, now: datetime | None = None) -> NormalizedEvent | None:
     """Normalize a status callback for a message we sent: delivered -> `sms.delivered`,
     failed/undelivered -> `sms.failed` (ErrorCode in data["error_code"]), any other status ->
-    `provider.<status>`; none counts as a response. Returns None for inbound-message statuses
+    `provider.<status>`. Returns None for inbound-message statuses
     (receiving, received). Raises WebhookRejected(400) without MessageSid or MessageStatus."""
     sid = (params.get("MessageSid") or params.get("SmsSid") or "").strip()
     raw_status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
@@ -131,7 +131,7 @@ def parse_status(params: Mapping[str, str], *, now: datetime | None = None) -> N
     return NormalizedEvent(
         type=kind, occurred_at=now or datetime.now(UTC), source=SOURCE,
         dedupe_key=f"{SOURCE}:{sid}:{status}", provider_message_id=sid,
-        phone=(params.get("To") or "").strip() or None, data=data, counts_as_response=False,
+        phone=(params.get("To") or "").strip() or None, data=data,
     )
 
 
@@ -141,3 +141,44 @@ def twiml_message(text: str | None) -> str:
     if not text:
         return f"{_XML_DECLARATION}<Response></Response>"
     return f"{_XML_DECLARATION}<Response><Message>{escape(_XML_FORBIDDEN.sub('', text))}</Message></Response>"
+
+
+class _TwilioHandler(WebhookHandler):
+    """Twilio posts a form and signs the public URL it called with the form's fields."""
+
+    reads_form = True
+
+    def __init__(self, auth_token: str) -> None:
+        self.auth_token = auth_token
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify_signature(self.auth_token, request.url, request.fields, request.headers.get(SIGNATURE_HEADER))
+
+
+class InboundSmsHandler(_TwilioHandler):
+    """An inbound SMS: a reply, an opt-out or opt-in keyword, or a HELP request (answered with
+    `help_text` in TwiML)."""
+
+    def __init__(self, auth_token: str, help_text: str | None) -> None:
+        super().__init__(auth_token)
+        self.help_text = help_text
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        return inbound_sms_events(parse_inbound_sms(request.fields), now=request.received_at)
+
+    def respond(self, request: WebhookRequest, outcome: WebhookOutcome) -> WebhookReply:
+        help_asked = parse_inbound_sms(request.fields).keyword == "help"  # parse() accepted it already
+        return WebhookReply(twiml_message(self.help_text if help_asked else None), "application/xml")
+
+
+class StatusHandler(_TwilioHandler):
+    """A delivery status callback for an SMS we sent."""
+
+    def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
+        if not request.fields.get("MessageSid"):
+            raise WebhookRejected(400, "no MessageSid")
+        event = parse_status(request.fields, now=request.received_at)
+        return [] if event is None else [event]
+
+    def respond(self, request: WebhookRequest, outcome: WebhookOutcome) -> WebhookReply:
+        return WebhookReply("<Response></Response>", "application/xml")

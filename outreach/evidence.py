@@ -1,19 +1,22 @@
 """Recording what buyers did: match each event to its contact and touch, drop repeats, record it,
 apply suppressions, move stages (cancelling the old stage's unsent touches) and fire triggers.
-A whole batch (a webhook request of 1,000 events) is handled with a few queries in one transaction."""
+A whole batch (a webhook request of 1,000 events) is handled with a few queries in one transaction.
+
+Events arrive as `channels.base.NormalizedEvent`, the shape webhooks produce; what each event type
+means to the engine (a response, a refusal, a suppression) is decided here and only here."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, or_, select, update
-from sqlmodel import Session
+from sqlalchemy import ColumnElement, delete, inspect, or_, select, update
+from sqlmodel import Session, col
 
+from channels.base import NormalizedEvent
 from outreach import batch_loads
-from outreach.models import CANCELLED, OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch
+from outreach.models import CANCELLED, OPEN_STATUSES, SENT, Contact, Evidence, StageChange, Suppression, Touch
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
 
@@ -21,26 +24,16 @@ from outreach.stages import next_stage, relevant_events
 SUPPRESS = {"email.bounced": "email", "email.complained": "email", "email.unsubscribed": "email",
             "sms.opted_out": "sms"}
 UNSUPPRESS = {"sms.opted_in": "sms", "email.resubscribed": "email"}
-# Evidence that is a buyer's response (it teaches channel choice); opens are not.
-RESPONSES = {"email.clicked", "email.replied", "sms.replied", "meeting.accepted"}
-NEGATIVE = {"meeting.declined", "email.unsubscribed", "email.complained", "sms.opted_out"}
+# Evidence that is a buyer's response (it teaches channel choice and counts as an answer); opens
+# are not. NEGATIVE: the buyer's answer is no.
+RESPONSES = frozenset({"email.clicked", "email.replied", "sms.replied", "meeting.accepted"})
+NEGATIVE = frozenset({"meeting.declined", "email.unsubscribed", "email.complained", "sms.opted_out"})
 
+# One event to record: the shape webhooks produce, under the name the engine's callers know.
+EvidenceIn = NormalizedEvent
 
-@dataclass
-class EvidenceIn:
-    """One event to record. The contact is found by contact_id, touch, provider message id,
-    email or phone, in that order."""
-
-    type: str
-    occurred_at: datetime
-    source: str = "api"
-    contact_id: int | None = None
-    touch_id: int | None = None
-    provider_message_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    dedupe_key: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+# A touch as matching needs it: (contact id, touch id, channel, interaction).
+_Touch = tuple[int, int, str, str]
 
 
 @dataclass
@@ -55,7 +48,9 @@ class RecordResult:
         return sorted({e.contact_id for e in self.recorded})
 
 
-def record(session: Session, rules: Ruleset, items: list[EvidenceIn], now: datetime) -> RecordResult:
+def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: datetime) -> RecordResult:
+    """Record `items` in `session` (the caller's transaction): repeats (by dedupe key) and events
+    that match no contact are left out and counted."""
     result = RecordResult()
     touches = _touches_for(session, items)
     contacts = _contacts_for(session, items)
@@ -63,12 +58,13 @@ def record(session: Session, rules: Ruleset, items: list[EvidenceIn], now: datet
     seen: set[str] = set()
     for part in range(0, len(keys), 900):
         seen.update(k for (k,) in session.execute(
-            select(Evidence.dedupe_key).where(Evidence.dedupe_key.in_(keys[part:part + 900]))))  # type: ignore[union-attr]
+            select(col(Evidence.dedupe_key)).where(col(Evidence.dedupe_key).in_(keys[part:part + 900]))) if k)
     for item in items:
         if item.dedupe_key and item.dedupe_key in seen:
             result.duplicates += 1
             continue
-        touch = touches.get(("id", item.touch_id)) or touches.get(("pmid", item.provider_message_id))
+        touch = (touches.get(("id", item.touch_id)) or touches.get(("pmid", item.provider_message_id))
+                 or touches.get((f"conversation:{item.conversation}", item.phone)))
         contact_id = item.contact_id or (touch[0] if touch else None) or contacts.get(
             ("email", (item.email or "").lower())) or contacts.get(("phone", item.phone or ""))
         if contact_id is None:
@@ -79,7 +75,7 @@ def record(session: Session, rules: Ruleset, items: list[EvidenceIn], now: datet
         ev = Evidence(contact_id=contact_id, type=item.type, occurred_at=item.occurred_at, recorded_at=now,
                       source=item.source, touch_id=touch[1] if touch else None,
                       channel=touch[2] if touch else None, interaction=touch[3] if touch else None,
-                      dedupe_key=item.dedupe_key, data=item.data)
+                      dedupe_key=item.dedupe_key, data=dict(item.data))
         session.add(ev)
         result.recorded.append(ev)
     session.flush()
@@ -88,32 +84,49 @@ def record(session: Session, rules: Ruleset, items: list[EvidenceIn], now: datet
     return result
 
 
-def _touches_for(session: Session, items: list[EvidenceIn]) -> dict[tuple[str, Any], tuple[int, int, str, str]]:
+def _touches_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[str, int | str | None], _Touch]:
+    """The touches items name: by id ("id", touch id), by provider message id ("pmid", id), and for
+    items that continue a conversation, the latest touch sent on that channel to their phone
+    ("conversation:<channel>", phone)."""
     ids = sorted({i.touch_id for i in items if i.touch_id})
     pmids = sorted({i.provider_message_id for i in items if i.provider_message_id})
-    out: dict[tuple[str, Any], tuple[int, int, str, str]] = {}
-    cols = (Touch.contact_id, Touch.id, Touch.channel, Touch.interaction, Touch.provider_message_id)
+    out: dict[tuple[str, int | str | None], _Touch] = {}
+    cols = (col(Touch.contact_id), col(Touch.id), col(Touch.channel), col(Touch.interaction))
     for part in batch_loads.chunks(ids):
-        for cid, tid, ch, inter, _ in session.execute(select(*cols).where(Touch.id.in_(part))):  # type: ignore[union-attr]
-            out[("id", tid)] = (cid, tid, ch, inter)
+        for cid, tid, ch, inter in session.execute(select(*cols).where(col(Touch.id).in_(part))):
+            if tid is not None:
+                out[("id", tid)] = (cid, tid, ch, inter)
     for i in range(0, len(pmids), 900):
         for cid, tid, ch, inter, pmid in session.execute(
-                select(*cols).where(Touch.provider_message_id.in_(pmids[i:i + 900]))):  # type: ignore[union-attr]
-            out[("pmid", pmid)] = (cid, tid, ch, inter)
+                select(*cols, col(Touch.provider_message_id)).where(
+                    col(Touch.provider_message_id).in_(pmids[i:i + 900]))):
+            if tid is not None:
+                out[("pmid", pmid)] = (cid, tid, ch, inter)
+    # An inbound SMS names no message of ours; a webhook brings one at a time, so one query each.
+    for channel, phone in sorted({(i.conversation, i.phone) for i in items
+                                  if i.conversation and i.phone and not i.touch_id}):
+        row = session.execute(select(*cols).join(Contact, col(Contact.id) == col(Touch.contact_id)).where(
+            col(Contact.phone) == phone, col(Touch.channel) == channel, col(Touch.status) == SENT,
+        ).order_by(col(Touch.sent_at).desc()).limit(1)).first()
+        if row is not None and row[1] is not None:
+            out[(f"conversation:{channel}", phone)] = (row[0], row[1], row[2], row[3])
     return out
 
 
-def _contacts_for(session: Session, items: list[EvidenceIn]) -> dict[tuple[str, str], int]:
+def _contacts_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[str, str], int]:
     emails = sorted({i.email.lower() for i in items if i.email and not i.contact_id})
     phones = sorted({i.phone for i in items if i.phone and not i.contact_id})
     out: dict[tuple[str, str], int] = {}
     for i in range(0, max(len(emails), len(phones)), 400):
-        conds = []
+        conds: list[ColumnElement[bool]] = []
         if emails[i:i + 400]:
-            conds.append(Contact.email.in_(emails[i:i + 400]))  # type: ignore[union-attr]
+            conds.append(col(Contact.email).in_(emails[i:i + 400]))
         if phones[i:i + 400]:
-            conds.append(Contact.phone.in_(phones[i:i + 400]))  # type: ignore[union-attr]
-        for cid, email, phone in session.execute(select(Contact.id, Contact.email, Contact.phone).where(or_(*conds))):
+            conds.append(col(Contact.phone).in_(phones[i:i + 400]))
+        for cid, email, phone in session.execute(
+                select(col(Contact.id), col(Contact.email), col(Contact.phone)).where(or_(*conds))):
+            if cid is None:
+                continue
             if email:
                 out[("email", email)] = cid
             if phone:
@@ -129,16 +142,16 @@ def _suppress(session: Session, recorded: list[Evidence], now: datetime) -> None
         elif ev.type in UNSUPPRESS:
             channel = UNSUPPRESS[ev.type]
             adds.pop((ev.contact_id, channel), None)
-            session.execute(delete(Suppression).where(Suppression.contact_id == ev.contact_id,  # type: ignore[arg-type]
-                                                      Suppression.channel == channel))
+            session.execute(delete(Suppression).where(col(Suppression.contact_id) == ev.contact_id,
+                                                      col(Suppression.channel) == channel))
             if channel == "sms":
-                session.execute(update(Contact).where(Contact.id == ev.contact_id).values(consent_sms=True))  # type: ignore[arg-type]
+                session.execute(update(Contact).where(col(Contact.id) == ev.contact_id).values(consent_sms=True))
     rows = [{"contact_id": cid, "channel": ch, "reason": why, "at": now} for (cid, ch), why in adds.items()]
     if rows:
-        batch_loads.insert_ignore(session, Suppression.__table__, rows, ["contact_id", "channel"])
+        batch_loads.insert_ignore(session, inspect(Suppression).local_table, rows, ["contact_id", "channel"])
         sms_out = [cid for (cid, ch) in adds if ch == "sms"]
         if sms_out:
-            session.execute(update(Contact).where(Contact.id.in_(sms_out)).values(consent_sms=False))  # type: ignore[union-attr]
+            session.execute(update(Contact).where(col(Contact.id).in_(sms_out)).values(consent_sms=False))
 
 
 def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: datetime) -> list[StageChange]:
@@ -151,8 +164,8 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
     events: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     for part in batch_loads.chunks(ids):
         for cid, kind, at in session.execute(
-                select(Evidence.contact_id, Evidence.type, Evidence.occurred_at).where(
-                    Evidence.contact_id.in_(part), Evidence.type.in_(wanted))):  # type: ignore[attr-defined]
+                select(col(Evidence.contact_id), col(Evidence.type), col(Evidence.occurred_at)).where(
+                    col(Evidence.contact_id).in_(part), col(Evidence.type).in_(wanted))):
             events[cid].append((kind, at))
     changes = []
     proof = {(ev.contact_id, ev.type): ev.id for ev in recorded}
@@ -175,8 +188,8 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
     for stage, cids in cancel.items():
         for part in batch_loads.chunks(cids):
             session.execute(update(Touch).where(
-                Touch.contact_id.in_(part), Touch.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-                Touch.rule.startswith("playbook:"), Touch.stage != stage,  # type: ignore[attr-defined]
+                col(Touch.contact_id).in_(part), col(Touch.status).in_(OPEN_STATUSES),
+                col(Touch.rule).startswith("playbook:"), col(Touch.stage) != stage,
             ).values(status=CANCELLED, reason="stage_changed", updated_at=now))
     session.flush()
     return changes

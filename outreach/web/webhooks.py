@@ -1,27 +1,39 @@
 """Provider webhooks. Each request is verified before anything is read into the engine: unsigned
 or wrongly signed -> 403, malformed -> 400, and in both cases nothing changes. A repeat changes
-nothing the second time (provider event ids are dedupe keys)."""
+nothing the second time (provider event ids are dedupe keys).
+
+Every endpoint runs the same pipeline (`_handle`): the body within the handler's size limit,
+`verify`, `parse`, every event recorded in one transaction, then the handler's answer. A provider
+endpoint is one `register` line: its path and how to build its handler from the settings."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import FormData
+from starlette.types import Message
 
-from channels.base import NormalizedEvent
+from channels.base import WebhookHandler, WebhookOutcome, WebhookRequest
+from channels.sendgrid_webhooks import EventWebhookHandler
+from channels.twilio_webhooks import InboundSmsHandler, StatusHandler
+from outreach.config import Settings
+from outreach.engine import Engine
 from outreach.errors import WebhookRejected
-from outreach.evidence import EvidenceIn
-from outreach.inbound import inbound_evidence, sms_evidence
+from outreach.evidence import RecordResult
+from outreach.inbound import InboundParseHandler
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/webhooks", include_in_schema=False)
-MAX_BODY = 5 * 1024 * 1024  # SendGrid batches and Inbound Parse posts (without big attachments) stay below
-MAX_INBOUND = 30 * 1024 * 1024  # Inbound Parse allows up to 30 MB with attachments
+PREFIX = "/webhooks"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+MAX_BODY = WebhookHandler.max_body  # SendGrid batches and Twilio forms stay far below
+MAX_INBOUND = InboundParseHandler.max_body  # Inbound Parse allows up to 30 MB with attachments
+
+HandlerFactory = Callable[[Settings], WebhookHandler]
 
 
 async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
@@ -45,7 +57,7 @@ async def _body(request: Request, limit: int = MAX_BODY) -> bytes:
 
 async def _form(request: Request, body: bytes, max_part_size: int = 1024 * 1024) -> FormData:
     """The form in `body` (already read by `_body`), parsed by Starlette from a replayed stream."""
-    async def replay() -> dict[str, Any]:
+    async def replay() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
     try:
@@ -54,100 +66,55 @@ async def _form(request: Request, body: bytes, max_part_size: int = 1024 * 1024)
         raise WebhookRejected(400, f"not a well-formed form: {exc}") from None
 
 
-def to_evidence(ev: NormalizedEvent) -> EvidenceIn:
-    return EvidenceIn(type=ev.type, occurred_at=ev.occurred_at, source=ev.source, touch_id=ev.touch_id,
-                      provider_message_id=ev.provider_message_id, email=ev.email, phone=ev.phone,
-                      dedupe_key=ev.dedupe_key, data=ev.data)
-
-
-def _summary(received: int, result: Any) -> dict[str, int]:
-    return {"received": received, "recorded": len(result.recorded), "duplicates": result.duplicates,
-            "unmatched": len(result.unmatched)}
-
-
-@router.post("/sendgrid/events")
-async def sendgrid_events(request: Request) -> JSONResponse:
-    """SendGrid Event Webhook: a signed JSON array of up to ~1,000 events, recorded in one transaction."""
-    from channels.sendgrid_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_events, verify_event_signature
-
-    engine: Any = request.app.state.engine
-    body = await _body(request)
-    verify_event_signature(engine.settings.sendgrid.webhook_public_key, body,
-                           request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER))
-    events = parse_events(body)
-    result = await run_in_threadpool(engine.record, [to_evidence(e) for e in events])
-    return JSONResponse(_summary(len(events), result))
-
-
-@router.post("/sendgrid/inbound")
-async def sendgrid_inbound(request: Request, token: str | None = None) -> JSONResponse:
-    """Inbound Parse: replies and calendar RSVPs. SendGrid does not sign these posts, so the URL
-    configured at SendGrid carries a secret: `?token=` must match the project's inbound token."""
-    from channels.sendgrid_inbound import parse_inbound
-    from outreach import tokens
-
-    engine: Any = request.app.state.engine
-    expected = tokens.short_mac(engine.settings.server.secret_key, "inbound-parse", 24)
-    if not token or not tokens.constant_eq(token, expected):
-        raise WebhookRejected(403, "missing or wrong ?token= on the Inbound Parse URL")
-    # Raw mode sends the whole MIME message, attachments included, as one plain field: Starlette's
-    # default 1 MB part limit would refuse a genuine mail, so only the body limit applies.
-    form = await _form(request, await _body(request, MAX_INBOUND), max_part_size=MAX_INBOUND)
-    fields: dict[str, object] = {}
+async def _read(request: Request, handler: WebhookHandler, head: WebhookRequest) -> WebhookRequest:
+    """`head` with the body, and the form when the handler reads one (last value of a repeated name)."""
+    body = await _body(request, handler.max_body)
+    if not handler.reads_form:
+        return WebhookRequest(head.url, head.headers, head.query, body, head.received_at)
+    fields: dict[str, str] = {}
     files: dict[str, bytes] = {}
-    for key, value in form.multi_items():
+    for key, value in (await _form(request, body, handler.max_part_size)).multi_items():
         if isinstance(value, str):
             fields[key] = value
         else:
             files[key] = await value.read()
-    mail = parse_inbound(fields, files)
-    items = inbound_evidence(engine.settings, mail, datetime.now(UTC))
-    result = await run_in_threadpool(engine.record, items)
-    return JSONResponse(_summary(len(items), result))
+    return WebhookRequest(head.url, head.headers, head.query, body, head.received_at, fields, files)
 
 
-def _twilio_url(engine: Any, request: Request, path: str) -> str:
-    url = engine.settings.server.public_url.rstrip("/") + path
-    return url + (f"?{request.url.query}" if request.url.query else "")
+async def _handle(request: Request, path: str, factory: HandlerFactory) -> Response:
+    engine: Engine = request.app.state.engine
+    settings: Settings = engine.settings
+    handler = factory(settings)
+    # What URL signatures cover: the public URL the provider called, not the one this server sees.
+    url = settings.server.public_url.rstrip("/") + PREFIX + path
+    head = WebhookRequest(url + (f"?{request.url.query}" if request.url.query else ""), request.headers,
+                          dict(request.query_params), b"", datetime.now(UTC))
+    if handler.verifies_url_only:  # refuse a caller without the URL's secret before reading its body
+        handler.verify(head)
+    webhook = await _read(request, handler, head)
+    if not handler.verifies_url_only:
+        handler.verify(webhook)
+    events = handler.parse(webhook)
+    result = await run_in_threadpool(engine.record, events) if events else RecordResult()
+    reply = handler.respond(webhook, WebhookOutcome(len(events), len(result.recorded), result.duplicates,
+                                                    len(result.unmatched)))
+    return Response(reply.body, media_type=reply.media_type)
 
 
-async def _twilio_params(request: Request, path: str) -> dict[str, str]:
-    from channels.twilio_webhooks import SIGNATURE_HEADER, verify_signature
+def register(path: str, factory: HandlerFactory, summary: str, *, on: APIRouter = router) -> None:
+    """Serve the provider endpoint `PREFIX + path` with the handler `factory` builds."""
+    async def endpoint(request: Request) -> Response:
+        return await _handle(request, path, factory)
 
-    engine: Any = request.app.state.engine
-    form = await _form(request, await _body(request))
-    params = {k: str(v) for k, v in form.multi_items()}
-    verify_signature(engine.settings.twilio.auth_token, _twilio_url(engine, request, path), params,
-                     request.headers.get(SIGNATURE_HEADER))
-    return params
-
-
-@router.post("/twilio/sms")
-async def twilio_sms(request: Request) -> Response:
-    """An inbound SMS: a reply, an opt-out or opt-in keyword, or a HELP request."""
-    from channels.twilio_webhooks import parse_inbound_sms, twiml_message
-
-    engine: Any = request.app.state.engine
-    params = await _twilio_params(request, "/webhooks/twilio/sms")
-    sms = parse_inbound_sms(params)
-    items = await run_in_threadpool(sms_evidence, engine, sms, datetime.now(UTC))
-    if items:
-        await run_in_threadpool(engine.record, items)
-    answer = engine.settings.sender.help_text if sms.keyword == "help" else None
-    return Response(twiml_message(answer), media_type="application/xml")
+    endpoint.__doc__ = summary
+    endpoint.__name__ = endpoint.__qualname__ = "webhook_" + path.strip("/").replace("/", "_")
+    on.add_api_route(path, endpoint, methods=["POST"], response_class=Response)
 
 
-@router.post("/twilio/status")
-async def twilio_status(request: Request) -> Response:
-    """A delivery status callback for an SMS we sent."""
-    from channels.twilio_webhooks import parse_status
-
-    engine: Any = request.app.state.engine
-    params = await _twilio_params(request, "/webhooks/twilio/status")
-    if not params.get("MessageSid"):
-        raise WebhookRejected(400, "no MessageSid")
-    event = parse_status(params)
-    if event is not None:
-        await run_in_threadpool(engine.record, [to_evidence(event)])
-    return Response("<Response></Response>", media_type="application/xml")
-
+register("/sendgrid/events", lambda s: EventWebhookHandler(s.sendgrid.webhook_public_key),
+         "SendGrid Event Webhook: a signed JSON array of up to ~1,000 events, recorded in one transaction.")
+register("/sendgrid/inbound", InboundParseHandler, "SendGrid Inbound Parse: replies and calendar RSVPs.")
+register("/twilio/sms", lambda s: InboundSmsHandler(s.twilio.auth_token, s.sender.help_text),
+         "An inbound SMS: a reply, an opt-out or opt-in keyword, or a HELP request.")
+register("/twilio/status", lambda s: StatusHandler(s.twilio.auth_token),
+         "A delivery status callback for an SMS we sent.")

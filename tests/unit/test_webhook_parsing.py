@@ -26,6 +26,7 @@ from channels.twilio_webhooks import (
     verify_signature,
 )
 from outreach.errors import WebhookRejected
+from outreach.evidence import RESPONSES
 from tests.support import FIXTURES
 from tests.support.payloads import load_form, twilio_form
 
@@ -134,7 +135,7 @@ def test_non_numeric_timestamp_is_403(signing_key: ec.EllipticCurvePrivateKey) -
 
 # --- SendGrid Event Webhook parsing ------------------------------------------------------------
 
-EXPECTED_TYPES = [  # fixture order: (event, normalized type, counts_as_response)
+EXPECTED_TYPES = [  # fixture order: (event, normalized type, is a response)
     ("processed", "provider.processed", False),
     ("deferred", "provider.deferred", False),
     ("delivered", "email.delivered", False),
@@ -161,7 +162,7 @@ def test_every_event_type_maps(index: int, expected: tuple[str, str, bool]) -> N
     raw = json.loads(BODY)[index]
     event = parse_events(BODY)[index]
     assert raw["event"] == expected[0]
-    assert (event.type, event.counts_as_response) == expected[1:]
+    assert (event.type, event.type in RESPONSES) == expected[1:]
     assert event.source == "sendgrid"
     assert event.data == raw
     assert event.dedupe_key == f"sendgrid:{raw['sg_event_id']}"
@@ -172,7 +173,7 @@ def test_every_event_type_maps(index: int, expected: tuple[str, str, bool]) -> N
 def test_only_clicks_count_as_responses() -> None:
     events = parse_events(BODY)
     assert len(events) == len(EXPECTED_TYPES)
-    assert {e.type for e in events if e.counts_as_response} == {"email.clicked"}
+    assert {e.type for e in events if e.type in RESPONSES} == {"email.clicked"}
 
 
 def test_click_keeps_its_links_and_ids() -> None:
@@ -452,7 +453,8 @@ def test_inbound_sms(name: str, keyword: str | None, event_type: str, counts: bo
     assert sms.keyword == keyword and sms.body == params["Body"] and sms.num_media == 0
     when = datetime(2025, 3, 5, 10, 0, tzinfo=UTC)
     [event] = inbound_sms_events(sms, now=when)
-    assert (event.type, event.counts_as_response) == (event_type, counts)
+    assert (event.type, event.type in RESPONSES) == (event_type, counts)
+    assert event.conversation == "sms"  # the engine ties it to the latest SMS touch to that number
     assert event.dedupe_key == f"twilio:{params['MessageSid']}"
     assert (event.phone, event.occurred_at, event.source) == ("+12125550123", when, "twilio")
     assert event.data["Body"] == params["Body"]
@@ -499,7 +501,7 @@ def test_status_callbacks(name: str, event_type: str, error_code: str | None) ->
     params = twilio_form(name)
     event = parse_status(params)
     assert event is not None
-    assert event.type == event_type and not event.counts_as_response
+    assert event.type == event_type and event.type not in RESPONSES
     assert event.provider_message_id == params["MessageSid"]
     assert event.dedupe_key == f"twilio:{params['MessageSid']}:{params['MessageStatus']}"
     assert event.phone == "+12125550123"
