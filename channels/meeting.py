@@ -72,7 +72,7 @@ def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelt
     # Calendar.new adds an RFC 7986 calendar-level UID; iTIP clients key on the VEVENT's UID only,
     # and a second UID in the object only invites confusion.
     calendar.pop("UID", None)
-    return calendar.to_ical().decode("utf-8")
+    return bytes(calendar.to_ical()).decode("utf-8")
 
 
 def parse_replies(ics: str | bytes) -> list[CalendarReply]:

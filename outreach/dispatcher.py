@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
 from outreach import batch_loads
 from outreach.contacts import contact_tz
-from outreach.db import session_scope
+from outreach.db import rows_changed, session_scope
 from outreach.errors import RenderError
 from outreach.models import (
     APPROVED,
@@ -35,6 +35,7 @@ from outreach.models import (
     Message,
     Suppression,
     Touch,
+    table_of,
 )
 from outreach.policy import decide, unreachable
 from outreach.preferences import pick_channel
@@ -115,17 +116,18 @@ class Dispatcher:
         """Mark a batch of due, approved touches `sending` for this worker and commit."""
         limit = self.settings.dispatch.batch_size
         with session_scope(self.engine) as s:
-            due = select(Touch.id).where(Touch.status == APPROVED, Touch.due_at <= now).order_by(
-                Touch.due_at, Touch.id).limit(limit)
+            due = select(col(Touch.id)).where(col(Touch.status) == APPROVED, col(Touch.due_at) <= now).order_by(
+                col(Touch.due_at), col(Touch.id)).limit(limit)
             values = {"status": SENDING, "claimed_by": self.worker_id, "claimed_at": now, "updated_at": now,
-                      "attempts": Touch.attempts + 1}
+                      "attempts": col(Touch.attempts) + 1}
             if s.get_bind().dialect.name == "postgresql":
                 # a CTE, not `id IN (subquery)`: PostgreSQL may re-run such a subquery and claim past LIMIT
                 cte = due.with_for_update(skip_locked=True).cte("due")
-                stmt = update(Touch).where(Touch.id == cte.c.id)
+                stmt = update(Touch).where(col(Touch.id) == cte.c.id)
             else:  # SQLite has one writer at a time: the claim is atomic as it is
-                stmt = update(Touch).where(and_(Touch.id.in_(due.scalar_subquery()), Touch.status == APPROVED))
-            result = s.execute(stmt.values(**values).returning(Touch.id))
+                stmt = update(Touch).where(and_(col(Touch.id).in_(due.scalar_subquery()),
+                                                col(Touch.status) == APPROVED))
+            result = s.execute(stmt.values(**values).returning(col(Touch.id)))
             return sorted(r[0] for r in result)
 
     def _process(self, ids: list[int], now: datetime) -> DispatchResult:
@@ -133,7 +135,7 @@ class Dispatcher:
         rules = self.rules()
         policy = self.settings.policy
         with Session(self.engine, expire_on_commit=False) as s:
-            touches = list(s.execute(select(Touch).where(Touch.id.in_(ids))).scalars())  # type: ignore[union-attr]
+            touches = list(s.execute(select(Touch).where(col(Touch.id).in_(ids))).scalars())
             contacts = batch_loads.contacts_by_id(s, sorted({t.contact_id for t in touches}))
             cids = list(contacts)
             suppressed = batch_loads.suppressions(s, cids)
@@ -209,12 +211,12 @@ class Dispatcher:
             return self._failed(touch, contact, message, exc2, now)
         # Core, not an ORM session: this runs once per message, and the session's bookkeeping doubled its cost
         with self.engine.begin() as conn:
-            conn.execute(update(Touch.__table__).where(  # type: ignore[attr-defined]
-                Touch.id == touch.id, Touch.status == SENDING).values(
+            conn.execute(update(table_of(Touch)).where(
+                col(Touch.id) == touch.id, col(Touch.status) == SENDING).values(
                 status=SENT, sent_at=now, provider=result.provider, channel=message.channel,
                 channel_reason=touch.channel_reason, provider_message_id=result.provider_message_id,
                 reason=None, updated_at=now))
-            conn.execute(insert(Message.__table__).values(  # type: ignore[attr-defined]
+            conn.execute(insert(table_of(Message)).values(
                 touch_id=touch.id or 0, channel=message.channel, provider=result.provider,
                 to=(message.to_phone if message.channel == "sms" else message.to_email) or "",
                 subject=message.subject, text=message.text, html=message.html, created_at=now))
@@ -242,18 +244,18 @@ class Dispatcher:
                 values["reason"] = f"gave up after {touch.attempts} attempts: {exc.reason}"
             out.failed += 1
         with session_scope(self.engine) as s:
-            s.execute(update(Touch).where(Touch.id == touch.id, Touch.status == SENDING).values(**values))  # type: ignore[arg-type]
+            s.execute(update(Touch).where(col(Touch.id) == touch.id, col(Touch.status) == SENDING).values(**values))
             if exc.opted_out:
-                batch_loads.insert_ignore(s, Suppression.__table__, [
+                batch_loads.insert_ignore(s, table_of(Suppression), [
                     {"contact_id": contact.id, "channel": message.channel, "reason": exc.reason, "at": now}],
                     ["contact_id", "channel"])
                 if message.channel == "sms":
-                    s.execute(update(Contact).where(Contact.id == contact.id).values(consent_sms=False))  # type: ignore[arg-type]
+                    s.execute(update(Contact).where(col(Contact.id) == contact.id).values(consent_sms=False))
         out.reasons[touch.id or 0] = str(values["reason"])
         return out
 
     def _save(self, rows: list[dict[str, Any]]) -> None:
-        table = Touch.__table__  # type: ignore[attr-defined]
+        table = table_of(Touch)
         with self.engine.begin() as conn:  # Core: a batch can hold hundreds of waiting touches
             for row in rows:
                 tid = row.pop("id")
@@ -271,20 +273,21 @@ def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=
     `sent`; otherwise `uncertain`, for a person to resend or drop. Never re-sent blindly."""
     cutoff = now - lease
     with session_scope(engine) as s:
-        stale = and_(Touch.status == SENDING, Touch.claimed_at < cutoff)  # type: ignore[operator]
-        s.execute(update(Touch).where(stale, Touch.provider_message_id.is_not(None)).values(  # type: ignore[union-attr]
+        stale = and_(col(Touch.status) == SENDING, col(Touch.claimed_at) < cutoff)
+        s.execute(update(Touch).where(stale, col(Touch.provider_message_id).is_not(None)).values(
             status=SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
         result = s.execute(update(Touch).where(stale).values(
             status=UNCERTAIN, updated_at=now,
             reason="a worker stopped while sending: check with the provider, then resend or drop"))
-        return result.rowcount or 0
+        return rows_changed(result)
 
 
 def expire(engine: Engine, now: datetime) -> int:
     """Pending touches nobody approved in time, and open ones whose `within` passed."""
     with session_scope(engine) as s:
-        stale = s.execute(update(Touch).where(Touch.status == PENDING, Touch.approve_by <= now).values(
+        stale = s.execute(update(Touch).where(col(Touch.status) == PENDING, col(Touch.approve_by) <= now).values(
             status=EXPIRED, updated_at=now, reason="nobody approved it in time"))
-        late = s.execute(update(Touch).where(Touch.status.in_((PENDING, APPROVED)), Touch.expires_at <= now).values(
+        late = s.execute(update(Touch).where(col(Touch.status).in_((PENDING, APPROVED)),
+                                             col(Touch.expires_at) <= now).values(
             status=EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
-        return (stale.rowcount or 0) + (late.rowcount or 0)
+        return rows_changed(stale) + rows_changed(late)

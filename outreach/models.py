@@ -3,25 +3,58 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Touch statuses (SPEC section 10)
-PENDING = "pending_approval"
-APPROVED = "approved"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-REJECTED = "rejected"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-SUPPRESSED = "suppressed"
-UNCERTAIN = "uncertain"
-STATUSES = (PENDING, APPROVED, SENDING, SENT, FAILED, REJECTED, CANCELLED, EXPIRED, SUPPRESSED, UNCERTAIN)
-OPEN_STATUSES = (PENDING, APPROVED)  # not yet handed to a provider
-CHANNELS = ("email", "sms", "meeting")
+
+class TouchStatus(StrEnum):
+    """A touch's status (SPEC section 10); the column holds the text value."""
+
+    PENDING = "pending_approval"
+    APPROVED = "approved"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    SUPPRESSED = "suppressed"
+    UNCERTAIN = "uncertain"
+
+
+class Channel(StrEnum):
+    """A channel a touch goes out on; the columns hold the text value."""
+
+    EMAIL = "email"
+    SMS = "sms"
+    MEETING = "meeting"
+
+
+STATUSES: tuple[TouchStatus, ...] = tuple(TouchStatus)
+OPEN_STATUSES = (TouchStatus.PENDING, TouchStatus.APPROVED)  # not yet handed to a provider
+CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+# The old names of the statuses, still imported by a few modules and tests: use TouchStatus.
+PENDING = TouchStatus.PENDING
+APPROVED = TouchStatus.APPROVED
+SENDING = TouchStatus.SENDING
+SENT = TouchStatus.SENT
+FAILED = TouchStatus.FAILED
+REJECTED = TouchStatus.REJECTED
+CANCELLED = TouchStatus.CANCELLED
+EXPIRED = TouchStatus.EXPIRED
+SUPPRESSED = TouchStatus.SUPPRESSED
+UNCERTAIN = TouchStatus.UNCERTAIN
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (SQLModel does not declare `__table__` to type checkers)."""
+    name = model.__tablename__
+    assert isinstance(name, str)
+    return model.metadata.tables[name]
 
 
 def utcnow() -> datetime:
@@ -97,7 +130,7 @@ class Touch(SQLModel, table=True):
     channel: str | None = None
     channel_reason: str = ""
     channel_fixed: bool = False  # the rule named the channel
-    status: str = Field(default=APPROVED)
+    status: str = Field(default=TouchStatus.APPROVED)
     reason: str | None = None  # why it failed, waits, was cancelled or rejected
     due_at: datetime
     expires_at: datetime | None = None  # a trigger's `within`: not sent by then, not at all

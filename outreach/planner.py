@@ -10,12 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
-from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
+from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch, table_of
 from outreach.preferences import Learner, pick_channel
 from outreach.ruleset import Ruleset, Step, Trigger
 from outreach.templating import compile_condition, eval_condition
@@ -63,7 +63,7 @@ class Planner:
                                          row["status"]) for row, r in zip(rows, batch, strict=True)]
                         result.queued += len(rows)
                         continue
-                    inserted = batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+                    inserted = batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
                     if inserted:
                         self._count(result, stage, step, rows, batch)
                         result.queued += inserted
@@ -78,17 +78,18 @@ class Planner:
     def _due(self, session: Session, stage: str, step: Step, now: datetime,
              contact_ids: list[int] | None) -> Any:
         rule = f"playbook:{stage}"
-        already = exists().where(Touch.contact_id == Contact.id, Touch.rule == rule, Touch.step == step.id,
-                                 Touch.stage_entry == Contact.stage_entry)
-        conds = [Contact.stage == stage, Contact.stage_entered_at <= now - step.after, ~already]
+        already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
+                                 col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
+        conds = [col(Contact.stage) == stage, col(Contact.stage_entered_at) <= now - step.after, ~already]
         if step.skip_if:
-            conds.append(~exists().where(Evidence.contact_id == Contact.id,
-                                         Evidence.type.in_(step.skip_if),  # type: ignore[attr-defined]
-                                         Evidence.occurred_at >= Contact.stage_entered_at))
+            conds.append(~exists().where(col(Evidence.contact_id) == col(Contact.id),
+                                         col(Evidence.type).in_(step.skip_if),
+                                         col(Evidence.occurred_at) >= col(Contact.stage_entered_at)))
         if contact_ids is not None:
-            conds.append(Contact.id.in_(contact_ids))  # type: ignore[union-attr]
-        query = select(Contact.id, Contact.email, Contact.phone, Contact.consent_email, Contact.consent_sms,
-                       Contact.stage_entry, Contact.stage_entered_at).where(and_(*conds)).order_by(Contact.id)
+            conds.append(col(Contact.id).in_(contact_ids))
+        query = select(col(Contact.id), col(Contact.email), col(Contact.phone), col(Contact.consent_email),
+                       col(Contact.consent_sms), col(Contact.stage_entry), col(Contact.stage_entered_at)
+                       ).where(and_(*conds)).order_by(col(Contact.id))
         rows = session.execute(query.execution_options(yield_per=BATCH))
         while chunk := rows.fetchmany(BATCH):
             yield chunk
@@ -182,7 +183,7 @@ class Planner:
                     "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
                     "attempts": 0, "created_at": now, "updated_at": now,
                 })
-        return batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+        return batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
 
     def _compiled(self, expression: str) -> Any:
         if expression not in self._conditions:

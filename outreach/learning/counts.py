@@ -72,7 +72,7 @@ def count_sends(session: Session, rules: Ruleset, sent: Iterable[tuple[Touch, Co
     for touch, contact in sent:
         if not touch.channel:
             continue
-        mine[(touch.contact_id, touch.interaction, touch.channel)][0] += 1  # type: ignore[index]
+        mine[(touch.contact_id, touch.interaction, touch.channel)][0] += 1
         for key in _keys(rules, contact, touch.stage, touch.interaction, touch.channel):
             pop[key][0] += 1
     add_counts(session, mine, pop)
@@ -101,7 +101,7 @@ def count_evidence(session: Session, rules: Ruleset, recorded: Sequence[Evidence
     pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     for ev in new:
         k = kinds[ev.id] or 0
-        mine[(ev.contact_id, ev.interaction or "", ev.channel or "")][k] += 1  # type: ignore[index]
+        mine[(ev.contact_id, ev.interaction or "", ev.channel or "")][k] += 1
         stage, contact = about[ev.touch_id or 0]
         for key in _keys(rules, contact, stage, ev.interaction or "", ev.channel or ""):
             pop[key][k] += 1

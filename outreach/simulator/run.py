@@ -188,7 +188,8 @@ def gap_closed(figures: dict[str, dict[str, Any]], key: str = "response_rate_wee
     low, high, ours = (figures[p][key] for p in ("first_channel", "oracle", "learned"))
     if None in (low, high, ours) or high == low:
         return None
-    return round((ours - low) / (high - low), 4)
+    closed: float = round((ours - low) / (high - low), 4)
+    return closed
 
 
 def table(result: dict[str, Any]) -> str:
