@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-class TouchStatus(StrEnum):
-    """A touch's status (SPEC section 10); the column holds the text value."""
-
-    PENDING = "pending_approval"
-    APPROVED = "approved"
-    SENDING = "sending"
-    SENT = "sent"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    SUPPRESSED = "suppressed"
-    UNCERTAIN = "uncertain"
-
-
-class Channel(StrEnum):
-    """A channel a touch goes out on; the columns hold the text value."""
-
-    EMAIL = "email"
-    SMS = "sms"
-    MEETING = "meeting"
-
+from outreach.kinds import Channel as Channel  # the kinds, importable with the tables that hold them
+from outreach.kinds import EvidenceType as EvidenceType
+from outreach.kinds import TouchStatus as TouchStatus
 
 STATUSES: tuple[TouchStatus, ...] = tuple(TouchStatus)
 OPEN_STATUSES = (TouchStatus.PENDING, TouchStatus.APPROVED)  # not yet handed to a provider

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from outreach.config import Cap, Holiday, Policy, Window
+from outreach.kinds import Channel
 
 
 @dataclass(frozen=True)
@@ -24,22 +25,22 @@ class Reach:
 
 def unreachable(reach: Reach, channel: str, email_consent: str = "opt_out") -> str | None:
     """Why `channel` cannot reach the contact now, or None if it can."""
-    if channel in ("email", "meeting"):
+    if channel in (Channel.EMAIL, Channel.MEETING):
         if not reach.email:
             return "no email address"
-        if "email" in reach.suppressed:
+        if Channel.EMAIL in reach.suppressed:
             return "email suppressed"
-        if channel == "meeting" and "meeting" in reach.suppressed:
+        if channel == Channel.MEETING and Channel.MEETING in reach.suppressed:
             return "meeting invites suppressed"
         if reach.consent_email is False:
             return "opted out of email"
         if email_consent == "opt_in" and reach.consent_email is not True:
             return "no email opt-in"
         return None
-    if channel == "sms":
+    if channel == Channel.SMS:
         if not reach.phone:
             return "no phone number"
-        if "sms" in reach.suppressed:
+        if Channel.SMS in reach.suppressed:
             return "sms suppressed"
         if reach.consent_sms is not True:
             return "no sms opt-in"

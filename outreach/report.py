@@ -10,7 +10,7 @@ from sqlalchemy import distinct, func, select
 from sqlmodel import Session, col
 
 from outreach.evidence import RESPONSES
-from outreach.models import SENT, Contact, Evidence, StageChange, Touch
+from outreach.models import Contact, Evidence, StageChange, Touch, TouchStatus
 from outreach.ruleset import Ruleset
 
 
@@ -41,7 +41,7 @@ def report(session: Session, rules: Ruleset) -> dict[str, Any]:
         velocity.append({"stage": to_stage, "entered": n, "avg_days_to_reach": round(sum(days) / len(days), 2)})
 
     sent = session.execute(select(col(Touch.channel), col(Touch.interaction), func.count()).where(
-        col(Touch.status) == SENT).group_by(col(Touch.channel), col(Touch.interaction))).all()
+        col(Touch.status) == TouchStatus.SENT).group_by(col(Touch.channel), col(Touch.interaction))).all()
     responded = dict(((ch, it), n) for ch, it, n in session.execute(
         select(col(Evidence.channel), col(Evidence.interaction), func.count(distinct(col(Evidence.touch_id)))).where(
             col(Evidence.type).in_(RESPONSES), col(Evidence.touch_id).is_not(None))

@@ -24,10 +24,11 @@ from outreach.contacts import import_csv, parse_row
 from outreach.engine import Engine
 from outreach.errors import ConfigError, InvalidInput, Problem
 from outreach.evidence import EvidenceIn
+from outreach.kinds import Channel
 from outreach.located_yaml import Located, did_you_mean, load_file, path_text, validate
-from outreach.models import APPROVED, SENT, STATUSES, Contact, Touch
+from outreach.models import STATUSES, Contact, Touch, TouchStatus
 from outreach.project import Project
-from outreach.ruleset import Channel, Event, Ruleset, bounded_duration
+from outreach.ruleset import Event, Ruleset, bounded_duration
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
 Status = Literal[STATUSES]  # type: ignore[valid-type]
@@ -297,7 +298,7 @@ def run_scenario(project: Project, test: Loaded) -> Outcome:
                 engine_.dispose()
 
 
-def _advance(engine: Any, at: datetime) -> None:
+def _advance(engine: Engine, at: datetime) -> None:
     """Plan what is due at `at`, send the approved touches due by then (each at its due time, if
     that came before its `within` ran out), then expire the rest that went stale."""
     from sqlalchemy import or_, update
@@ -306,13 +307,13 @@ def _advance(engine: Any, at: datetime) -> None:
     engine.plan(at)
     with db.session_scope(engine.db) as s:
         s.execute(update(Touch).where(
-            col(Touch.status) == APPROVED, col(Touch.due_at) <= at,
+            col(Touch.status) == TouchStatus.APPROVED, col(Touch.due_at) <= at,
             or_(col(Touch.expires_at).is_(None), col(Touch.expires_at) > col(Touch.due_at)),
-        ).values(status=SENT, sent_at=Touch.due_at, provider="test", updated_at=at))
+        ).values(status=TouchStatus.SENT, sent_at=Touch.due_at, provider="test", updated_at=at))
     engine.housekeeping(at)
 
 
-def _import(engine: Any, test: Loaded, tmp: Path) -> int:
+def _import(engine: Engine, test: Loaded, tmp: Path) -> int:
     from sqlmodel import select
 
     path = tmp / "contact.csv"
@@ -330,7 +331,7 @@ def _import(engine: Any, test: Loaded, tmp: Path) -> int:
         return contact.id or 0
 
 
-def _touch_of(engine: Any, contact_id: int, step: str) -> int | None:
+def _touch_of(engine: Engine, contact_id: int, step: str) -> int | None:
     from sqlmodel import select
 
     with db.session_scope(engine.db) as s:
@@ -338,7 +339,7 @@ def _touch_of(engine: Any, contact_id: int, step: str) -> int | None:
     return max((i for i in ids if i is not None), default=None)
 
 
-def _results(engine: Any, contact_id: int) -> tuple[list[dict[str, Any]], str]:
+def _results(engine: Engine, contact_id: int) -> tuple[list[dict[str, Any]], str]:
     from sqlmodel import select
 
     with db.session_scope(engine.db) as s:

@@ -26,9 +26,8 @@ from outreach.learning.learner import (
     ContactFields,
     Counts,
     attribute_values,
-    table_of,
 )
-from outreach.models import SENT, Contact, Evidence, Touch
+from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.ruleset import Ruleset
 
 COUNTS = ("sent", "responses", "negatives")
@@ -128,7 +127,7 @@ def recount(session: Session, rules: Ruleset) -> tuple[dict[Key, Counts], dict[K
     pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     sent = select(TOUCH.contact_id, TOUCH.interaction, TOUCH.channel, TOUCH.stage, *CONTACT_FIELDS).join_from(
         table_of(Touch), table_of(Contact), CONTACT.id == TOUCH.contact_id).where(
-        TOUCH.status == SENT, TOUCH.channel.is_not(None))
+        TOUCH.status == TouchStatus.SENT, TOUCH.channel.is_not(None))
     for cid, interaction, channel, stage, *row in session.execute(sent):
         mine[(cid, interaction, channel)][0] += 1
         for key in _keys(rules, ContactFields(*row), stage, interaction, channel):
