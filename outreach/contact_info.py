@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from outreach import batch_loads
 from outreach.contacts import find_contact, normalize_phone
+from outreach.engine import Engine
 from outreach.errors import InvalidInput, NotFound
 from outreach.models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
 from outreach.preferences import pick_channel
@@ -32,7 +33,7 @@ def contact_json(c: Contact) -> dict[str, Any]:
             "stage": c.stage, "stage_entered_at": iso(c.stage_entered_at)}
 
 
-def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, dict[str, str | None]]:
+def channel_picks(session: Session, engine: Engine, contact: Contact) -> dict[str, dict[str, str | None]]:
     """What the engine would pick now for each interaction type, and why."""
     cid = contact.id or 0
     reach = batch_loads.reach_of(contact, batch_loads.suppressions(session, [cid]).get(cid))
@@ -47,7 +48,7 @@ def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, 
     return out
 
 
-def contact_detail(session: Session, engine: Any, ref: str | int) -> dict[str, Any]:
+def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str, Any]:
     c = find_contact(session, ref)
     evidence = session.execute(select(Evidence).where(col(Evidence.contact_id) == c.id).order_by(
         col(Evidence.occurred_at), col(Evidence.id))).scalars().all()
@@ -74,7 +75,7 @@ def contact_detail(session: Session, engine: Any, ref: str | int) -> dict[str, A
     }
 
 
-def set_preference(session: Session, engine: Any, ref: str | int, interaction: str, channel: str,
+def set_preference(session: Session, engine: Engine, ref: str | int, interaction: str, channel: str,
                    source: str) -> Contact:
     rules = engine.project.rules
     if interaction not in rules.interactions:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, exists, select, text
@@ -15,9 +16,9 @@ from sqlmodel import Session, col
 from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
-from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch, table_of
-from outreach.preferences import Learner, pick_channel
-from outreach.ruleset import Ruleset, Step, Trigger
+from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
+from outreach.preferences import ChannelLearning, Learner, pick_channel
+from outreach.ruleset import Approval, Ruleset, Step, Trigger
 from outreach.templating import compile_condition, eval_condition
 
 BATCH = 1000
@@ -37,10 +38,10 @@ class PlanResult:
 @dataclass
 class Planner:
     rules: Ruleset
-    content_dir: Any
+    content_dir: Path
     email_consent: str = "opt_out"
-    approval_expires_after: Any = None
-    learner_for: Any = None  # (contact, interaction) -> Learner | None; set by channel learning
+    approval_expires_after: timedelta | None = None
+    learner_for: ChannelLearning | None = None  # set by channel learning
     _conditions: dict[str, Any] = field(default_factory=dict)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
@@ -99,7 +100,7 @@ class Planner:
         ids = [r.id for r in batch]
         suppressed = batch_loads.suppressions(session, ids)
         stated = batch_loads.stated_preferences(session, ids)
-        if hasattr(self.learner_for, "prepare"):  # the learner loads the batch's counts in one go
+        if self.learner_for is not None:  # the learner loads the batch's counts in one go
             self.learner_for.prepare(session, ids)
         order = self.rules.interactions[step.interaction].channels
         rows = []
@@ -108,8 +109,8 @@ class Planner:
             pick = pick_channel(order=order, reach=batch_loads.reach_of(r, suppressed.get(r.id)),
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
-            status = SUPPRESSED if pick.channel is None else PENDING if step.approval == "rep" else APPROVED
-            approve_by = now + self.approval_expires_after if status == PENDING and \
+            status = _status(pick.channel, step.approval)
+            approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
                 self.approval_expires_after else None
             rows.append({
                 "contact_id": r.id, "dedupe_key": f"{r.id}:{stage}:{r.stage_entry}:{step.id}",
@@ -150,7 +151,7 @@ class Planner:
         ids = list(contacts)
         suppressed = batch_loads.suppressions(session, ids)
         stated = batch_loads.stated_preferences(session, ids)
-        if hasattr(self.learner_for, "prepare"):
+        if self.learner_for is not None:
             self.learner_for.prepare(session, ids)
         rows = []
         for ev in hits:
@@ -167,11 +168,11 @@ class Planner:
                                     learner=self.learner_for(contact, tr.interaction) if self.learner_for else None)
                 due = ev.occurred_at + tr.after
                 expires = ev.occurred_at + tr.within if tr.within else None
-                status = SUPPRESSED if pick.channel is None else PENDING if tr.approval == "rep" else APPROVED
+                status = _status(pick.channel, tr.approval)
                 reason = pick.reason if pick.channel is None else None
-                if expires is not None and expires <= now and status != SUPPRESSED:
-                    status, reason = EXPIRED, f"its within ({tr.within}) passed before it could be queued"
-                approve_by = now + self.approval_expires_after if status == PENDING and \
+                if expires is not None and expires <= now and status != TouchStatus.SUPPRESSED:
+                    status, reason = TouchStatus.EXPIRED, f"its within ({tr.within}) passed before it could be queued"
+                approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
                     self.approval_expires_after else None
                 rows.append({
                     "contact_id": contact.id, "dedupe_key": f"trigger:{tr.id}:{ev.id}", "stage": contact.stage,
@@ -189,3 +190,10 @@ class Planner:
         if expression not in self._conditions:
             self._conditions[expression] = compile_condition(expression)
         return self._conditions[expression]
+
+
+def _status(channel: str | None, approval: Approval) -> TouchStatus:
+    """A new touch's status: no channel reaches the contact, a rep approves it, or it goes when due."""
+    if channel is None:
+        return TouchStatus.SUPPRESSED
+    return TouchStatus.PENDING if approval == "rep" else TouchStatus.APPROVED
