@@ -100,5 +100,5 @@ def contacts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Contact]:
     out: dict[int, Contact] = {}
     for part in chunks(list(ids)):
         for contact in session.exec(select_model(Contact).where(col(Contact.id).in_(part))):
-            out[contact.id] = contact  # type: ignore[index]
+            out[contact.id or 0] = contact  # a loaded contact has its id
     return out

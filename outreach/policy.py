@@ -126,7 +126,7 @@ class Verdict:
 def decide(at: datetime, tz: ZoneInfo, channel: str, sent: list[tuple[str, datetime]], policy: Policy,
            country: str | None = None) -> Verdict:
     """Window, holiday and cap for one touch at `at` (consent is checked by `unreachable`)."""
-    window = policy.send_windows.get(channel)  # type: ignore[call-overload]
+    window = policy.send_windows.get(channel)  # type: ignore[call-overload]  # keyed by the config's channel names
     moment, first_reason = at, None
     for _ in range(50):  # a cap wait may land outside the window and the reverse: settle both
         before = moment
@@ -137,7 +137,7 @@ def decide(at: datetime, tz: ZoneInfo, channel: str, sent: list[tuple[str, datet
                                      policy.holidays)
                 first_reason = first_reason or ("holiday" if holiday else "outside the send window")
                 moment = opens
-        capped = cap_wait(moment, tz, channel, sent, policy.caps)  # type: ignore[arg-type]
+        capped = cap_wait(moment, tz, channel, sent, policy.caps)  # type: ignore[arg-type]  # caps keyed by Literal names
         if capped is not None:
             first_reason = first_reason or capped[1]
             moment = capped[0]

@@ -60,7 +60,7 @@ def list_touches(session: Session, *, owner: str | None = None, status: str | No
 def get_touch(session: Session, touch_id: int, owner: str | None = None) -> tuple[Touch, Contact]:
     """One touch and its contact; NotFound when it does not exist or `owner` does not own it."""
     (t,) = _load(session, [touch_id], owner)
-    return t, session.get(Contact, t.contact_id)  # type: ignore[return-value]
+    return t, session.get_one(Contact, t.contact_id)  # the foreign key keeps the contact
 
 
 def _load(session: Session, ids: Sequence[int], owner: str | None) -> list[Touch]:

@@ -26,12 +26,11 @@ from outreach.errors import ConfigError, InvalidInput, Problem
 from outreach.evidence import EvidenceIn
 from outreach.kinds import Channel
 from outreach.located_yaml import Located, did_you_mean, load_file, path_text, validate
-from outreach.models import STATUSES, Contact, Touch, TouchStatus
+from outreach.models import Contact, Touch, TouchStatus
 from outreach.project import Project
 from outreach.ruleset import Event, Ruleset, bounded_duration
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
-Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 def _when(v: Any) -> Any:
@@ -94,7 +93,7 @@ class Expect(Strict):
     step: str | None = None
     interaction: str | None = None
     channel: Channel | None = None
-    status: Status | None = None
+    status: TouchStatus | None = None
     reason: str | None = None
     count: int | None = Field(default=None, ge=0)  # exactly this many (default: at least one)
 
@@ -340,11 +339,13 @@ def _touch_of(engine: Engine, contact_id: int, step: str) -> int | None:
 
 
 def _results(engine: Engine, contact_id: int) -> tuple[list[dict[str, Any]], str]:
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     with db.session_scope(engine.db) as s:
-        touches = s.exec(select(Touch).where(Touch.contact_id == contact_id).order_by(Touch.id)).all()  # type: ignore[arg-type]
-        stage = s.get(Contact, contact_id).stage  # type: ignore[union-attr]
+        touches = s.exec(select(Touch).where(col(Touch.contact_id) == contact_id).order_by(col(Touch.id))).all()
+        contact = s.get(Contact, contact_id)
+        assert contact is not None  # the scenario imported it
+        stage = contact.stage
         return [{"rule": t.rule, "step": t.step, "interaction": t.interaction, "channel": t.channel,
                  "status": t.status, "reason": t.reason, "due_at": t.due_at} for t in touches], stage
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
@@ -60,7 +60,7 @@ def guarded(fn: F) -> F:
         except OutreachError as exc:
             raise fail(str(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # wraps keeps the signature
 
 
 def parse_time(value: str | None) -> datetime:
