@@ -22,7 +22,7 @@ from outreach.evidence import EvidenceIn, RecordResult, record
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
-from outreach.models import Contact, Touch
+from outreach.models import Channel, Contact, Touch
 from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
@@ -55,7 +55,7 @@ def make_providers(project: Project) -> dict[str, Provider]:
                                 s.sender.sms_from, s.twilio.messaging_service_sid, s.twilio.timeout)
     else:
         sms = OutboxProvider()
-    return {"email": email, "sms": sms, "meeting": email}
+    return {Channel.EMAIL: email, Channel.SMS: sms, Channel.MEETING: email}
 
 
 class Engine:

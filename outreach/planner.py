@@ -5,12 +5,13 @@ inserted in bulk, and the unique dedupe key makes a second planner (or a second 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, select, text
+from sqlalchemy import Row, and_, exists, select, text
 from sqlmodel import Session, col
 
 from outreach import batch_loads
@@ -19,7 +20,7 @@ from outreach.context import contact_context, evidence_context
 from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.preferences import ChannelLearning, Learner, pick_channel
 from outreach.ruleset import Approval, Ruleset, Step, Trigger
-from outreach.templating import compile_condition, eval_condition
+from outreach.templating import Condition, compile_condition, eval_condition
 
 BATCH = 1000
 
@@ -42,7 +43,7 @@ class Planner:
     email_consent: str = "opt_out"
     approval_expires_after: timedelta | None = None
     learner_for: ChannelLearning | None = None  # set by channel learning
-    _conditions: dict[str, Any] = field(default_factory=dict)
+    _conditions: dict[str, Condition] = field(default_factory=dict)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
              dry_run: bool = False) -> PlanResult:
@@ -77,7 +78,7 @@ class Planner:
         return result
 
     def _due(self, session: Session, stage: str, step: Step, now: datetime,
-             contact_ids: list[int] | None) -> Any:
+             contact_ids: list[int] | None) -> Iterator[Sequence[Row[Any]]]:
         rule = f"playbook:{stage}"
         already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
                                  col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
@@ -95,7 +96,7 @@ class Planner:
         while chunk := rows.fetchmany(BATCH):
             yield chunk
 
-    def _touches(self, session: Session, batch: Any, stage: str, step: Step, now: datetime,
+    def _touches(self, session: Session, batch: Sequence[Row[Any]], stage: str, step: Step, now: datetime,
                  templates: set[str]) -> list[dict[str, Any]]:
         ids = [r.id for r in batch]
         suppressed = batch_loads.suppressions(session, ids)
@@ -186,7 +187,7 @@ class Planner:
                 })
         return batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
 
-    def _compiled(self, expression: str) -> Any:
+    def _compiled(self, expression: str) -> Condition:
         if expression not in self._conditions:
             self._conditions[expression] = compile_condition(expression)
         return self._conditions[expression]
