@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from outreach.models import Contact, Preference, Suppression, Touch
@@ -27,8 +27,8 @@ def suppressions(session: Session | Connection, ids: Sequence[int]) -> dict[int,
     out: dict[int, set[str]] = defaultdict(set)
     for part in chunks(ids):
         for cid, channel in session.execute(
-                select(Suppression.contact_id, Suppression.channel).where(
-                    Suppression.contact_id.in_(part))):  # type: ignore[attr-defined]
+                select(col(Suppression.contact_id), col(Suppression.channel)).where(
+                    col(Suppression.contact_id).in_(part))):
             out[cid].add(channel)
     return out
 
@@ -37,8 +37,8 @@ def stated_preferences(session: Session | Connection, ids: Sequence[int]) -> dic
     out: dict[int, dict[str, str]] = defaultdict(dict)
     for part in chunks(ids):
         for cid, interaction, channel in session.execute(
-                select(Preference.contact_id, Preference.interaction, Preference.channel).where(
-                    Preference.contact_id.in_(part))):  # type: ignore[attr-defined]
+                select(col(Preference.contact_id), col(Preference.interaction), col(Preference.channel)).where(
+                    col(Preference.contact_id).in_(part))):
             out[cid][interaction] = channel
     return out
 
@@ -55,9 +55,10 @@ def recent_sends(session: Session | Connection, ids: Sequence[int], since: datet
     out: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
     for part in chunks(ids):
         for cid, channel, sent_at in session.execute(
-                select(Touch.contact_id, Touch.channel, Touch.sent_at).where(
-                    Touch.contact_id.in_(part), Touch.sent_at >= since)):  # type: ignore[attr-defined]
-            out[cid].append((channel, sent_at))
+                select(col(Touch.contact_id), col(Touch.channel), col(Touch.sent_at)).where(
+                    col(Touch.contact_id).in_(part), col(Touch.sent_at) >= since)):
+            if sent_at is not None:  # always: the WHERE compared it; a touch with no channel counts for no channel
+                out[cid].append((channel or "", sent_at))
     return out
 
 
@@ -98,6 +99,6 @@ def _insert_ignore_unnest(session: Session | Connection, table: Any, rows: list[
 def contacts_by_id(session: Session, ids: Sequence[int]) -> dict[int, Contact]:
     out: dict[int, Contact] = {}
     for part in chunks(list(ids)):
-        for contact in session.exec(select_model(Contact).where(Contact.id.in_(part))):  # type: ignore[union-attr]
-            out[contact.id] = contact  # type: ignore[index]
+        for contact in session.exec(select_model(Contact).where(col(Contact.id).in_(part))):
+            out[contact.id or 0] = contact  # a loaded contact has its id
     return out

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from outreach import batch_loads
 from outreach.contacts import find_contact, normalize_phone
+from outreach.engine import Engine
 from outreach.errors import InvalidInput, NotFound
 from outreach.models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
 from outreach.preferences import pick_channel
@@ -32,7 +33,7 @@ def contact_json(c: Contact) -> dict[str, Any]:
             "stage": c.stage, "stage_entered_at": iso(c.stage_entered_at)}
 
 
-def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, dict[str, str | None]]:
+def channel_picks(session: Session, engine: Engine, contact: Contact) -> dict[str, dict[str, str | None]]:
     """What the engine would pick now for each interaction type, and why."""
     cid = contact.id or 0
     reach = batch_loads.reach_of(contact, batch_loads.suppressions(session, [cid]).get(cid))
@@ -47,15 +48,15 @@ def channel_picks(session: Session, engine: Any, contact: Contact) -> dict[str, 
     return out
 
 
-def contact_detail(session: Session, engine: Any, ref: str | int) -> dict[str, Any]:
+def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str, Any]:
     c = find_contact(session, ref)
-    evidence = session.execute(select(Evidence).where(Evidence.contact_id == c.id).order_by(
-        Evidence.occurred_at, Evidence.id)).scalars().all()  # type: ignore[arg-type]
-    changes = session.execute(select(StageChange).where(StageChange.contact_id == c.id).order_by(
-        StageChange.at)).scalars().all()  # type: ignore[arg-type]
+    evidence = session.execute(select(Evidence).where(col(Evidence.contact_id) == c.id).order_by(
+        col(Evidence.occurred_at), col(Evidence.id))).scalars().all()
+    changes = session.execute(select(StageChange).where(col(StageChange.contact_id) == c.id).order_by(
+        col(StageChange.at))).scalars().all()
     by_id = {e.id: e for e in evidence}
-    suppressions = session.execute(select(Suppression).where(Suppression.contact_id == c.id)).scalars().all()
-    prefs = session.execute(select(Preference).where(Preference.contact_id == c.id)).scalars().all()
+    suppressions = session.execute(select(Suppression).where(col(Suppression.contact_id) == c.id)).scalars().all()
+    prefs = session.execute(select(Preference).where(col(Preference.contact_id) == c.id)).scalars().all()
     return {
         "contact": contact_json(c),
         "stage": c.stage,
@@ -74,7 +75,7 @@ def contact_detail(session: Session, engine: Any, ref: str | int) -> dict[str, A
     }
 
 
-def set_preference(session: Session, engine: Any, ref: str | int, interaction: str, channel: str,
+def set_preference(session: Session, engine: Engine, ref: str | int, interaction: str, channel: str,
                    source: str) -> Contact:
     rules = engine.project.rules
     if interaction not in rules.interactions:
@@ -85,8 +86,8 @@ def set_preference(session: Session, engine: Any, ref: str | int, interaction: s
         raise InvalidInput(f"{interaction} does not use {channel} "
                            f"(it uses: {', '.join(rules.interactions[interaction].channels)})")
     c = find_contact(session, ref)
-    pref = session.execute(select(Preference).where(Preference.contact_id == c.id,
-                                                    Preference.interaction == interaction)).scalar_one_or_none()
+    pref = session.execute(select(Preference).where(col(Preference.contact_id) == c.id,
+                                                    col(Preference.interaction) == interaction)).scalar_one_or_none()
     now = datetime.now(UTC)
     if pref is None:
         session.add(Preference(contact_id=c.id or 0, interaction=interaction, channel=channel, source=source,
@@ -103,18 +104,19 @@ def search_contacts(session: Session, *, text: str | None = None, stage: str | N
     owned by `owner`; and how many match in all. Two queries whatever the table's size."""
     conds: list[Any] = []
     if owner:
-        conds.append(Contact.owner == owner.lower())
+        conds.append(col(Contact.owner) == owner.lower())
     if stage:
-        conds.append(Contact.stage == stage)
+        conds.append(col(Contact.stage) == stage)
     if text and text.strip():
         like = "%" + text.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        full_name = func.coalesce(Contact.first_name, "") + " " + func.coalesce(Contact.last_name, "")
+        full_name = func.coalesce(col(Contact.first_name), "") + " " + func.coalesce(col(Contact.last_name), "")
         conds.append(or_(*(func.lower(col).like(like, escape="\\") for col in (
-            Contact.email, Contact.company, Contact.external_id, full_name))))
+            col(Contact.email), col(Contact.company), col(Contact.external_id), full_name))))
     total = session.execute(select(func.count()).select_from(Contact).where(*conds)).scalar_one()
     # NULLs sort differently on SQLite and PostgreSQL: sort on a value that is never NULL
-    key = func.lower(func.coalesce(Contact.last_name, Contact.first_name, Contact.email, Contact.phone, ""))
-    rows = session.execute(select(Contact).where(*conds).order_by(key, Contact.id)
+    key = func.lower(func.coalesce(col(Contact.last_name), col(Contact.first_name), col(Contact.email),
+                                   col(Contact.phone), ""))
+    rows = session.execute(select(Contact).where(*conds).order_by(key, col(Contact.id))
                            .limit(max(1, min(limit, 500))).offset(max(0, offset))).scalars().all()
     return list(rows), int(total)
 
@@ -125,12 +127,12 @@ def find_contact_by(session: Session, *, id: int | None = None, email: str | Non
     if id is not None:
         found = session.get(Contact, id)
     elif email:
-        found = session.execute(select(Contact).where(Contact.email == email.strip().lower())).scalar_one_or_none()
+        found = session.execute(select(Contact).where(col(Contact.email) == email.strip().lower())).scalar_one_or_none()
     elif external_id:
-        found = session.execute(select(Contact).where(Contact.external_id == external_id)).scalar_one_or_none()
+        found = session.execute(select(Contact).where(col(Contact.external_id) == external_id)).scalar_one_or_none()
     elif phone:
-        found = session.execute(select(Contact).where(Contact.phone == normalize_phone(phone, region))
-                                .order_by(Contact.id).limit(1)).scalar_one_or_none()
+        found = session.execute(select(Contact).where(col(Contact.phone) == normalize_phone(phone, region))
+                                .order_by(col(Contact.id)).limit(1)).scalar_one_or_none()
     else:
         raise InvalidInput("name the contact by one of: id, email, external_id, phone")
     if found is None:

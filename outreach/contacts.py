@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from sqlalchemy import or_, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import Contact
+from outreach.models import Contact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms")
@@ -158,15 +158,16 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
     emails = [r["email"] for r in rows if r.get("email")]
     conds = []
     if ext_ids:
-        conds.append(Contact.external_id.in_(ext_ids))  # type: ignore[union-attr]
+        conds.append(col(Contact.external_id).in_(ext_ids))
     if emails:
-        conds.append(Contact.email.in_(emails))  # type: ignore[union-attr]
+        conds.append(col(Contact.email).in_(emails))
     by_ext: dict[str, int] = {}
     by_email: dict[str, int] = {}
     attrs: dict[int, dict[str, Any]] = {}
     if conds:
         for cid, ext, email, attributes in session.execute(
-                select(Contact.id, Contact.external_id, Contact.email, Contact.attributes).where(or_(*conds))):
+                select(col(Contact.id), col(Contact.external_id), col(Contact.email),
+                       col(Contact.attributes)).where(or_(*conds))):
             if ext:
                 by_ext[ext] = cid
             if email:
@@ -192,7 +193,7 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
     if updates:  # ORM bulk UPDATE by primary key: an executemany per set of columns, not a query per row
         session.execute(update(Contact), list(updates.values()))
     if inserts:
-        session.execute(Contact.__table__.insert(), list(inserts.values()))  # type: ignore[attr-defined]
+        session.execute(table_of(Contact).insert(), list(inserts.values()))
         result.created += len(inserts)
     session.flush()
 
@@ -200,9 +201,9 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
 def find_contact(session: Session, ref: str | int) -> Contact:
     """A contact by id, email or external id; NotFound otherwise."""
     text = str(ref).strip()
-    conds = [Contact.email == text.lower(), Contact.external_id == text]
+    conds = [col(Contact.email) == text.lower(), col(Contact.external_id) == text]
     if text.isdigit():
-        conds.append(Contact.id == int(text))
+        conds.append(col(Contact.id) == int(text))
     found = session.exec(select_model(Contact).where(or_(*conds))).first()
     if found is None:
         raise NotFound(f"no contact '{text}' (give an id, email or external id)")

@@ -10,6 +10,7 @@ from jinja2 import TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import RenderError
+from outreach.kinds import Channel
 from outreach.templating import View, environment, frozen_sources
 
 REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": ()}
@@ -40,9 +41,9 @@ def render(content_dir: Path, key: str, channel: str, context: dict[str, Any],
             fn = template.blocks.get(b)
             return "".join(fn(ctx)).strip() if fn else None
 
-        if channel == "sms":
+        if channel == Channel.SMS:
             return Rendered(None, template.render(**ctx.get_all()).strip())
-        if channel == "meeting":
+        if channel == Channel.MEETING:
             return Rendered(block("title"), block("description") or "")
         return Rendered(block("subject"), block("text") or "", block("html"))
     except UndefinedError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 
 from outreach import tokens
 from outreach.config import Settings
+from outreach.kinds import Channel
 from outreach.models import Contact, Evidence, Touch
 
 
@@ -52,5 +53,5 @@ def sample_context(settings: Settings, stage: str = "interested") -> dict[str, A
         attributes={"industry": "financial services", "country": "US"}, stage=stage)
     now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     touch = Touch(id=987654, contact_id=123456, dedupe_key="sample", stage=stage, rule=f"playbook:{stage}",
-                  step="sample", interaction="routine", content="sample", channel="sms", due_at=now)
+                  step="sample", interaction="routine", content="sample", channel=Channel.SMS, due_at=now)
     return template_context(settings, touch, contact)

@@ -15,29 +15,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
 from outreach import batch_loads
+from outreach.config import Settings
 from outreach.contacts import contact_tz
-from outreach.db import session_scope
+from outreach.db import rows_changed, session_scope
 from outreach.errors import RenderError
-from outreach.models import (
-    APPROVED,
-    EXPIRED,
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    SUPPRESSED,
-    UNCERTAIN,
-    Contact,
-    Message,
-    Suppression,
-    Touch,
-)
+from outreach.kinds import Channel
+from outreach.models import Contact, Message, Suppression, Touch, TouchStatus, table_of
 from outreach.policy import decide, unreachable
 from outreach.preferences import pick_channel
+from outreach.ruleset import Ruleset
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +76,10 @@ class Dispatcher:
     `providers` maps a channel to its provider."""
 
     engine: Engine
-    settings: Any
-    rules: Callable[[], Any]
+    settings: Settings
+    rules: Callable[[], Ruleset]
     providers: dict[str, Provider]
-    build: Callable[[Touch, Contact, Any], OutgoingMessage]
+    build: Callable[[Touch, Contact, Ruleset], OutgoingMessage]
     worker_id: str = "worker"
     templates: Callable[[str], set[str]] | None = None  # content key -> channels with a template
     limiters: dict[str, RateLimiter] = field(default_factory=dict)
@@ -115,17 +105,19 @@ class Dispatcher:
         """Mark a batch of due, approved touches `sending` for this worker and commit."""
         limit = self.settings.dispatch.batch_size
         with session_scope(self.engine) as s:
-            due = select(Touch.id).where(Touch.status == APPROVED, Touch.due_at <= now).order_by(
-                Touch.due_at, Touch.id).limit(limit)
-            values = {"status": SENDING, "claimed_by": self.worker_id, "claimed_at": now, "updated_at": now,
-                      "attempts": Touch.attempts + 1}
+            due = select(col(Touch.id)).where(
+                col(Touch.status) == TouchStatus.APPROVED, col(Touch.due_at) <= now).order_by(
+                col(Touch.due_at), col(Touch.id)).limit(limit)
+            values = {"status": TouchStatus.SENDING, "claimed_by": self.worker_id, "claimed_at": now, "updated_at": now,
+                      "attempts": col(Touch.attempts) + 1}
             if s.get_bind().dialect.name == "postgresql":
                 # a CTE, not `id IN (subquery)`: PostgreSQL may re-run such a subquery and claim past LIMIT
                 cte = due.with_for_update(skip_locked=True).cte("due")
-                stmt = update(Touch).where(Touch.id == cte.c.id)
+                stmt = update(Touch).where(col(Touch.id) == cte.c.id)
             else:  # SQLite has one writer at a time: the claim is atomic as it is
-                stmt = update(Touch).where(and_(Touch.id.in_(due.scalar_subquery()), Touch.status == APPROVED))
-            result = s.execute(stmt.values(**values).returning(Touch.id))
+                stmt = update(Touch).where(and_(col(Touch.id).in_(due.scalar_subquery()),
+                                                col(Touch.status) == TouchStatus.APPROVED))
+            result = s.execute(stmt.values(**values).returning(col(Touch.id)))
             return sorted(r[0] for r in result)
 
     def _process(self, ids: list[int], now: datetime) -> DispatchResult:
@@ -133,7 +125,7 @@ class Dispatcher:
         rules = self.rules()
         policy = self.settings.policy
         with Session(self.engine, expire_on_commit=False) as s:
-            touches = list(s.execute(select(Touch).where(Touch.id.in_(ids))).scalars())  # type: ignore[union-attr]
+            touches = list(s.execute(select(Touch).where(col(Touch.id).in_(ids))).scalars())
             contacts = batch_loads.contacts_by_id(s, sorted({t.contact_id for t in touches}))
             cids = list(contacts)
             suppressed = batch_loads.suppressions(s, cids)
@@ -145,7 +137,7 @@ class Dispatcher:
             contact = contacts[t.contact_id]
             done = {"id": t.id, "updated_at": now}
             if t.expires_at is not None and t.expires_at <= now:
-                settle.append({**done, "status": EXPIRED, "reason": "its time to be sent passed"})
+                settle.append({**done, "status": TouchStatus.EXPIRED, "reason": "its time to be sent passed"})
                 out.expired += 1
                 continue
             reach = batch_loads.reach_of(contact, suppressed.get(contact.id or 0))
@@ -158,7 +150,7 @@ class Dispatcher:
                                     fixed=channel if t.channel_fixed else None, email_consent=policy.email_consent,
                                     templates=self.templates(t.content) if self.templates else None)
                 if pick.channel is None:
-                    settle.append({**done, "status": SUPPRESSED, "reason": f"at send time: {pick.reason}"})
+                    settle.append({**done, "status": TouchStatus.SUPPRESSED, "reason": f"at send time: {pick.reason}"})
                     out.suppressed += 1
                     continue
                 channel = t.channel = pick.channel
@@ -167,7 +159,8 @@ class Dispatcher:
             verdict = decide(now, tz, channel, history.get(contact.id or 0, []), policy,
                              (contact.attributes or {}).get("country"))
             if not verdict.send:
-                settle.append({**done, "status": APPROVED, "due_at": verdict.until, "reason": verdict.reason,
+                settle.append({**done, "status": TouchStatus.APPROVED, "due_at": verdict.until,
+                               "reason": verdict.reason,
                                "channel": channel, "channel_reason": t.channel_reason,
                                "attempts": max(t.attempts - 1, 0)})
                 out.waiting += 1
@@ -175,7 +168,7 @@ class Dispatcher:
             try:
                 message = self.build(t, contact, rules)
             except RenderError as exc:
-                settle.append({**done, "status": FAILED, "reason": str(exc)})
+                settle.append({**done, "status": TouchStatus.FAILED, "reason": str(exc)})
                 out.failed += 1
                 out.reasons[t.id or 0] = str(exc)
                 continue
@@ -196,8 +189,8 @@ class Dispatcher:
 
     def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
         out = DispatchResult()
-        provider = self.providers[message.channel if message.channel != "meeting" else "meeting"]
-        if message.channel == "sms" and self.throttle:
+        provider = self.providers[message.channel if message.channel != Channel.MEETING else "meeting"]
+        if message.channel == Channel.SMS and self.throttle:
             self._limiter(message.sms_from).wait()
         try:
             result: SendResult = provider.send(message)
@@ -209,14 +202,14 @@ class Dispatcher:
             return self._failed(touch, contact, message, exc2, now)
         # Core, not an ORM session: this runs once per message, and the session's bookkeeping doubled its cost
         with self.engine.begin() as conn:
-            conn.execute(update(Touch.__table__).where(  # type: ignore[attr-defined]
-                Touch.id == touch.id, Touch.status == SENDING).values(
-                status=SENT, sent_at=now, provider=result.provider, channel=message.channel,
+            conn.execute(update(table_of(Touch)).where(
+                col(Touch.id) == touch.id, col(Touch.status) == TouchStatus.SENDING).values(
+                status=TouchStatus.SENT, sent_at=now, provider=result.provider, channel=message.channel,
                 channel_reason=touch.channel_reason, provider_message_id=result.provider_message_id,
                 reason=None, updated_at=now))
-            conn.execute(insert(Message.__table__).values(  # type: ignore[attr-defined]
+            conn.execute(insert(table_of(Message)).values(
                 touch_id=touch.id or 0, channel=message.channel, provider=result.provider,
-                to=(message.to_phone if message.channel == "sms" else message.to_email) or "",
+                to=(message.to_phone if message.channel == Channel.SMS else message.to_email) or "",
                 subject=message.subject, text=message.text, html=message.html, created_at=now))
         out.sent += 1
         return out
@@ -226,38 +219,40 @@ class Dispatcher:
         out = DispatchResult()
         values: dict[str, Any] = {"updated_at": now, "reason": exc.reason}
         if exc.maybe_sent:  # never re-send blindly: a person checks with the provider
-            values.update(status=UNCERTAIN, reason=f"no answer from the provider: {exc.reason}")
+            values.update(status=TouchStatus.UNCERTAIN, reason=f"no answer from the provider: {exc.reason}")
             out.failed += 1
         elif exc.retryable and touch.attempts < self.settings.dispatch.max_attempts:
             base = self.settings.dispatch.retry_base.total_seconds()
             delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
             if exc.status == 429:
-                self._limiter(message.sms_from if message.channel == "sms" else message.channel).slow_down(2.0)
-            values.update(status=APPROVED, due_at=now + timedelta(seconds=delay),
+                self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel).slow_down(2.0)
+            values.update(status=TouchStatus.APPROVED, due_at=now + timedelta(seconds=delay),
                           reason=f"retrying after: {exc.reason}")
             out.retried += 1
         else:
-            values.update(status=FAILED)
+            values.update(status=TouchStatus.FAILED)
             if exc.retryable:
                 values["reason"] = f"gave up after {touch.attempts} attempts: {exc.reason}"
             out.failed += 1
         with session_scope(self.engine) as s:
-            s.execute(update(Touch).where(Touch.id == touch.id, Touch.status == SENDING).values(**values))  # type: ignore[arg-type]
+            s.execute(update(Touch).where(col(Touch.id) == touch.id,
+                                          col(Touch.status) == TouchStatus.SENDING).values(**values))
             if exc.opted_out:
-                batch_loads.insert_ignore(s, Suppression.__table__, [
+                batch_loads.insert_ignore(s, table_of(Suppression), [
                     {"contact_id": contact.id, "channel": message.channel, "reason": exc.reason, "at": now}],
                     ["contact_id", "channel"])
-                if message.channel == "sms":
-                    s.execute(update(Contact).where(Contact.id == contact.id).values(consent_sms=False))  # type: ignore[arg-type]
+                if message.channel == Channel.SMS:
+                    s.execute(update(Contact).where(col(Contact.id) == contact.id).values(consent_sms=False))
         out.reasons[touch.id or 0] = str(values["reason"])
         return out
 
     def _save(self, rows: list[dict[str, Any]]) -> None:
-        table = Touch.__table__  # type: ignore[attr-defined]
+        table = table_of(Touch)
         with self.engine.begin() as conn:  # Core: a batch can hold hundreds of waiting touches
             for row in rows:
                 tid = row.pop("id")
-                conn.execute(update(table).where(table.c.id == tid, table.c.status == SENDING).values(**row))
+                conn.execute(update(table).where(table.c.id == tid,
+                                                 table.c.status == TouchStatus.SENDING).values(**row))
 
     def _limiter(self, key: str) -> RateLimiter:
         if key not in self.limiters:
@@ -271,20 +266,22 @@ def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=
     `sent`; otherwise `uncertain`, for a person to resend or drop. Never re-sent blindly."""
     cutoff = now - lease
     with session_scope(engine) as s:
-        stale = and_(Touch.status == SENDING, Touch.claimed_at < cutoff)  # type: ignore[operator]
-        s.execute(update(Touch).where(stale, Touch.provider_message_id.is_not(None)).values(  # type: ignore[union-attr]
-            status=SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
+        stale = and_(col(Touch.status) == TouchStatus.SENDING, col(Touch.claimed_at) < cutoff)
+        s.execute(update(Touch).where(stale, col(Touch.provider_message_id).is_not(None)).values(
+            status=TouchStatus.SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
         result = s.execute(update(Touch).where(stale).values(
-            status=UNCERTAIN, updated_at=now,
+            status=TouchStatus.UNCERTAIN, updated_at=now,
             reason="a worker stopped while sending: check with the provider, then resend or drop"))
-        return result.rowcount or 0
+        return rows_changed(result)
 
 
 def expire(engine: Engine, now: datetime) -> int:
     """Pending touches nobody approved in time, and open ones whose `within` passed."""
     with session_scope(engine) as s:
-        stale = s.execute(update(Touch).where(Touch.status == PENDING, Touch.approve_by <= now).values(
-            status=EXPIRED, updated_at=now, reason="nobody approved it in time"))
-        late = s.execute(update(Touch).where(Touch.status.in_((PENDING, APPROVED)), Touch.expires_at <= now).values(
-            status=EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
-        return (stale.rowcount or 0) + (late.rowcount or 0)
+        stale = s.execute(update(Touch).where(col(Touch.status) == TouchStatus.PENDING,
+                                              col(Touch.approve_by) <= now).values(
+            status=TouchStatus.EXPIRED, updated_at=now, reason="nobody approved it in time"))
+        late = s.execute(update(Touch).where(col(Touch.status).in_((TouchStatus.PENDING, TouchStatus.APPROVED)),
+                                             col(Touch.expires_at) <= now).values(
+            status=TouchStatus.EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
+        return rows_changed(stale) + rows_changed(late)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+
+from sqlalchemy import Engine as DbEngine
+from sqlmodel import Session
 
 from channels.base import Provider
 from channels.outbox import OutboxProvider
+from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
@@ -18,8 +22,11 @@ from outreach.evidence import EvidenceIn, RecordResult, record
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
+from outreach.models import Channel, Contact, Touch
 from outreach.planner import Planner, PlanResult
+from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
+from outreach.ruleset import Ruleset
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,7 @@ def make_providers(project: Project) -> dict[str, Provider]:
                                 s.sender.sms_from, s.twilio.messaging_service_sid, s.twilio.timeout)
     else:
         sms = OutboxProvider()
-    return {"email": email, "sms": sms, "meeting": email}
+    return {Channel.EMAIL: email, Channel.SMS: sms, Channel.MEETING: email}
 
 
 class Engine:
@@ -59,11 +66,11 @@ class Engine:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.project.settings
 
     @property
-    def db(self) -> Any:
+    def db(self) -> DbEngine:
         return self.project.engine
 
     @cached_property
@@ -71,19 +78,19 @@ class Engine:
         return self._providers or make_providers(self.project)
 
     # Builds the planner's channel learner from the rules; the simulator swaps in its baselines.
-    learner_class: Any = ChannelLearner
+    learner_class: Callable[[Ruleset], ChannelLearning] = ChannelLearner
 
     def planner(self) -> Planner:
         return Planner(self.project.rules, self.project.content_dir, self.settings.policy.email_consent,
                        self.settings.policy.approval_expires_after,
                        learner_for=self.learner_class(self.project.rules))
 
-    def learner_for(self, session: Any, contact: Any, interaction: str) -> Any:
+    def learner_for(self, session: Session, contact: Contact, interaction: str) -> Learner | None:
         """The Learner the planner would consult for this contact now (for `contacts show`)."""
-        learner = session.info.get("channel_learner")
+        learner: ChannelLearning | None = session.info.get("channel_learner")
         if learner is None:  # one per session: the priors are loaded once per page
             learner = session.info["channel_learner"] = self.learner_class(self.project.rules)
-        learner.prepare(session, [contact.id])
+        learner.prepare(session, [contact.id or 0])
         return learner(contact, interaction)
 
     def plan(self, now: datetime | None = None, contact_ids: list[int] | None = None,
@@ -116,7 +123,7 @@ class Engine:
                           worker_id=self.worker_id, on_sent=self._count_sends,
                           templates=lambda key: available_channels(project.content_dir, key))
 
-    def _count_sends(self, sent: list[Any]) -> None:
+    def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
         with session_scope(self.db) as s:
             count_sends(s, self.project.rules, sent)
 

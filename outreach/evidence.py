@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from channels.base import NormalizedEvent
 from outreach import batch_loads
-from outreach.models import CANCELLED, OPEN_STATUSES, SENT, Contact, Evidence, StageChange, Suppression, Touch
+from outreach.models import OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch, TouchStatus
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
 
@@ -106,7 +106,7 @@ def _touches_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[s
     for channel, phone in sorted({(i.conversation, i.phone) for i in items
                                   if i.conversation and i.phone and not i.touch_id}):
         row = session.execute(select(*cols).join(Contact, col(Contact.id) == col(Touch.contact_id)).where(
-            col(Contact.phone) == phone, col(Touch.channel) == channel, col(Touch.status) == SENT,
+            col(Contact.phone) == phone, col(Touch.channel) == channel, col(Touch.status) == TouchStatus.SENT,
         ).order_by(col(Touch.sent_at).desc()).limit(1)).first()
         if row is not None and row[1] is not None:
             out[(f"conversation:{channel}", phone)] = (row[0], row[1], row[2], row[3])
@@ -190,6 +190,6 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
             session.execute(update(Touch).where(
                 col(Touch.contact_id).in_(part), col(Touch.status).in_(OPEN_STATUSES),
                 col(Touch.rule).startswith("playbook:"), col(Touch.stage) != stage,
-            ).values(status=CANCELLED, reason="stage_changed", updated_at=now))
+            ).values(status=TouchStatus.CANCELLED, reason="stage_changed", updated_at=now))
     session.flush()
     return changes

@@ -203,7 +203,7 @@ _KINDS = {"dict_type": "a mapping (key: value lines)", "model_type": "a mapping 
 
 def _message(err: Any, path: str) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    if kind == "literal_error":
+    if kind in ("literal_error", "enum"):
         return f"{path}: '{value}' is not allowed (use {ctx.get('expected', '').replace(' or ', ', ')})"
     if kind in _KINDS:
         return f"{path} should be {_KINDS[kind]}, not {_show(value)}"

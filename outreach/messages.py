@@ -5,7 +5,7 @@ List-Unsubscribe), and for meetings the iCalendar invite."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
@@ -15,13 +15,14 @@ from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.content import Rendered, render
 from outreach.context import template_context
+from outreach.kinds import Channel
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
 
 
-def render_touch(settings: Settings, content_dir: Any, touch: Touch, contact: Contact) -> Rendered:
+def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: Contact) -> Rendered:
     """The content as the buyer will see it, with a rep's edits applied."""
-    rendered = render(content_dir, touch.content, touch.channel or "email",
+    rendered = render(content_dir, touch.content, touch.channel or Channel.EMAIL,
                       template_context(settings, touch, contact))
     if touch.subject_override:
         rendered.subject = touch.subject_override
@@ -30,20 +31,20 @@ def render_touch(settings: Settings, content_dir: Any, touch: Touch, contact: Co
     return rendered
 
 
-def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: Contact,
+def build_message(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
                   rules: Ruleset) -> OutgoingMessage:
     s = settings
     rendered = render_touch(settings, content_dir, touch, contact)
     tid = touch.id or 0
     ctx = template_context(settings, touch, contact)
     msg = OutgoingMessage(
-        touch_id=tid, channel=touch.channel or "email", to_email=contact.email, to_phone=contact.phone,
+        touch_id=tid, channel=touch.channel or Channel.EMAIL, to_email=contact.email, to_phone=contact.phone,
         to_name=" ".join(p for p in (contact.first_name, contact.last_name) if p) or None,
         from_email=s.sender.email, from_name=s.sender.name, sms_from=s.sender.sms_from,
         subject=rendered.subject, text=rendered.text, html=rendered.html,
         custom_args={TOUCH_ARG: str(tid)}, categories=[touch.rule.replace(":", "-"), touch.step],
     )
-    if msg.channel == "sms":
+    if msg.channel == Channel.SMS:
         msg.status_callback = f"{s.server.public_url.rstrip('/')}/webhooks/twilio/status"
         return msg
     msg.message_id = tokens.message_id(s.server.secret_key, tid, s.sender.domain)
@@ -52,7 +53,7 @@ def build_message(settings: Settings, content_dir: Any, touch: Touch, contact: C
         "List-Unsubscribe": f"<{ctx['links']['unsubscribe']}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    if msg.channel == "meeting":
+    if msg.channel == Channel.MEETING:
         _attach_invite(settings, touch, contact, msg)
     return msg
 

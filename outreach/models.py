@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-# Touch statuses (SPEC section 10)
-PENDING = "pending_approval"
-APPROVED = "approved"
-SENDING = "sending"
-SENT = "sent"
-FAILED = "failed"
-REJECTED = "rejected"
-CANCELLED = "cancelled"
-EXPIRED = "expired"
-SUPPRESSED = "suppressed"
-UNCERTAIN = "uncertain"
-STATUSES = (PENDING, APPROVED, SENDING, SENT, FAILED, REJECTED, CANCELLED, EXPIRED, SUPPRESSED, UNCERTAIN)
-OPEN_STATUSES = (PENDING, APPROVED)  # not yet handed to a provider
-CHANNELS = ("email", "sms", "meeting")
+from outreach.kinds import Channel as Channel  # the kinds, importable with the tables that hold them
+from outreach.kinds import EvidenceType as EvidenceType
+from outreach.kinds import TouchStatus as TouchStatus
+
+STATUSES: tuple[TouchStatus, ...] = tuple(TouchStatus)
+OPEN_STATUSES = (TouchStatus.PENDING, TouchStatus.APPROVED)  # not yet handed to a provider
+CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (SQLModel does not declare `__table__` to type checkers)."""
+    name = model.__tablename__
+    assert isinstance(name, str)
+    return model.metadata.tables[name]
 
 
 def utcnow() -> datetime:
@@ -97,7 +97,7 @@ class Touch(SQLModel, table=True):
     channel: str | None = None
     channel_reason: str = ""
     channel_fixed: bool = False  # the rule named the channel
-    status: str = Field(default=APPROVED)
+    status: str = Field(default=TouchStatus.APPROVED)
     reason: str | None = None  # why it failed, waits, was cancelled or rejected
     due_at: datetime
     expires_at: datetime | None = None  # a trigger's `within`: not sent by then, not at all

@@ -5,20 +5,22 @@ inserted in bulk, and the unique dedupe key makes a second planner (or a second 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, exists, select, text
-from sqlmodel import Session
+from sqlalchemy import Row, and_, exists, select, text
+from sqlmodel import Session, col
 
 from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
-from outreach.models import APPROVED, EXPIRED, PENDING, SUPPRESSED, Contact, Evidence, Touch
-from outreach.preferences import Learner, pick_channel
-from outreach.ruleset import Ruleset, Step, Trigger
-from outreach.templating import compile_condition, eval_condition
+from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
+from outreach.preferences import ChannelLearning, Learner, pick_channel
+from outreach.ruleset import Approval, Ruleset, Step, Trigger
+from outreach.templating import Condition, compile_condition, eval_condition
 
 BATCH = 1000
 
@@ -37,11 +39,11 @@ class PlanResult:
 @dataclass
 class Planner:
     rules: Ruleset
-    content_dir: Any
+    content_dir: Path
     email_consent: str = "opt_out"
-    approval_expires_after: Any = None
-    learner_for: Any = None  # (contact, interaction) -> Learner | None; set by channel learning
-    _conditions: dict[str, Any] = field(default_factory=dict)
+    approval_expires_after: timedelta | None = None
+    learner_for: ChannelLearning | None = None  # set by channel learning
+    _conditions: dict[str, Condition] = field(default_factory=dict)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
              dry_run: bool = False) -> PlanResult:
@@ -63,7 +65,7 @@ class Planner:
                                          row["status"]) for row, r in zip(rows, batch, strict=True)]
                         result.queued += len(rows)
                         continue
-                    inserted = batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+                    inserted = batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
                     if inserted:
                         self._count(result, stage, step, rows, batch)
                         result.queued += inserted
@@ -76,29 +78,30 @@ class Planner:
         return result
 
     def _due(self, session: Session, stage: str, step: Step, now: datetime,
-             contact_ids: list[int] | None) -> Any:
+             contact_ids: list[int] | None) -> Iterator[Sequence[Row[Any]]]:
         rule = f"playbook:{stage}"
-        already = exists().where(Touch.contact_id == Contact.id, Touch.rule == rule, Touch.step == step.id,
-                                 Touch.stage_entry == Contact.stage_entry)
-        conds = [Contact.stage == stage, Contact.stage_entered_at <= now - step.after, ~already]
+        already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
+                                 col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
+        conds = [col(Contact.stage) == stage, col(Contact.stage_entered_at) <= now - step.after, ~already]
         if step.skip_if:
-            conds.append(~exists().where(Evidence.contact_id == Contact.id,
-                                         Evidence.type.in_(step.skip_if),  # type: ignore[attr-defined]
-                                         Evidence.occurred_at >= Contact.stage_entered_at))
+            conds.append(~exists().where(col(Evidence.contact_id) == col(Contact.id),
+                                         col(Evidence.type).in_(step.skip_if),
+                                         col(Evidence.occurred_at) >= col(Contact.stage_entered_at)))
         if contact_ids is not None:
-            conds.append(Contact.id.in_(contact_ids))  # type: ignore[union-attr]
-        query = select(Contact.id, Contact.email, Contact.phone, Contact.consent_email, Contact.consent_sms,
-                       Contact.stage_entry, Contact.stage_entered_at).where(and_(*conds)).order_by(Contact.id)
+            conds.append(col(Contact.id).in_(contact_ids))
+        query = select(col(Contact.id), col(Contact.email), col(Contact.phone), col(Contact.consent_email),
+                       col(Contact.consent_sms), col(Contact.stage_entry), col(Contact.stage_entered_at)
+                       ).where(and_(*conds)).order_by(col(Contact.id))
         rows = session.execute(query.execution_options(yield_per=BATCH))
         while chunk := rows.fetchmany(BATCH):
             yield chunk
 
-    def _touches(self, session: Session, batch: Any, stage: str, step: Step, now: datetime,
+    def _touches(self, session: Session, batch: Sequence[Row[Any]], stage: str, step: Step, now: datetime,
                  templates: set[str]) -> list[dict[str, Any]]:
         ids = [r.id for r in batch]
         suppressed = batch_loads.suppressions(session, ids)
         stated = batch_loads.stated_preferences(session, ids)
-        if hasattr(self.learner_for, "prepare"):  # the learner loads the batch's counts in one go
+        if self.learner_for is not None:  # the learner loads the batch's counts in one go
             self.learner_for.prepare(session, ids)
         order = self.rules.interactions[step.interaction].channels
         rows = []
@@ -107,8 +110,8 @@ class Planner:
             pick = pick_channel(order=order, reach=batch_loads.reach_of(r, suppressed.get(r.id)),
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
-            status = SUPPRESSED if pick.channel is None else PENDING if step.approval == "rep" else APPROVED
-            approve_by = now + self.approval_expires_after if status == PENDING and \
+            status = _status(pick.channel, step.approval)
+            approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
                 self.approval_expires_after else None
             rows.append({
                 "contact_id": r.id, "dedupe_key": f"{r.id}:{stage}:{r.stage_entry}:{step.id}",
@@ -149,7 +152,7 @@ class Planner:
         ids = list(contacts)
         suppressed = batch_loads.suppressions(session, ids)
         stated = batch_loads.stated_preferences(session, ids)
-        if hasattr(self.learner_for, "prepare"):
+        if self.learner_for is not None:
             self.learner_for.prepare(session, ids)
         rows = []
         for ev in hits:
@@ -166,11 +169,11 @@ class Planner:
                                     learner=self.learner_for(contact, tr.interaction) if self.learner_for else None)
                 due = ev.occurred_at + tr.after
                 expires = ev.occurred_at + tr.within if tr.within else None
-                status = SUPPRESSED if pick.channel is None else PENDING if tr.approval == "rep" else APPROVED
+                status = _status(pick.channel, tr.approval)
                 reason = pick.reason if pick.channel is None else None
-                if expires is not None and expires <= now and status != SUPPRESSED:
-                    status, reason = EXPIRED, f"its within ({tr.within}) passed before it could be queued"
-                approve_by = now + self.approval_expires_after if status == PENDING and \
+                if expires is not None and expires <= now and status != TouchStatus.SUPPRESSED:
+                    status, reason = TouchStatus.EXPIRED, f"its within ({tr.within}) passed before it could be queued"
+                approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
                     self.approval_expires_after else None
                 rows.append({
                     "contact_id": contact.id, "dedupe_key": f"trigger:{tr.id}:{ev.id}", "stage": contact.stage,
@@ -182,9 +185,16 @@ class Planner:
                     "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
                     "attempts": 0, "created_at": now, "updated_at": now,
                 })
-        return batch_loads.insert_ignore(session, Touch.__table__, rows, ["dedupe_key"])
+        return batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
 
-    def _compiled(self, expression: str) -> Any:
+    def _compiled(self, expression: str) -> Condition:
         if expression not in self._conditions:
             self._conditions[expression] = compile_condition(expression)
         return self._conditions[expression]
+
+
+def _status(channel: str | None, approval: Approval) -> TouchStatus:
+    """A new touch's status: no channel reaches the contact, a rep approves it, or it goes when due."""
+    if channel is None:
+        return TouchStatus.SUPPRESSED
+    return TouchStatus.PENDING if approval == "rep" else TouchStatus.APPROVED

@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from outreach.config import Cap, Holiday, Policy, Window
+from outreach.kinds import Channel
 
 
 @dataclass(frozen=True)
@@ -24,22 +25,22 @@ class Reach:
 
 def unreachable(reach: Reach, channel: str, email_consent: str = "opt_out") -> str | None:
     """Why `channel` cannot reach the contact now, or None if it can."""
-    if channel in ("email", "meeting"):
+    if channel in (Channel.EMAIL, Channel.MEETING):
         if not reach.email:
             return "no email address"
-        if "email" in reach.suppressed:
+        if Channel.EMAIL in reach.suppressed:
             return "email suppressed"
-        if channel == "meeting" and "meeting" in reach.suppressed:
+        if channel == Channel.MEETING and Channel.MEETING in reach.suppressed:
             return "meeting invites suppressed"
         if reach.consent_email is False:
             return "opted out of email"
         if email_consent == "opt_in" and reach.consent_email is not True:
             return "no email opt-in"
         return None
-    if channel == "sms":
+    if channel == Channel.SMS:
         if not reach.phone:
             return "no phone number"
-        if "sms" in reach.suppressed:
+        if Channel.SMS in reach.suppressed:
             return "sms suppressed"
         if reach.consent_sms is not True:
             return "no sms opt-in"
@@ -125,7 +126,7 @@ class Verdict:
 def decide(at: datetime, tz: ZoneInfo, channel: str, sent: list[tuple[str, datetime]], policy: Policy,
            country: str | None = None) -> Verdict:
     """Window, holiday and cap for one touch at `at` (consent is checked by `unreachable`)."""
-    window = policy.send_windows.get(channel)  # type: ignore[call-overload]
+    window = policy.send_windows.get(channel)  # type: ignore[call-overload]  # keyed by the config's channel names
     moment, first_reason = at, None
     for _ in range(50):  # a cap wait may land outside the window and the reverse: settle both
         before = moment
@@ -136,7 +137,7 @@ def decide(at: datetime, tz: ZoneInfo, channel: str, sent: list[tuple[str, datet
                                      policy.holidays)
                 first_reason = first_reason or ("holiday" if holiday else "outside the send window")
                 moment = opens
-        capped = cap_wait(moment, tz, channel, sent, policy.caps)  # type: ignore[arg-type]
+        capped = cap_wait(moment, tz, channel, sent, policy.caps)  # type: ignore[arg-type]  # caps keyed by Literal names
         if capped is not None:
             first_reason = first_reason or capped[1]
             moment = capped[0]

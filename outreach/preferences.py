@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
 from outreach.policy import Reach, unreachable
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,16 @@ class Pick:
 # A learner looks at the candidates (best-first default order) and returns a pick, or None
 # when it has nothing to say; issue-level learning plugs in here without touching the planner.
 Learner = Callable[[Sequence[str]], Pick | None]
+
+
+class ChannelLearning(Protocol):
+    """What the planner consults (outreach.learning.learner.ChannelLearner, the simulator's
+    baselines): `prepare` loads what a batch of contacts needs in a few queries; calling it with a
+    contact (a Contact, or a row with the same fields) and an interaction type gives the Learner."""
+
+    def prepare(self, session: Session, ids: Sequence[int]) -> None: ...
+
+    def __call__(self, contact: Any, interaction: str) -> Learner | None: ...
 
 
 def pick_channel(*, order: Sequence[str], reach: Reach, stated: str | None = None,

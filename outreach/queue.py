@@ -9,15 +9,16 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
+from outreach.db import rows_changed
 from outreach.errors import InvalidInput, InvalidTransition, NotFound
-from outreach.models import APPROVED, CANCELLED, PENDING, REJECTED, STATUSES, UNCERTAIN, Contact, Touch
+from outreach.models import STATUSES, Contact, Touch, TouchStatus
 
 # who may move a touch from which status to which
-TRANSITIONS = {
-    "approve": ({PENDING}, APPROVED),
-    "reject": ({PENDING, APPROVED}, REJECTED),
-    "resend": ({UNCERTAIN}, APPROVED),
-    "drop": ({UNCERTAIN}, CANCELLED),
+TRANSITIONS: dict[str, tuple[set[TouchStatus], TouchStatus]] = {
+    "approve": ({TouchStatus.PENDING}, TouchStatus.APPROVED),
+    "reject": ({TouchStatus.PENDING, TouchStatus.APPROVED}, TouchStatus.REJECTED),
+    "resend": ({TouchStatus.UNCERTAIN}, TouchStatus.APPROVED),
+    "drop": ({TouchStatus.UNCERTAIN}, TouchStatus.CANCELLED),
 }
 
 
@@ -41,16 +42,16 @@ def list_touches(session: Session, *, owner: str | None = None, status: str | No
                  reason_prefix: str | None = None) -> list[tuple[Touch, Contact]]:
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
-    q = select(Touch, Contact).join(Contact, Contact.id == Touch.contact_id)  # type: ignore[arg-type]
+    q = select(Touch, Contact).join(Contact, col(Contact.id) == col(Touch.contact_id))
     if owner:
-        q = q.where(Contact.owner == owner.lower())
+        q = q.where(col(Contact.owner) == owner.lower())
     if status:
-        q = q.where(Touch.status == status)
+        q = q.where(col(Touch.status) == status)
     if contact_id is not None:
-        q = q.where(Touch.contact_id == contact_id)
+        q = q.where(col(Touch.contact_id) == contact_id)
     if reason_prefix:  # e.g. "waiting:" for approved touches held by a window, a cap or a holiday
         q = q.where(col(Touch.reason).startswith(reason_prefix, autoescape=True))
-    q = q.order_by(Touch.due_at, Touch.id)  # type: ignore[arg-type]
+    q = q.order_by(col(Touch.due_at), col(Touch.id))
     if limit:
         q = q.limit(limit)
     return [(t, c) for t, c in session.execute(q)]
@@ -59,13 +60,13 @@ def list_touches(session: Session, *, owner: str | None = None, status: str | No
 def get_touch(session: Session, touch_id: int, owner: str | None = None) -> tuple[Touch, Contact]:
     """One touch and its contact; NotFound when it does not exist or `owner` does not own it."""
     (t,) = _load(session, [touch_id], owner)
-    return t, session.get(Contact, t.contact_id)  # type: ignore[return-value]
+    return t, session.get_one(Contact, t.contact_id)  # the foreign key keeps the contact
 
 
 def _load(session: Session, ids: Sequence[int], owner: str | None) -> list[Touch]:
-    q = select(Touch).join(Contact, Contact.id == Touch.contact_id).where(Touch.id.in_(list(ids)))  # type: ignore[arg-type,union-attr]
+    q = select(Touch).join(Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Touch.id).in_(list(ids)))
     if owner:
-        q = q.where(Contact.owner == owner.lower())
+        q = q.where(col(Contact.owner) == owner.lower())
     found = {t.id: t for t in session.execute(q).scalars()}
     missing = [i for i in ids if i not in found]
     if missing:
@@ -93,9 +94,9 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
         values.update(reason="resent by a person after an uncertain send", due_at=now)
     elif action == "drop":
         values["reason"] = reason or "dropped by a person after an uncertain send"
-    changed = session.execute(update(Touch).where(Touch.id.in_(list(ids)),  # type: ignore[union-attr]
-                                                  Touch.status.in_(allowed)).values(**values))  # type: ignore[attr-defined]
-    if (changed.rowcount or 0) != len(ids):
+    changed = session.execute(update(Touch).where(col(Touch.id).in_(list(ids)),
+                                                  col(Touch.status).in_(allowed)).values(**values))
+    if rows_changed(changed) != len(ids):
         raise InvalidTransition(f"cannot {action}: a touch changed status meanwhile; list the queue again")
     for t in touches:
         for k, v in values.items():
@@ -104,10 +105,10 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
 
 
 def approve_all(session: Session, now: datetime, owner: str | None = None) -> int:
-    q = update(Touch).where(Touch.status == PENDING)
+    q = update(Touch).where(col(Touch.status) == TouchStatus.PENDING)
     if owner:
-        q = q.where(Touch.contact_id.in_(select(Contact.id).where(Contact.owner == owner.lower())))  # type: ignore[union-attr]
-    return session.execute(q.values(status=APPROVED, updated_at=now, reason=None)).rowcount or 0
+        q = q.where(col(Touch.contact_id).in_(select(col(Contact.id)).where(col(Contact.owner) == owner.lower())))
+    return rows_changed(session.execute(q.values(status=TouchStatus.APPROVED, updated_at=now, reason=None)))
 
 
 def edit(session: Session, touch_id: int, now: datetime, *, owner: str | None = None,
@@ -115,7 +116,7 @@ def edit(session: Session, touch_id: int, now: datetime, *, owner: str | None = 
          due_at: datetime | None = None, allowed_channels: Sequence[str] = ()) -> Touch:
     """A rep's edit of a pending touch (it stays pending until approved)."""
     (t,) = _load(session, [touch_id], owner)
-    if t.status != PENDING:
+    if t.status != TouchStatus.PENDING:
         raise InvalidTransition(f"touch {t.id} is {t.status}: only pending touches can be edited")
     if channel and channel != t.channel:
         if channel not in allowed_channels:
@@ -137,6 +138,6 @@ def pending_by_owner(session: Session) -> dict[str | None, int]:
     """How many touches wait for approval, per owning rep (None: contacts nobody owns)."""
     from sqlalchemy import func
 
-    q = select(Contact.owner, func.count()).join(Touch, Touch.contact_id == Contact.id).where(
-        Touch.status == PENDING).group_by(Contact.owner)
+    q = select(col(Contact.owner), func.count()).join(Touch, col(Touch.contact_id) == col(Contact.id)).where(
+        col(Touch.status) == TouchStatus.PENDING).group_by(col(Contact.owner))
     return {owner: n for owner, n in session.execute(q)}

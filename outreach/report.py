@@ -7,15 +7,15 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import distinct, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from outreach.evidence import RESPONSES
-from outreach.models import SENT, Contact, Evidence, StageChange, Touch
+from outreach.models import Contact, Evidence, StageChange, Touch, TouchStatus
 from outreach.ruleset import Ruleset
 
 
 def report(session: Session, rules: Ruleset) -> dict[str, Any]:
-    counts = dict(session.execute(select(Contact.stage, func.count()).group_by(Contact.stage)).all())
+    counts = dict(session.execute(select(col(Contact.stage), func.count()).group_by(col(Contact.stage))).all())
     funnel = []
     reached_at_least = 0
     for stage in reversed(rules.stage_ids):
@@ -24,12 +24,13 @@ def report(session: Session, rules: Ruleset) -> dict[str, Any]:
     funnel.reverse()
 
     velocity = []
-    rows = session.execute(select(StageChange.to_stage, func.count(), func.min(StageChange.at),
-                                  func.max(StageChange.at)).group_by(StageChange.to_stage)).all()
+    rows = session.execute(select(col(StageChange.to_stage), func.count(), func.min(col(StageChange.at)),
+                                  func.max(col(StageChange.at))).group_by(col(StageChange.to_stage))).all()
     durations: dict[str, list[float]] = defaultdict(list)
     # days from the previous stage change (or the contact's creation) to this one
-    prev = select(StageChange.contact_id, StageChange.to_stage, StageChange.at, Contact.created_at).join(
-        Contact, Contact.id == StageChange.contact_id).order_by(StageChange.contact_id, StageChange.at)  # type: ignore[arg-type]
+    prev = select(col(StageChange.contact_id), col(StageChange.to_stage), col(StageChange.at),
+                  col(Contact.created_at)).join(Contact, col(Contact.id) == col(StageChange.contact_id)).order_by(
+        col(StageChange.contact_id), col(StageChange.at))
     last: dict[int, Any] = {}
     for cid, to_stage, at, created in session.execute(prev.execution_options(yield_per=5000)):
         start = last.get(cid, created)
@@ -39,14 +40,14 @@ def report(session: Session, rules: Ruleset) -> dict[str, Any]:
         days = durations.get(to_stage) or [0.0]
         velocity.append({"stage": to_stage, "entered": n, "avg_days_to_reach": round(sum(days) / len(days), 2)})
 
-    sent = session.execute(select(Touch.channel, Touch.interaction, func.count()).where(
-        Touch.status == SENT).group_by(Touch.channel, Touch.interaction)).all()
+    sent = session.execute(select(col(Touch.channel), col(Touch.interaction), func.count()).where(
+        col(Touch.status) == TouchStatus.SENT).group_by(col(Touch.channel), col(Touch.interaction))).all()
     responded = dict(((ch, it), n) for ch, it, n in session.execute(
-        select(Evidence.channel, Evidence.interaction, func.count(distinct(Evidence.touch_id))).where(
-            Evidence.type.in_(RESPONSES), Evidence.touch_id.is_not(None))  # type: ignore[attr-defined,union-attr]
-        .group_by(Evidence.channel, Evidence.interaction)).all())
+        select(col(Evidence.channel), col(Evidence.interaction), func.count(distinct(col(Evidence.touch_id)))).where(
+            col(Evidence.type).in_(RESPONSES), col(Evidence.touch_id).is_not(None))
+        .group_by(col(Evidence.channel), col(Evidence.interaction))).all())
     response = [{"channel": ch, "interaction": it, "sent": n, "responded": responded.get((ch, it), 0),
                  "response_rate": round(responded.get((ch, it), 0) / n, 4) if n else 0.0}
                 for ch, it, n in sorted(sent, key=lambda r: (r[0] or "", r[1] or ""))]
-    statuses = dict(session.execute(select(Touch.status, func.count()).group_by(Touch.status)).all())
+    statuses = dict(session.execute(select(col(Touch.status), func.count()).group_by(col(Touch.status))).all())
     return {"funnel": funnel, "velocity": velocity, "response": response, "touches": statuses}

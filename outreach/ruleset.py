@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
+from outreach.kinds import Channel
 from outreach.located_yaml import Located, load_file, validate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -66,7 +67,6 @@ Duration = Annotated[timedelta, BeforeValidator(bounded_duration)]
 Id = Annotated[str, AfterValidator(_check_id)]
 Event = Annotated[str, AfterValidator(_check_event)]
 ContentKey = Annotated[str, AfterValidator(_check_content)]
-Channel = Literal["email", "sms", "meeting"]
 Approval = Literal["auto", "rep"]
 
 

@@ -24,13 +24,13 @@ from outreach.contacts import import_csv, parse_row
 from outreach.engine import Engine
 from outreach.errors import ConfigError, InvalidInput, Problem
 from outreach.evidence import EvidenceIn
+from outreach.kinds import Channel
 from outreach.located_yaml import Located, did_you_mean, load_file, path_text, validate
-from outreach.models import APPROVED, SENT, STATUSES, Contact, Touch
+from outreach.models import Contact, Touch, TouchStatus
 from outreach.project import Project
-from outreach.ruleset import Channel, Event, Ruleset, bounded_duration
+from outreach.ruleset import Event, Ruleset, bounded_duration
 
 DEFAULT_START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday morning
-Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 def _when(v: Any) -> Any:
@@ -93,7 +93,7 @@ class Expect(Strict):
     step: str | None = None
     interaction: str | None = None
     channel: Channel | None = None
-    status: Status | None = None
+    status: TouchStatus | None = None
     reason: str | None = None
     count: int | None = Field(default=None, ge=0)  # exactly this many (default: at least one)
 
@@ -297,7 +297,7 @@ def run_scenario(project: Project, test: Loaded) -> Outcome:
                 engine_.dispose()
 
 
-def _advance(engine: Any, at: datetime) -> None:
+def _advance(engine: Engine, at: datetime) -> None:
     """Plan what is due at `at`, send the approved touches due by then (each at its due time, if
     that came before its `within` ran out), then expire the rest that went stale."""
     from sqlalchemy import or_, update
@@ -306,13 +306,13 @@ def _advance(engine: Any, at: datetime) -> None:
     engine.plan(at)
     with db.session_scope(engine.db) as s:
         s.execute(update(Touch).where(
-            col(Touch.status) == APPROVED, col(Touch.due_at) <= at,
+            col(Touch.status) == TouchStatus.APPROVED, col(Touch.due_at) <= at,
             or_(col(Touch.expires_at).is_(None), col(Touch.expires_at) > col(Touch.due_at)),
-        ).values(status=SENT, sent_at=Touch.due_at, provider="test", updated_at=at))
+        ).values(status=TouchStatus.SENT, sent_at=Touch.due_at, provider="test", updated_at=at))
     engine.housekeeping(at)
 
 
-def _import(engine: Any, test: Loaded, tmp: Path) -> int:
+def _import(engine: Engine, test: Loaded, tmp: Path) -> int:
     from sqlmodel import select
 
     path = tmp / "contact.csv"
@@ -330,7 +330,7 @@ def _import(engine: Any, test: Loaded, tmp: Path) -> int:
         return contact.id or 0
 
 
-def _touch_of(engine: Any, contact_id: int, step: str) -> int | None:
+def _touch_of(engine: Engine, contact_id: int, step: str) -> int | None:
     from sqlmodel import select
 
     with db.session_scope(engine.db) as s:
@@ -338,12 +338,14 @@ def _touch_of(engine: Any, contact_id: int, step: str) -> int | None:
     return max((i for i in ids if i is not None), default=None)
 
 
-def _results(engine: Any, contact_id: int) -> tuple[list[dict[str, Any]], str]:
-    from sqlmodel import select
+def _results(engine: Engine, contact_id: int) -> tuple[list[dict[str, Any]], str]:
+    from sqlmodel import col, select
 
     with db.session_scope(engine.db) as s:
-        touches = s.exec(select(Touch).where(Touch.contact_id == contact_id).order_by(Touch.id)).all()  # type: ignore[arg-type]
-        stage = s.get(Contact, contact_id).stage  # type: ignore[union-attr]
+        touches = s.exec(select(Touch).where(col(Touch.contact_id) == contact_id).order_by(col(Touch.id))).all()
+        contact = s.get(Contact, contact_id)
+        assert contact is not None  # the scenario imported it
+        stage = contact.stage
         return [{"rule": t.rule, "step": t.step, "interaction": t.interaction, "channel": t.channel,
                  "status": t.status, "reason": t.reason, "due_at": t.due_at} for t in touches], stage
 

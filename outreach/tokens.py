@@ -19,7 +19,8 @@ def sign(secret: str, purpose: str, value: int | str | list[int]) -> str:
 
 def unsign(secret: str, purpose: str, token: str) -> int | str | list[int] | None:
     try:
-        return _serializer(secret, purpose).loads(token)  # type: ignore[no-any-return]
+        value: int | str | list[int] | None = _serializer(secret, purpose).loads(token)
+        return value
     except BadSignature:
         return None
 

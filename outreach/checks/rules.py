@@ -10,6 +10,7 @@ from jinja2 import TemplateSyntaxError, meta
 
 from outreach.checks.templates import check_rule_content
 from outreach.errors import ConfigError, Problem
+from outreach.kinds import Channel
 from outreach.located_yaml import did_you_mean
 from outreach.ruleset import Meeting, Ruleset, dedupe, read_ruleset
 from outreach.templating import compile_condition, environment
@@ -129,9 +130,9 @@ def _check_use(rs: Ruleset, key: tuple[str, ...], name: str, interaction: str, c
         at((*key, "channel"), f"{name}: channel '{channel}' is not one of interaction '{interaction}''s channels "
            f"({', '.join(inter.channels)})")
         return
-    if channel == "meeting" and meeting is None:
+    if channel == Channel.MEETING and meeting is None:
         at((*key, "channel"), f"{name}: a meeting step needs `meeting: {{duration: ...}}`")
-    if meeting is not None and "meeting" not in ([channel] if channel else inter.channels):
+    if meeting is not None and Channel.MEETING not in ([channel] if channel else inter.channels):
         at((*key, "meeting"), f"{name}: `meeting` is set but this step never uses the meeting channel",
            warning=True)
 

@@ -19,6 +19,7 @@ from outreach.content import (
     template_name,
 )
 from outreach.errors import Problem, RenderError
+from outreach.kinds import Channel
 from outreach.located_yaml import did_you_mean
 from outreach.ruleset import Ruleset
 from outreach.templating import disk_environment, environment
@@ -61,7 +62,7 @@ def check_templates(content_dir: Path) -> list[Problem]:
             continue  # a child template's blocks merge with its parent's
         blocks = {b.name: b.lineno for b in ast.find_all(nodes.Block)}
         known = [*REQUIRED_BLOCKS[channel], *OPTIONAL_BLOCKS[channel]]
-        if channel != "sms":
+        if channel != Channel.SMS:
             for name, line in blocks.items():
                 if name not in known:
                     problems.append(Problem(display, line, f"{_a(channel)} {channel} template has no block '{name}'"
@@ -125,7 +126,7 @@ def check_samples(content_dir: Path, context: dict[str, Any]) -> list[Problem]:
                                         f"for the sample contact, {exc.__cause__.message}: a contact without "
                                         "it fails this touch (or write `| default('...')`)", warning=True))
             continue
-        if channel == "sms":
+        if channel == Channel.SMS:
             segments = sms_segments(rendered.text)
             if segments > 2:
                 problems.append(Problem(display, 1, f"renders to {segments} segments for the sample contact "

@@ -11,12 +11,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 
 from outreach.checks.project import open_project
 from outreach.errors import ConfigError, InvalidInput, InvalidTransition, NotFound, OutreachError
+
+if TYPE_CHECKING:
+    from outreach.engine import Engine
 
 app = typer.Typer(help="outreach: a nurture and multichannel outreach engine.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -57,7 +60,7 @@ def guarded(fn: F) -> F:
         except OutreachError as exc:
             raise fail(str(exc)) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # wraps keeps the signature
 
 
 def parse_time(value: str | None) -> datetime:
@@ -74,7 +77,7 @@ def out_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-def open_engine(project: Path | None) -> Any:
+def open_engine(project: Path | None) -> Engine:
     from outreach.engine import Engine
 
     return Engine(open_project(project))

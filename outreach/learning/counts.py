@@ -26,9 +26,8 @@ from outreach.learning.learner import (
     ContactFields,
     Counts,
     attribute_values,
-    table_of,
 )
-from outreach.models import SENT, Contact, Evidence, Touch
+from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.ruleset import Ruleset
 
 COUNTS = ("sent", "responses", "negatives")
@@ -72,7 +71,7 @@ def count_sends(session: Session, rules: Ruleset, sent: Iterable[tuple[Touch, Co
     for touch, contact in sent:
         if not touch.channel:
             continue
-        mine[(touch.contact_id, touch.interaction, touch.channel)][0] += 1  # type: ignore[index]
+        mine[(touch.contact_id, touch.interaction, touch.channel)][0] += 1
         for key in _keys(rules, contact, touch.stage, touch.interaction, touch.channel):
             pop[key][0] += 1
     add_counts(session, mine, pop)
@@ -101,7 +100,7 @@ def count_evidence(session: Session, rules: Ruleset, recorded: Sequence[Evidence
     pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     for ev in new:
         k = kinds[ev.id] or 0
-        mine[(ev.contact_id, ev.interaction or "", ev.channel or "")][k] += 1  # type: ignore[index]
+        mine[(ev.contact_id, ev.interaction or "", ev.channel or "")][k] += 1
         stage, contact = about[ev.touch_id or 0]
         for key in _keys(rules, contact, stage, ev.interaction or "", ev.channel or ""):
             pop[key][k] += 1
@@ -128,7 +127,7 @@ def recount(session: Session, rules: Ruleset) -> tuple[dict[Key, Counts], dict[K
     pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     sent = select(TOUCH.contact_id, TOUCH.interaction, TOUCH.channel, TOUCH.stage, *CONTACT_FIELDS).join_from(
         table_of(Touch), table_of(Contact), CONTACT.id == TOUCH.contact_id).where(
-        TOUCH.status == SENT, TOUCH.channel.is_not(None))
+        TOUCH.status == TouchStatus.SENT, TOUCH.channel.is_not(None))
     for cid, interaction, channel, stage, *row in session.execute(sent):
         mine[(cid, interaction, channel)][0] += 1
         for key in _keys(rules, ContactFields(*row), stage, interaction, channel):

@@ -21,7 +21,7 @@ from sqlalchemy import UniqueConstraint, select
 from sqlmodel import Field, Session, SQLModel
 
 from outreach.batch_loads import chunks
-from outreach.models import Contact
+from outreach.models import Contact, table_of
 from outreach.preferences import Learner, Pick
 from outreach.ruleset import Ruleset
 
@@ -69,11 +69,6 @@ class ChannelPrior(SQLModel, table=True):
     sent: int = 0
     responses: int = 0
     negatives: int = 0
-
-
-def table_of(model: Any) -> Any:
-    """A model's Core table (SQLModel's class attributes confuse type checkers in Core queries)."""
-    return model.__table__
 
 
 STAT, PRIOR, CONTACT = table_of(ChannelStat).c, table_of(ChannelPrior).c, table_of(Contact).c

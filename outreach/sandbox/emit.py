@@ -102,7 +102,7 @@ class Emitter:
         if not message_id and not to:
             raise EmitError(400, "say which email: message_id or to")
         wanted = (message_id or "").strip().strip("<>")
-        for m in reversed(self.state.messages("email")):
+        for m in self.state.messages("email")[::-1]:
             mid = str((m.get("headers") or {}).get("Message-ID", "")).strip("<>")
             if wanted and wanted not in (m["message_id"], mid):
                 continue

@@ -54,7 +54,8 @@ def _check_address(obj: Any, field: str, errors: list[dict[str, Any]], what: str
 
 
 def _err(message: str, field: str) -> dict[str, Any]:
-    return error_body(message, field)["errors"][0]
+    first: dict[str, Any] = error_body(message, field)["errors"][0]
+    return first
 
 
 def _check_string_map(obj: Any, field: str, errors: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from channels.base import OutgoingMessage, Provider, SendResult
 from outreach.evidence import EvidenceIn
+from outreach.kinds import Channel
 from outreach.ruleset import Ruleset
 
 TITLES = ("VP Finance", "Head of Operations", "IT Director", "Procurement Manager")
@@ -153,11 +154,11 @@ class SimProvider(Provider):
         u_answer, u_open, u_next = rng.random(), rng.random(), rng.random()
         answered = not opted_out and u_answer < (spec.p_preferred if preferred else spec.p_other)
         self.sends.append(Sent(b, interaction, channel, now, preferred, answered, opted_out))
-        if channel == "email" and u_open < spec.p_open:
+        if channel == Channel.EMAIL and u_open < spec.p_open:
             opened = now + timedelta(minutes=rng.randrange(5, 720))
             self._emit(opened, EvidenceIn("email.opened", opened, "sim", contact_id=cid, touch_id=tid))
         if opted_out:
-            kind = "sms.opted_out" if channel == "sms" else "email.unsubscribed"
+            kind = "sms.opted_out" if channel == Channel.SMS else "email.unsubscribed"
             at = now + timedelta(minutes=rng.randrange(5, 120))
             self._emit(at, EvidenceIn(kind, at, "sim", contact_id=cid, touch_id=tid))
             return

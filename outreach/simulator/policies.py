@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from outreach.batch_loads import chunks
 from outreach.learning.learner import STAT, ChannelLearner, Counts
-from outreach.preferences import Learner, Pick
+from outreach.preferences import ChannelLearning, Learner, Pick
 from outreach.ruleset import Ruleset
 from outreach.simulator.market import TITLES, Market
 
@@ -133,7 +133,7 @@ class Oracle(_Counting):
 POLICIES = ("learned", "first_channel", "per_buyer", "informed", "oracle")
 
 
-def policy(name: str, market: Market) -> Callable[[Ruleset], Any]:
+def policy(name: str, market: Market) -> Callable[[Ruleset], ChannelLearning]:
     """The learner class (rules -> learner) for a policy name."""
     if name == "learned":
         return partial(ChannelLearner, salt=str(market.spec.seed))

@@ -27,9 +27,11 @@ from channels.base import OutgoingMessage
 from outreach import db
 from outreach.config import Settings
 from outreach.db import session_scope
+from outreach.dispatcher import Dispatcher
 from outreach.engine import Engine
+from outreach.kinds import Channel
 from outreach.learning.learner import CONTACT
-from outreach.models import Contact, StageChange
+from outreach.models import Contact, StageChange, Touch
 from outreach.policy import next_open
 from outreach.project import Project
 from outreach.queue import approve_all
@@ -51,16 +53,17 @@ class _SimEngine(Engine):
                          worker_id="simulator")
         self.sim = provider
 
-    def dispatcher(self) -> Any:
+    def dispatcher(self) -> Dispatcher:
         dispatcher = super().dispatcher()
         meta = self.sim.meta
 
-        def build(touch: Any, contact: Any, rules: Any) -> OutgoingMessage:
+        def build(touch: Touch, contact: Contact, rules: Ruleset) -> OutgoingMessage:
             # simulated buyers answer the channel, not the words (`outreach check` renders every
             # template): rendering tens of thousands of messages would only slow the run down
             meta[touch.id or 0] = (touch.contact_id, touch.interaction, touch.stage)
-            return OutgoingMessage(touch_id=touch.id or 0, channel=touch.channel or "email", to_email=contact.email,
-                                   to_phone=contact.phone, subject=touch.content, text=touch.content)
+            return OutgoingMessage(touch_id=touch.id or 0, channel=touch.channel or Channel.EMAIL,
+                                   to_email=contact.email, to_phone=contact.phone, subject=touch.content,
+                                   text=touch.content)
 
         dispatcher.build = build
         return dispatcher
@@ -188,7 +191,8 @@ def gap_closed(figures: dict[str, dict[str, Any]], key: str = "response_rate_wee
     low, high, ours = (figures[p][key] for p in ("first_channel", "oracle", "learned"))
     if None in (low, high, ours) or high == low:
         return None
-    return round((ours - low) / (high - low), 4)
+    closed: float = round((ours - low) / (high - low), 4)
+    return closed
 
 
 def table(result: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ from outreach.contacts import find_contact
 from outreach.db import session_scope
 from outreach.errors import InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
-from outreach.models import STATUSES, Contact
+from outreach.models import STATUSES, Contact, User
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
@@ -88,7 +88,7 @@ def _utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
-def _visible(s: Session, user: Any, ref: str | int) -> Contact:
+def _visible(s: Session, user: User, ref: str | int) -> Contact:
     c = find_contact(s, ref)
     if not visible_owner(user, c.owner):
         raise NotFound(f"no contact '{ref}' (give an id, email or external id)")

@@ -19,7 +19,8 @@ _bearer = HTTPBearer(auto_error=False, description="An API token from `outreach 
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine  # type: ignore[no-any-return]
+    engine: Engine = request.app.state.engine
+    return engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -10,6 +10,7 @@ from typing import Any
 from outreach.content import available_channels, sms_segments
 from outreach.engine import Engine
 from outreach.errors import RenderError
+from outreach.kinds import Channel
 from outreach.messages import build_message, render_touch
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
@@ -38,7 +39,7 @@ def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
         out.error = touch.reason or "no channel can reach this buyer"
         return out
     try:
-        if channel == "meeting":
+        if channel == Channel.MEETING:
             # the invite itself, so the time shown is the slot the buyer's calendar will show
             msg = build_message(engine.settings, engine.project.content_dir, touch, contact, engine.project.rules)
             out.subject, out.text, out.minutes = msg.subject, msg.text, touch.meeting_minutes or 30
@@ -46,7 +47,7 @@ def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
         else:
             rendered = render_touch(engine.settings, engine.project.content_dir, touch, contact)
             out.subject, out.text, out.has_html = rendered.subject, rendered.text, bool(rendered.html)
-            if channel == "sms":
+            if channel == Channel.SMS:
                 out.segments = sms_segments(rendered.text)
     except (RenderError, ValueError) as exc:
         out.error = str(exc)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from outreach.checks.project import check_project
 from outreach.contact_info import contact_detail, search_contacts, set_preference, validate_event
@@ -97,9 +97,9 @@ def contacts_page(request: Request, user: PageUser, engine: EngineDep,
         "pages": max(1, ceil(total / PER_PAGE)), "stages": engine.project.rules.stage_ids})
 
 
-def _visible(s: object, user: User, contact_id: int) -> Contact:
+def _visible(s: Session, user: User, contact_id: int) -> Contact:
     """The contact if this user may see it; a rep asking for another rep's gets NotFound, not a hint."""
-    c = find_contact(s, contact_id)  # type: ignore[arg-type]
+    c = find_contact(s, contact_id)
     if not visible_owner(user, c.owner):
         raise NotFound(f"no contact '{contact_id}'")
     return c

@@ -7,14 +7,14 @@ the same forms with fetch and gets JSON back, so the queue does not reload betwe
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
-from outreach.models import APPROVED, PENDING
+from outreach.models import TouchStatus, User
 from outreach.queue import edit, get_touch, list_touches, pending_by_owner, transition
 from outreach.web.auth import owner_scope, require_actor
 from outreach.web.deps import EngineDep, FormUser, PageUser
@@ -27,7 +27,7 @@ SNOOZE = {"1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(da
 PAGE = 100
 
 
-def _scope(user: Any, owner: str | None) -> str | None:
+def _scope(user: User, owner: str | None) -> str | None:
     """Whose queue to show: a rep always their own; others a chosen rep, or everybody."""
     return owner_scope(user) or ((owner or "").strip().lower() or None)
 
@@ -61,8 +61,8 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
                limit: Annotated[int, Query(ge=1, le=1000)] = PAGE) -> Response:
     scope = _scope(user, owner)
     with session_scope(engine.db) as s:
-        pending = list_touches(s, owner=scope, status=PENDING, limit=limit + 1)
-        waiting = list_touches(s, owner=scope, status=APPROVED, reason_prefix="waiting:", limit=50)
+        pending = list_touches(s, owner=scope, status=TouchStatus.PENDING, limit=limit + 1)
+        waiting = list_touches(s, owner=scope, status=TouchStatus.APPROVED, reason_prefix="waiting:", limit=50)
         by_owner = pending_by_owner(s) if user.role != "rep" else {}
         owners = sorted((o, n) for o, n in by_owner.items() if o)
         cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t)}

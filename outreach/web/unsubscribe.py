@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from html import escape
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from outreach import tokens
+from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 
 router = APIRouter(include_in_schema=False)
@@ -25,7 +25,7 @@ button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:6px;background:
 
 
 def _ids(request: Request, token: str) -> tuple[int, int] | None:
-    engine: Any = request.app.state.engine
+    engine: Engine = request.app.state.engine
     value = tokens.unsign(engine.settings.server.secret_key, "unsubscribe", token)
     if not isinstance(value, list) or len(value) != 2 or not all(isinstance(v, int) for v in value):
         return None
@@ -53,7 +53,7 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     if ids is None:
         return _not_found()
     contact_id, touch_id = ids
-    engine: Any = request.app.state.engine
+    engine: Engine = request.app.state.engine
     item = EvidenceIn("email.unsubscribed", datetime.now(UTC), "unsubscribe", contact_id=contact_id,
                       touch_id=touch_id or None, dedupe_key=f"unsubscribe:{contact_id}")
     await run_in_threadpool(engine.record, [item])

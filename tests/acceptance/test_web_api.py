@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import APPROVED, PENDING, REJECTED, Contact, Evidence, Preference
+from outreach.models import Contact, Evidence, Preference, TouchStatus
 from tests.support.web import Seed, TestClient, bearer, client, seed, touch
 
 ADMIN, MARKETER, REP, REP2 = "admin@example.com", "marketer@example.com", "rep@example.com", "rep2@example.com"
@@ -158,7 +158,7 @@ def test_evidence_from_the_future_is_refused(web: tuple[Engine, Seed, TestClient
 
 def test_queue_list_and_get(web: tuple[Engine, Seed, TestClient]) -> None:
     _e, s, c = web
-    mine = call(c, s, REP, "GET", "/api/queue", params={"status": PENDING}).json()
+    mine = call(c, s, REP, "GET", "/api/queue", params={"status": TouchStatus.PENDING}).json()
     assert sorted(t["id"] for t in mine) == sorted(s.pending[REP])
     assert set(mine[0]) == {"id", "status", "reason", "contact", "stage", "rule", "step", "interaction", "channel",
                             "channel_reason", "due_at", "sent_at", "provider_message_id"}
@@ -166,7 +166,8 @@ def test_queue_list_and_get(web: tuple[Engine, Seed, TestClient]) -> None:
     everything = call(c, s, REP, "GET", "/api/queue").json()
     assert len(everything) >= len(mine)
     assert all(t["contact"]["id"] in {s.contacts[n] for n in ("Ada", "Grace", "Linus")} for t in everything)
-    assert len(call(c, s, ADMIN, "GET", "/api/queue", params={"status": PENDING, "owner": REP2}).json()) == 2
+    pending = {"status": TouchStatus.PENDING, "owner": REP2}
+    assert len(call(c, s, ADMIN, "GET", "/api/queue", params=pending).json()) == 2
     assert len(call(c, s, ADMIN, "GET", "/api/queue", params={"limit": 3}).json()) == 3
     assert call(c, s, REP, "GET", "/api/queue", params={"status": "lost"}).status_code == 422
     one = s.pending[REP][0]
@@ -181,21 +182,21 @@ def test_approve_by_ids_and_all(web: tuple[Engine, Seed, TestClient]) -> None:
     first, second, *rest = s.pending[REP]
     got = call(c, s, REP, "POST", "/api/queue/approve", json={"ids": [first, second]})
     assert got.status_code == 200 and got.json() == {"approved": 2, "ids": sorted([first, second])}
-    assert touch(e, first).status == APPROVED
+    assert touch(e, first).status == TouchStatus.APPROVED
     assert call(c, s, REP, "POST", "/api/queue/approve", json={"ids": [first]}).status_code == 409  # done already
     # another rep's touch among them: 404, and nothing of the request happens
     mixed = call(c, s, REP, "POST", "/api/queue/approve", json={"ids": [rest[0], s.other_touch()]})
     assert mixed.status_code == 404
-    assert touch(e, rest[0]).status == PENDING and touch(e, s.other_touch()).status == PENDING
+    assert touch(e, rest[0]).status == TouchStatus.PENDING and touch(e, s.other_touch()).status == TouchStatus.PENDING
     assert call(c, s, MARKETER, "POST", "/api/queue/approve", json={"ids": [rest[0]]}).status_code == 403
     assert call(c, s, REP, "POST", "/api/queue/approve", json={}).status_code == 422
     assert call(c, s, REP, "POST", "/api/queue/approve", json={"ids": [1], "all": True}).status_code == 422
     assert call(c, s, REP, "POST", "/api/queue/approve", json={"ids": ["x"]}).status_code == 422
     everything = call(c, s, REP, "POST", "/api/queue/approve", json={"all": True})
     assert everything.json() == {"approved": len(rest)}
-    assert touch(e, s.other_touch()).status == PENDING  # rep2's stays
+    assert touch(e, s.other_touch()).status == TouchStatus.PENDING  # rep2's stays
     assert call(c, s, ADMIN, "POST", "/api/queue/approve", json={"all": True, "owner": REP2}).json() == {"approved": 2}
-    assert touch(e, s.pending[None][0]).status == PENDING  # nobody's, not in that scope
+    assert touch(e, s.pending[None][0]).status == TouchStatus.PENDING  # nobody's, not in that scope
 
 
 def test_reject_needs_a_reason(web: tuple[Engine, Seed, TestClient]) -> None:
@@ -209,8 +210,8 @@ def test_reject_needs_a_reason(web: tuple[Engine, Seed, TestClient]) -> None:
     got = call(c, s, REP, "POST", "/api/queue/reject", json={"ids": [one], "reason": "talked on the phone"})
     assert got.status_code == 200 and got.json() == {"rejected": 1, "ids": [one]}
     t = touch(e, one)
-    assert (t.status, t.reason) == (REJECTED, "talked on the phone")
-    assert touch(e, s.other_touch()).status == PENDING
+    assert (t.status, t.reason) == (TouchStatus.REJECTED, "talked on the phone")
+    assert touch(e, s.other_touch()).status == TouchStatus.PENDING
 
 
 def test_edit_then_approve(web: tuple[Engine, Seed, TestClient]) -> None:
@@ -220,7 +221,7 @@ def test_edit_then_approve(web: tuple[Engine, Seed, TestClient]) -> None:
     got = call(c, s, REP, "POST", f"/api/queue/{check_in}/edit",
                json={"subject": "Quick question", "body": "Hi, shall we talk?", "due_at": later.isoformat()})
     assert got.status_code == 200, got.text
-    assert got.json()["status"] == PENDING
+    assert got.json()["status"] == TouchStatus.PENDING
     t = touch(e, check_in)
     assert (t.subject_override, t.body_override) == ("Quick question", "Hi, shall we talk?")
     assert t.due_at.replace(tzinfo=UTC) == later
@@ -229,7 +230,7 @@ def test_edit_then_approve(web: tuple[Engine, Seed, TestClient]) -> None:
     assert call(c, s, REP, "POST", f"/api/queue/{s.other_touch()}/edit", json={"subject": "x"}).status_code == 404
     assert call(c, s, MARKETER, "POST", f"/api/queue/{check_in}/edit", json={"subject": "x"}).status_code == 403
     sms = call(c, s, REP, "POST", f"/api/queue/{check_in}/edit", json={"channel": "sms", "approve": True})
-    assert sms.status_code == 200 and sms.json()["status"] == APPROVED and sms.json()["channel"] == "sms"
+    assert sms.status_code == 200 and sms.json()["status"] == TouchStatus.APPROVED and sms.json()["channel"] == "sms"
     assert touch(e, check_in).channel_reason == "chosen by the rep"
     assert call(c, s, REP, "POST", f"/api/queue/{check_in}/edit", json={"subject": "late"}).status_code == 409
 
@@ -241,7 +242,7 @@ def test_report(web: tuple[Engine, Seed, TestClient]) -> None:
     body = got.json()
     assert {"funnel", "velocity", "response", "touches"} <= body.keys()
     assert [f["stage"] for f in body["funnel"]][:2] == ["aware", "interested"]
-    assert body["touches"][PENDING] == 8
+    assert body["touches"][TouchStatus.PENDING] == 8
     assert c.get("/api/report").status_code == 401
 
 

@@ -19,7 +19,7 @@ from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import APPROVED, PENDING, REJECTED, Evidence, Preference
+from outreach.models import Evidence, Preference, TouchStatus
 from tests.support import ROOT
 from tests.support.web import PASSWORD, Seed, pending_by_owner, seed, touch
 
@@ -126,8 +126,8 @@ def test_sign_in_and_approve_a_touch(page: Any, live: Live) -> None:
     card(page, first).get_by_role("button", name="Approve", exact=True).click()
     card(page, first).wait_for(state="detached")
     assert "Approved touch" in page.locator("#toast").inner_text()
-    assert touch(live.engine, first).status == APPROVED
-    assert all(touch(live.engine, t).status == PENDING for t in mine[1:])
+    assert touch(live.engine, first).status == TouchStatus.APPROVED
+    assert all(touch(live.engine, t).status == TouchStatus.PENDING for t in mine[1:])
 
 
 def test_edit_then_approve(page: Any, live: Live) -> None:
@@ -142,7 +142,7 @@ def test_edit_then_approve(page: Any, live: Live) -> None:
     page.wait_for_selector(".flash-ok")
     assert "Edited and approved" in page.locator(".flash-ok").inner_text()
     t = touch(live.engine, target)
-    assert t.status == APPROVED
+    assert t.status == TouchStatus.APPROVED
     assert t.subject_override == "A quick question, Ada"
     assert t.body_override == "Hi Ada,\nwould a call on Thursday suit you?\nRep"
     assert page.locator(f"#touch-{target}").count() == 0
@@ -159,7 +159,8 @@ def test_bulk_approve(page: Any, live: Live) -> None:
     page.get_by_role("button", name="Approve selected").click()
     for tid in chosen:
         card(page, tid).wait_for(state="detached")
-    assert [touch(live.engine, t).status for t in mine] == [APPROVED] * 3 + [PENDING] * (len(mine) - 3)
+    expected = [TouchStatus.APPROVED] * 3 + [TouchStatus.PENDING] * (len(mine) - 3)
+    assert [touch(live.engine, t).status for t in mine] == expected
     assert pending_by_owner(live.engine)["rep2@example.com"] == live.seed.pending["rep2@example.com"]
     assert page.locator("#pending-count").inner_text() == str(len(mine) - 3)
 
@@ -174,7 +175,7 @@ def test_reject_with_a_reason(page: Any, live: Live) -> None:
     c.locator("form.reject-form button[type=submit]").click()
     c.wait_for(state="detached")
     t = touch(live.engine, target)
-    assert (t.status, t.reason) == (REJECTED, "Spoke to her on the phone today")
+    assert (t.status, t.reason) == (TouchStatus.REJECTED, "Spoke to her on the phone today")
 
 
 def test_keyboard_moves(page: Any, live: Live) -> None:
@@ -189,8 +190,9 @@ def test_keyboard_moves(page: Any, live: Live) -> None:
     page.keyboard.type("Not the right moment")
     page.keyboard.press("Enter")
     card(page, second).wait_for(state="detached")
-    assert touch(live.engine, first).status == APPROVED
-    assert (touch(live.engine, second).status, touch(live.engine, second).reason) == (REJECTED, "Not the right moment")
+    assert touch(live.engine, first).status == TouchStatus.APPROVED
+    rejected = touch(live.engine, second)
+    assert (rejected.status, rejected.reason) == (TouchStatus.REJECTED, "Not the right moment")
 
 
 def test_open_a_contact_and_state_a_preference(page: Any, live: Live) -> None:
@@ -243,5 +245,5 @@ def test_approve_without_javascript_nojs(page: Any, live: Live) -> None:
     card(page, first).get_by_role("button", name="Approve", exact=True).click()
     page.wait_for_selector(".flash-ok")
     shot(page, "queue-nojs")
-    assert touch(live.engine, first).status == APPROVED
+    assert touch(live.engine, first).status == TouchStatus.APPROVED
     assert card(page, first).count() == 0

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import APPROVED, PENDING, REJECTED, Contact, Touch
+from outreach.models import Contact, Touch, TouchStatus
 from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
 REP = "rep@example.com"
@@ -30,12 +30,12 @@ def test_approve_and_reject_redirect_back_with_a_message(web: tuple[Engine, Seed
     got = c.post(f"/queue/{one}/approve", data={"csrf": csrf, "back": "/queue"}, follow_redirects=False)
     assert got.status_code == 303 and got.headers["location"] == "/queue"
     assert f"Approved touch #{one}" in c.get("/queue").text
-    assert touch(e, one).status == APPROVED
+    assert touch(e, one).status == TouchStatus.APPROVED
     # no reason: refused, said on the page, nothing changed
     page = c.post(f"/queue/{two}/reject", data={"csrf": csrf, "reason": " "}).text
-    assert "needs a reason" in page and touch(e, two).status == PENDING
+    assert "needs a reason" in page and touch(e, two).status == TouchStatus.PENDING
     c.post(f"/queue/{two}/reject", data={"csrf": csrf, "reason": "bought already"})
-    assert (touch(e, two).status, touch(e, two).reason) == (REJECTED, "bought already")
+    assert (touch(e, two).status, touch(e, two).reason) == (TouchStatus.REJECTED, "bought already")
     # again: it is no longer pending
     assert "cannot approve" in c.post(f"/queue/{one}/approve", data={"csrf": csrf}).text
     assert c.post(f"/queue/{one}/approve", data={"csrf": csrf}, headers={"X-Requested-With": "fetch"}).status_code \
@@ -52,12 +52,13 @@ def test_edit_keeps_untouched_fields_as_the_template(web: tuple[Engine, Seed, Te
     c.post(f"/queue/{target}/edit", data={"csrf": csrf, "subject": subject.replace("&#39;", "'"),
                                           "body": "New words\r\nfor Ada", "due_at": shown_due, "then": "save"})
     after = touch(e, target)
-    assert after.status == PENDING and after.subject_override is None and after.body_override == "New words\nfor Ada"
+    assert after.status == TouchStatus.PENDING and after.subject_override is None
+    assert after.body_override == "New words\nfor Ada"
     assert after.due_at == before.due_at  # shown to the minute, left alone: not moved
     later = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")
     c.post(f"/queue/{target}/edit", data={"csrf": csrf, "channel": "sms", "due_at": later, "then": "approve"})
     final = touch(e, target)
-    assert (final.status, final.channel) == (APPROVED, "sms")
+    assert (final.status, final.channel) == (TouchStatus.APPROVED, "sms")
     assert final.due_at.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M") == later  # the project's zone is UTC
     bad = c.post(f"/queue/{s.pending[REP][0]}/edit", data={"csrf": csrf, "due_at": "next week"}).text
     assert "is not a date and time" in bad
@@ -71,7 +72,7 @@ def test_snooze_moves_the_send_time(web: tuple[Engine, Seed, TestClient, str]) -
     until = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
     c.post(f"/queue/{two}/snooze", data={"csrf": csrf, "until": until})
     assert touch(e, two).due_at.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M") == until
-    assert touch(e, two).status == PENDING
+    assert touch(e, two).status == TouchStatus.PENDING
     page = c.post(f"/queue/{two}/snooze", data={"csrf": csrf, "delay": "1y"}).text
     assert "snooze for one of" in page
     page = c.post(f"/queue/{two}/snooze", data={"csrf": csrf, "until": "2001-01-01T10:00"}).text
@@ -84,10 +85,10 @@ def test_bulk_reject_needs_a_reason_and_a_selection(web: tuple[Engine, Seed, Tes
     assert "select one or more" in c.post("/queue/bulk", data={"csrf": csrf, "action": "reject", "reason": "x"}).text
     assert "needs a reason" in c.post("/queue/bulk", data={"csrf": csrf, "ids": ids, "action": "reject"}).text
     assert "choose approve or reject" in c.post("/queue/bulk", data={"csrf": csrf, "ids": ids, "action": "send"}).text
-    assert [touch(e, i).status for i in ids] == [PENDING, PENDING]
+    assert [touch(e, i).status for i in ids] == [TouchStatus.PENDING, TouchStatus.PENDING]
     page = c.post("/queue/bulk", data={"csrf": csrf, "ids": ids, "action": "reject", "reason": "duplicate"}).text
     assert "Rejected 2 touches" in page
-    assert [(touch(e, i).status, touch(e, i).reason) for i in ids] == [(REJECTED, "duplicate")] * 2
+    assert [(touch(e, i).status, touch(e, i).reason) for i in ids] == [(TouchStatus.REJECTED, "duplicate")] * 2
 
 
 def test_the_queue_says_why_an_approved_touch_waits(web: tuple[Engine, Seed, TestClient, str]) -> None:
@@ -96,7 +97,7 @@ def test_the_queue_says_why_an_approved_touch_waits(web: tuple[Engine, Seed, Tes
     with session_scope(e.db) as db:
         t = db.get(Touch, one)
         assert t is not None
-        t.status, t.reason = APPROVED, "waiting: outside the send window (mon-fri 08:00-18:00)"
+        t.status, t.reason = TouchStatus.APPROVED, "waiting: outside the send window (mon-fri 08:00-18:00)"
         db.add(t)
     page = c.get("/queue").text
     assert "Approved, waiting to go out" in page and "outside the send window (mon-fri 08:00-18:00)" in page

@@ -22,7 +22,7 @@ from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
-from outreach.models import PENDING, Contact, Touch
+from outreach.models import Contact, Touch, TouchStatus
 from outreach.users import add_user
 
 with warnings.catch_warnings():
@@ -79,7 +79,7 @@ def pending_by_owner(engine: Engine) -> dict[str | None, list[int]]:
     with session_scope(engine.db) as s:
         rows = s.execute(select(col(Touch.id), col(Contact.owner))
                          .join(Contact, col(Contact.id) == col(Touch.contact_id))
-                         .where(col(Touch.status) == PENDING).order_by(col(Touch.due_at), col(Touch.id)))
+                         .where(col(Touch.status) == TouchStatus.PENDING).order_by(col(Touch.due_at), col(Touch.id)))
         for tid, owner in rows:
             out.setdefault(owner, []).append(tid)
     return out
