@@ -164,3 +164,37 @@ class User(SQLModel, table=True):
     name: str | None = None
     timezone: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    disabled_at: datetime | None = None  # a disabled user cannot sign in or use a token
+    # bumped on sign-out, password change and disable: a session signed with an older value is dead
+    session_version: int = 0
+
+
+class ConsentChange(SQLModel, table=True):
+    """The audit trail of consent restored or revoked by staff (`outreach contacts consent`), shown on
+    the contact page. A buyer's own acts are evidence; this is for what a person did on their behalf."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    channel: str
+    granted: bool
+    source: str  # where the consent came from, in the admin's words ("signed form, 2026-11-30")
+    reason: str
+    actor: str  # the user's email, or "cli"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class UnattributedEvent(SQLModel, table=True):
+    """A provider event that cannot be proven to answer a touch of ours (mail this engine did not send,
+    a reply matched by its sender alone): kept raw for admins, never moving a stage or teaching."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str
+    type: str
+    occurred_at: datetime
+    received_at: datetime = Field(default_factory=utcnow, index=True)
+    reason: str  # why it was not attributed
+    email: str | None = Field(default=None, index=True)
+    phone: str | None = None
+    provider_message_id: str | None = None
+    dedupe_key: str | None = Field(default=None, unique=True)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from outreach import models  # noqa: F401  (registers every table)
+from outreach.learning import learner  # noqa: F401  (and the learning tables)
 from outreach.db import make_engine
 
 config = context.config
