@@ -6,8 +6,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from outreach import models  # noqa: F401  (registers every table)
-from outreach.learning import learner  # noqa: F401  (and the learning tables)
 from outreach.db import make_engine
+from outreach.learning import learner  # noqa: F401  (and the learning tables)
 
 config = context.config
 target_metadata = SQLModel.metadata
