@@ -108,13 +108,23 @@ class Engine:
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
             result = record(s, self.project.rules, items, now)
-            count_evidence(s, self.project.rules, result.recorded)
+            self._count_evidence(s, result)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
             moved = sorted({c.contact_id for c in result.stage_changes})
             if moved:
                 planner.plan(s, now, moved)
             return result
+
+    def _count_evidence(self, s: Session, result: RecordResult) -> None:
+        """Teach channel learning in a savepoint: a failure there is logged and costs the learner
+        one lesson, never the evidence that triggered it (nor a provider's webhook a 500)."""
+        try:
+            with s.begin_nested():
+                count_evidence(s, self.project.rules, result.recorded)
+        except Exception:
+            log.exception("channel learning could not count %d piece(s) of evidence; recorded anyway",
+                          len(result.recorded))
 
     def dispatcher(self) -> Dispatcher:
         project = self.project

@@ -165,6 +165,9 @@ def _reason(interaction: str, channel: str, default: str, own: Mapping[str, Coun
 
 
 def _logit(p: float) -> float:
+    # Counts can say more responses than sends for a moment (an answer arrives before its send is
+    # counted, or a killed batch's sends never are): a rate is clamped into (0, 1), never an error.
+    p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
 
 

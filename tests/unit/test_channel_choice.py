@@ -3,12 +3,13 @@ and why), exploration, and stated preferences beating learned ones."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
 
 from outreach.learning import counts as learning_counts
-from outreach.learning.learner import Counts, Estimate, choose
+from outreach.learning.learner import Counts, Estimate, Priors, choose
 from outreach.policy import Reach
 from outreach.preferences import pick_channel
 
@@ -91,3 +92,13 @@ def test_exploration_is_a_little_where_thin_and_never_an_opted_out_channel() -> 
             return choose("routine", list(candidates), {}, {}, thin, explore=1.0, rng=rng)  # type: ignore[call-overload]
 
         assert pick_channel(order=ROUTINE, reach=reach, learner=learner).channel == "email"  # type: ignore[arg-type]
+
+
+# counts can say more responses than sends for a moment (issue 12): every estimate stays defined
+@pytest.mark.parametrize("top", [
+    Counts(0, 0, 0), Counts(10, 25, 0), Counts(3, 3, 0), Counts(5, 0, 40), Counts(1, 1_000_000, 0)])
+def test_population_estimates_are_defined_for_any_counts(top: Counts) -> None:
+    counts = {("all", "", "routine", "email"): Counts(500, 50, 0), ("all", "", "routine", "sms"): top,
+              ("stage", "aware", "routine", "sms"): top}
+    estimates = Priors(counts).estimate("routine", ["email", "sms"], "aware", ())
+    assert all(0 < e.rate < 1 and math.isfinite(e.rate) for e in estimates.values())
