@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
-from outreach.models import Contact, Preference, Suppression, Touch
+from outreach.models import Contact, Preference, Suppression, Touch, TouchStatus
 from outreach.policy import Reach
 
 _CHUNK = 900  # stays under SQLite's bound-parameter limit
@@ -59,6 +59,22 @@ def recent_sends(session: Session | Connection, ids: Sequence[int], since: datet
                     col(Touch.contact_id).in_(part), col(Touch.sent_at) >= since)):
             if sent_at is not None:  # always: the WHERE compared it; a touch with no channel counts for no channel
                 out[cid].append((channel or "", sent_at))
+    return out
+
+
+def in_flight(session: Session | Connection, ids: Sequence[int], mine: Sequence[int]
+              ) -> dict[int, list[tuple[str, datetime]]]:
+    """(channel, claimed_at) of the touches to these contacts that other workers have claimed and not yet
+    settled (`mine`, this worker's own batch, left out): caps count them, or two workers together
+    could send past a cap."""
+    out: dict[int, list[tuple[str, datetime]]] = defaultdict(list)
+    for part in chunks(ids):
+        for cid, channel, claimed_at in session.execute(
+                select(col(Touch.contact_id), col(Touch.channel), col(Touch.claimed_at)).where(
+                    col(Touch.contact_id).in_(part), col(Touch.status) == TouchStatus.SENDING,
+                    col(Touch.id).not_in(mine))):
+            if claimed_at is not None:
+                out[cid].append((channel or "", claimed_at))
     return out
 
 

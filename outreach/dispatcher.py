@@ -25,11 +25,12 @@ from outreach.db import rows_changed, session_scope
 from outreach.errors import RenderError
 from outreach.kinds import Channel
 from outreach.models import Contact, Message, Suppression, Touch, TouchStatus, table_of
-from outreach.policy import decide, unreachable
+from outreach.policy import Verdict, decide, unreachable
 from outreach.preferences import pick_channel
 from outreach.ruleset import Ruleset
 
 log = logging.getLogger(__name__)
+IN_FLIGHT_WAIT = timedelta(minutes=1)
 
 
 @dataclass
@@ -131,6 +132,7 @@ class Dispatcher:
             suppressed = batch_loads.suppressions(s, cids)
             stated = batch_loads.stated_preferences(s, cids)
             history = batch_loads.recent_sends(s, cids, now - timedelta(days=8))
+            others = batch_loads.in_flight(s, cids, ids)
         go: list[tuple[Touch, Contact, OutgoingMessage]] = []
         settle: list[dict[str, Any]] = []
         for t in sorted(touches, key=lambda t: (t.due_at, t.id or 0)):
@@ -156,8 +158,14 @@ class Dispatcher:
                 channel = t.channel = pick.channel
                 t.channel_reason = f"{pick.reason} (re-picked at send time: {why})"
             tz = contact_tz(contact, self.settings.timezone)
-            verdict = decide(now, tz, channel, history.get(contact.id or 0, []), policy,
-                             (contact.attributes or {}).get("country"))
+            country = (contact.attributes or {}).get("country")
+            sends = history.get(contact.id or 0, [])
+            verdict = decide(now, tz, channel, sends + others.get(contact.id or 0, []), policy, country)
+            if not verdict.send and others.get(contact.id or 0) and decide(now, tz, channel, sends, policy,
+                                                                            country).send:
+                # only another worker's unsettled send stands in the way: look again once it settles
+                verdict = Verdict(False, now + IN_FLIGHT_WAIT, "waiting: another worker is sending to this "
+                                  "contact now, and caps count that send")
             if not verdict.send:
                 settle.append({**done, "status": TouchStatus.APPROVED, "due_at": verdict.until,
                                "reason": verdict.reason,
