@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
@@ -186,16 +187,51 @@ class Dispatcher:
             self._save(settle)
         workers = max(1, min(self.settings.dispatch.concurrency, len(go)))
         if go:
+            lost = threading.Event()  # the database went away: attempt nothing more in this batch
             with ThreadPoolExecutor(workers, thread_name_prefix="send") as pool:
-                results = list(pool.map(lambda item: self._send(item[0], item[1], item[2], now), go))
+                results = list(pool.map(lambda item: self._send(item[0], item[1], item[2], now, lost), go))
             for res in results:
-                out.add(res)
-            sent = [(t, c) for (t, c, _), res in zip(go, results, strict=True) if res.sent]
+                if res is not None:
+                    out.add(res)
+            untried = [t.id or 0 for (t, _, _), res in zip(go, results, strict=True) if res is None]
+            if untried:
+                self._release(untried, now)
+            sent = [(t, c) for (t, c, _), res in zip(go, results, strict=True) if res is not None and res.sent]
             if sent and self.on_sent is not None:
                 self.on_sent(sent)
         return out
 
-    def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
+    def _release(self, ids: list[int], now: datetime, attempts: int = 6) -> None:
+        """Give touches claimed but never attempted back to the queue; the database may be coming back,
+        so try a few times before leaving them to recovery (which would make them `uncertain`)."""
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(update(table_of(Touch)).where(
+                        col(Touch.id).in_(ids), col(Touch.status) == TouchStatus.SENDING).values(
+                        status=TouchStatus.APPROVED, attempts=col(Touch.attempts) - 1, updated_at=now,
+                        reason="given back to the queue: the database was lost mid-batch"))
+                log.warning("gave %d untried touch(es) back to the queue", len(ids))
+                return
+            except DBAPIError:
+                time.sleep(min(2.0 ** attempt, 10.0))
+        log.error("could not give %d untried touch(es) back: recovery will settle them", len(ids))
+
+    def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime,
+              lost: threading.Event) -> DispatchResult | None:
+        """Send one message and record the outcome; None: not attempted, the database was lost."""
+        if lost.is_set():
+            return None
+        try:
+            return self._attempt(touch, contact, message, now)
+        except DBAPIError:
+            # the provider's answer (if any) could not be recorded: this touch stays `sending` for
+            # recovery; the ones not yet attempted go back to the queue
+            log.exception("lost the database while recording touch %s", touch.id)
+            lost.set()
+            return DispatchResult(failed=1)
+
+    def _attempt(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
         out = DispatchResult()
         provider = self.providers[message.channel if message.channel != Channel.MEETING else "meeting"]
         if message.channel == Channel.SMS and self.throttle:
