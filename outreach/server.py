@@ -19,6 +19,11 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
     engine = Engine(project)
     scheduler, jobs = start_scheduler(engine)
     watcher = watch_rules(project)  # rules/ and content/ changes, and SIGHUP
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # uvicorn takes these while it serves, then restores ours and raises the signal again: ours
+        # only notes it, so the sends in flight finish below instead of the process dying mid-batch
+        signal.signal(sig, lambda *_: stop.set())
     try:
         if web:
             # a worker has no web app: FastAPI and the pages are imported only where they are served
@@ -28,11 +33,15 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
 
             s = project.settings.server
             log.info("serving on http://%s:%s (webhooks at %s)", s.host, port or s.port, s.public_url)
-            uvicorn.run(create_app(engine), host=s.host, port=port or s.port, log_level="info")
+            server = uvicorn.Server(uvicorn.Config(create_app(engine), host=s.host, port=port or s.port,
+                                                   log_level="info"))
+            def end_serving() -> None:  # a signal that came before uvicorn took over ends the serving too
+                stop.wait()
+                server.should_exit = True
+
+            threading.Thread(target=end_serving, name="stop-web", daemon=True).start()
+            server.run()
         else:
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
             log.info("worker %s running", engine.worker_id)
             stop.wait()
     finally:
