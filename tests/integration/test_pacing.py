@@ -1,0 +1,48 @@
+"""SMS pacing does not hold email up, and `sent_at` is when the provider took each message
+(issue 12, finding 5). Real time, about two seconds: the limiter paces only real time."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import col
+
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.models import Contact, Touch, TouchStatus
+from outreach.project import Project
+from outreach.testing import RecordingProvider
+from tests.support import ALWAYS, make_project
+
+
+def test_email_does_not_wait_behind_paced_sms(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'pace.db'}", **{
+        "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
+        "sender.sms_rate": 2.0, "dispatch.concurrency": 2})
+    provider = RecordingProvider()
+    engine = Engine(Project.open(root), providers=provider.as_providers())
+    due = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(engine.db) as s:
+        for i in range(6):
+            sms = i < 4  # the SMS are due first, so they come first in the batch
+            contact = Contact(email=f"buyer{i}@example.org", phone=f"+1415555010{i}", consent_sms=True,
+                              first_name=f"Buyer{i}", stage="interested")
+            s.add(contact)
+            s.flush()
+            s.add(Touch(contact_id=contact.id or 0, dedupe_key=f"t{i}", stage="interested",
+                        rule="playbook:interested", step="check-in", interaction="reminder" if sms else "routine",
+                        content="interested/check-in", channel="sms" if sms else "email",
+                        status=TouchStatus.APPROVED, due_at=due + timedelta(minutes=i)))
+    started = datetime.now(UTC)
+    result = engine.dispatcher().run_once()  # real time: the SMS limiter paces
+    assert result.sent == 6, result.reasons
+    with session_scope(engine.db) as s:
+        rows = list(s.execute(select(Touch).order_by(col(Touch.id))).scalars())
+    sms_at = sorted((t.sent_at or started).replace(tzinfo=UTC) for t in rows if t.channel == "sms")
+    email_at = [(t.sent_at or started).replace(tzinfo=UTC) for t in rows if t.channel == "email"]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sms_at)]
+    assert len(sms_at) == 4 and all(g >= 0.4 for g in gaps), gaps  # 2 a second: paced, and each stamped when taken
+    assert all((at - started).total_seconds() < 0.4 for at in email_at), (started, email_at)  # not behind them
