@@ -23,12 +23,15 @@ SOURCE = "twilio"
 
 Keyword = Literal["stop", "start", "help"]
 
-# SPEC section 9: the whole message, any case, surrounding blanks ignored.
+# SPEC section 9 and Twilio's default keyword lists: the whole message, any case, surrounding blanks
+# and trailing punctuation ignored (`normalize_keyword`).
 KEYWORDS: dict[str, Keyword] = {
-    **dict.fromkeys(("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"), "stop"),
+    **dict.fromkeys(("STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"),
+                    "stop"),
     **dict.fromkeys(("START", "UNSTOP", "YES"), "start"),
     **dict.fromkeys(("HELP", "INFO"), "help"),
 }
+_TRAILING_PUNCTUATION = re.compile(r"[\W_]+$")  # anything but letters and digits, at the end
 # Twilio's Advanced Opt-Out names the keyword class itself in OptOutType.
 _OPT_OUT_TYPES: dict[str, Keyword] = {"STOP": "stop", "START": "start", "HELP": "help"}
 
@@ -63,12 +66,18 @@ class InboundSms:
     data: dict[str, str] = field(default_factory=dict)
 
 
+def normalize_keyword(body: str) -> str:
+    """A message as carriers match keywords: upper case, blanks collapsed, surrounding blanks and
+    trailing punctuation dropped (" Stop! " -> "STOP", "stop  all." -> "STOP ALL")."""
+    return " ".join(_TRAILING_PUNCTUATION.sub("", body.strip()).split()).upper()
+
+
 def keyword_of(body: str, opt_out_type: str | None = None) -> Keyword | None:
     """The keyword class of a message: Twilio's OptOutType when it names one, else the whole body
-    (trimmed, any case) looked up in KEYWORDS. "stop please" is a reply, not a keyword."""
+    (normalized by `normalize_keyword`) looked up in KEYWORDS. "stop please" is a reply, not a keyword."""
     if opt_out_type and opt_out_type.strip().upper() in _OPT_OUT_TYPES:
         return _OPT_OUT_TYPES[opt_out_type.strip().upper()]
-    return KEYWORDS.get(body.strip().upper())
+    return KEYWORDS.get(normalize_keyword(body))
 
 
 def parse_inbound_sms(params: Mapping[str, str]) -> InboundSms:

@@ -13,7 +13,7 @@ from outreach import batch_loads
 from outreach.contacts import find_contact, normalize_phone
 from outreach.engine import Engine
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import CHANNELS, Contact, Evidence, Preference, StageChange, Suppression
+from outreach.models import CHANNELS, ConsentChange, Contact, Evidence, Preference, StageChange, Suppression
 from outreach.preferences import pick_channel
 from outreach.queue import iso, list_touches, touch_json
 
@@ -57,6 +57,8 @@ def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str
     by_id = {e.id: e for e in evidence}
     suppressions = session.execute(select(Suppression).where(col(Suppression.contact_id) == c.id)).scalars().all()
     prefs = session.execute(select(Preference).where(col(Preference.contact_id) == c.id)).scalars().all()
+    audit = session.execute(select(ConsentChange).where(col(ConsentChange.contact_id) == c.id).order_by(
+        col(ConsentChange.at), col(ConsentChange.id))).scalars().all()
     return {
         "contact": contact_json(c),
         "stage": c.stage,
@@ -72,6 +74,8 @@ def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str
         "stated": {p.interaction: p.channel for p in prefs},
         "consent": {"email": c.consent_email, "sms": c.consent_sms},
         "suppressions": [{"channel": s.channel, "reason": s.reason, "at": iso(s.at)} for s in suppressions],
+        "consent_changes": [{"channel": a.channel, "granted": a.granted, "source": a.source, "reason": a.reason,
+                             "actor": a.actor, "at": iso(a.at)} for a in audit],
     }
 
 

@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from channels.base import NormalizedEvent
 from outreach import batch_loads
+from outreach.consent import STAFF_SOURCES, refuse_buyer_consent
 from outreach.models import OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch, TouchStatus
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
@@ -50,7 +51,11 @@ class RecordResult:
 
 def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: datetime) -> RecordResult:
     """Record `items` in `session` (the caller's transaction): repeats (by dedupe key) and events
-    that match no contact are left out and counted."""
+    that match no contact are left out and counted. Staff sources may not lift a suppression
+    (BuyerConsentOnly, nothing recorded): only the buyer does."""
+    for item in items:
+        if item.source in STAFF_SOURCES:
+            refuse_buyer_consent(item.type)
     result = RecordResult()
     touches = _touches_for(session, items)
     contacts = _contacts_for(session, items)
@@ -136,7 +141,8 @@ def _contacts_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[
 
 def _suppress(session: Session, recorded: list[Evidence], now: datetime) -> None:
     adds: dict[tuple[int, str], str] = {}
-    for ev in recorded:
+    # In the order the buyer acted; at the same moment an opt-out comes last, so it wins.
+    for ev in sorted(recorded, key=lambda e: (e.occurred_at, e.type in SUPPRESS)):
         if ev.type in SUPPRESS:
             adds[(ev.contact_id, SUPPRESS[ev.type])] = ev.type
         elif ev.type in UNSUPPRESS:

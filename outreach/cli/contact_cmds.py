@@ -102,19 +102,45 @@ def contacts_prefer(contact: str, interaction: Annotated[str, typer.Option("--in
     typer.echo(f"{c.email or c.phone} prefers {channel} for {interaction}")
 
 
+@contacts_app.command("consent")
+@guarded
+def contacts_consent(contact: str, channel: Annotated[str, typer.Option("--channel", help="email or sms")],
+                     granted: Annotated[bool, typer.Option("--granted/--revoked",
+                                                           help="restore consent, or revoke it")],
+                     source: Annotated[str, typer.Option("--source", help="where the consent came from")],
+                     reason: Annotated[str, typer.Option("--reason", help="why it changes")],
+                     project: ProjectOpt = None) -> None:
+    """Restore (--granted, the operator's own shell: admins only) or revoke a contact's consent on a
+    channel, audited: --granted lifts the suppression, --revoked adds one; both leave a record."""
+    from outreach.consent import change_consent
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        c = find_contact(s, contact)
+        change_consent(s, c, channel.strip().lower(), granted=granted, source=source, reason=reason, actor="cli",
+                       now=datetime.now(UTC))
+        who = c.email or c.phone
+    typer.echo(f"{who}: {channel} consent {'granted' if granted else 'revoked'} (recorded)")
+
+
 @evidence_app.command("add")
 @guarded
 def evidence_add(contact: str, event: str, at: Annotated[str | None, typer.Option("--at")] = None,
                  data: Annotated[str | None, typer.Option("--data", help="JSON object")] = None,
                  project: ProjectOpt = None) -> None:
-    """Record a piece of evidence for a contact (a call note, a pricing view)."""
+    """Record a piece of evidence for a contact (a call note, a pricing view). email.resubscribed and
+    sms.opted_in are refused (exit 2): only the buyer lifts an opt-out; see `contacts consent`."""
+    from outreach.consent import refuse_buyer_consent
     from outreach.contact_info import validate_event
     from outreach.contacts import find_contact
     from outreach.db import session_scope
     from outreach.evidence import EvidenceIn
 
-    engine = open_engine(project)
     validate_event(event)
+    refuse_buyer_consent(event)
+    engine = open_engine(project)
     try:
         payload = json.loads(data) if data else {}
     except ValueError as exc:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from outreach.consent import BuyerConsentOnly, refuse_buyer_consent
 from outreach.contact_info import (
     contact_detail,
     contact_json,
@@ -33,6 +34,7 @@ from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
 from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
+from outreach.web.sessions import Forbidden
 
 router = APIRouter(prefix="/api", tags=["api"])
 MAX_DATA = 64 * 1024  # an evidence's `data`, serialized
@@ -132,9 +134,14 @@ def prefer(body: PreferenceBody, user: ApiUser, engine: EngineDep,
 
 
 @router.post("/evidence", status_code=201, summary="Record what a buyer did (idempotent with `id`)",
-             responses={200: {"description": "a repeat of an `id` already recorded: nothing changed"}})
+             responses={200: {"description": "a repeat of an `id` already recorded: nothing changed"},
+                        403: {"description": "email.resubscribed and sms.opted_in: only the buyer lifts an opt-out"}})
 def evidence(body: EvidenceBody, user: ApiUser, engine: EngineDep) -> Any:
     validate_event(body.type)
+    try:
+        refuse_buyer_consent(body.type)
+    except BuyerConsentOnly as exc:
+        raise Forbidden(str(exc)) from None
     now = datetime.now(UTC)
     when = _utc(body.occurred_at) if body.occurred_at else now
     if when > now + timedelta(days=1):

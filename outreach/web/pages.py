@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from outreach.checks.project import check_project
+from outreach.consent import BuyerConsentOnly
 from outreach.contact_info import contact_detail, search_contacts, set_preference, validate_event
 from outreach.contacts import find_contact
 from outreach.db import session_scope
@@ -145,7 +146,7 @@ def add_evidence(request: Request, contact_id: int, user: FormUser, engine: Engi
         data = {"by": user.email, **({"note": note.strip()} if note.strip() else {})}
         result = engine.record([EvidenceIn(type.strip(), datetime.now(UTC), "web", contact_id=contact_id,
                                            data=data)])
-    except InvalidInput as exc:
+    except (InvalidInput, BuyerConsentOnly) as exc:  # staff never lift an opt-out: only the buyer does
         flash(request, "error", str(exc))
         return RedirectResponse(back, status_code=303)
     moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)

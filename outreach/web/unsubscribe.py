@@ -1,9 +1,13 @@
 """One-click unsubscribe (RFC 8058). The link in List-Unsubscribe carries a signed token. A POST
 (the mailbox provider's `List-Unsubscribe=One-Click`, or the confirm button) unsubscribes and
-answers 200 with no redirect; a GET only shows the confirm page, since link scanners follow GETs."""
+answers 200 with no redirect; a GET only shows the confirm page, since link scanners follow GETs.
+
+Every POST is an act of its own: its dedupe key carries a fresh nonce, never only the contact, so
+a second unsubscribe after a resubscribe takes effect again."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from html import escape
 
@@ -37,6 +41,13 @@ def _not_found() -> HTMLResponse:
                         status_code=404)
 
 
+def unsubscribe_event(contact_id: int, touch_id: int, now: datetime) -> EvidenceIn:
+    """One click or POST of the link: its own act, deduplicated by its own nonce and time."""
+    nonce = f"{now.strftime('%Y%m%dT%H%M%S.%f')}:{secrets.token_hex(8)}"
+    return EvidenceIn("email.unsubscribed", now, "unsubscribe", contact_id=contact_id, touch_id=touch_id or None,
+                      dedupe_key=f"unsubscribe:{contact_id}:{nonce}")
+
+
 @router.get("/unsubscribe/{token}")
 def confirm_page(request: Request, token: str) -> HTMLResponse:
     if _ids(request, token) is None:
@@ -54,7 +65,6 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
         return _not_found()
     contact_id, touch_id = ids
     engine: Engine = request.app.state.engine
-    item = EvidenceIn("email.unsubscribed", datetime.now(UTC), "unsubscribe", contact_id=contact_id,
-                      touch_id=touch_id or None, dedupe_key=f"unsubscribe:{contact_id}")
+    item = unsubscribe_event(contact_id, touch_id, datetime.now(UTC))
     await run_in_threadpool(engine.record, [item])
     return HTMLResponse(PAGE.format(title="Unsubscribed", body="<p>You will not get these emails any more.</p>"))

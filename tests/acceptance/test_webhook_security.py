@@ -438,3 +438,14 @@ class TestUnsubscribe(WebhookSecurityCases):
     def malformed(self, env: Env) -> list[Call]:
         return [self.call(self.token(env, value=v)) for v in ("ada", [1], [1, 2, 3], ["1", "2"])]
 
+    def test_an_exact_repeat_changes_nothing(self, env: Env) -> None:
+        """Not for the link: each POST is the buyer's own act (they may have resubscribed in between),
+        recorded again; the suppression it holds stays one."""
+        call = self.valid(env)
+        assert post(env, call).status_code == 200
+        once = snapshot(env.engine)
+        assert post(env, call).status_code == 200
+        again = snapshot(env.engine)
+        assert again["evidence"] == once["evidence"] + 1
+        assert {**again, "evidence": 0} == {**once, "evidence": 0}
+

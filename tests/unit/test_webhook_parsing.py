@@ -468,10 +468,11 @@ def test_help_is_answered_not_recorded() -> None:
 
 @pytest.mark.parametrize(("body", "expected"), [
     *[(word, "stop") for word in ("STOP", "stop", "  Stop  ", "\tSTOP\n", "StopAll", "unsubscribe", "Cancel",
-                                  "END", "quit", "Revoke", "OPTOUT")],
-    *[(word, "start") for word in ("START", "unstop", " Yes ")],
-    *[(word, "help") for word in ("HELP", "info", " Help\n")],
-    *[(text, None) for text in ("stop please", "Please stop", "yes please", "", "STOP ALL", "helpful")],
+                                  "END", "quit", "Revoke", "OPTOUT", "STOP ALL", "stop  all", "STOP.", "Stop!",
+                                  " stop. ", "stop?!", "Unsubscribe.")],
+    *[(word, "start") for word in ("START", "unstop", " Yes ", "Start.", "UNSTOP!")],
+    *[(word, "help") for word in ("HELP", "info", " Help\n", "Help?", "info.")],
+    *[(text, None) for text in ("stop please", "Please stop", "yes please", "", "helpful", ".stop", "stop it.")],
 ])
 def test_keyword_table(body: str, expected: str | None) -> None:
     assert keyword_of(body) == expected
