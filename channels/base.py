@@ -99,6 +99,9 @@ class NormalizedEvent:
     # ours (an inbound SMS): the engine ties it to the latest touch sent there, in the same transaction.
     conversation: str | None = None
     data: Mapping[str, object] = field(default_factory=dict)  # the raw payload, JSON-serializable
+    # Set when the event counts only if it provably answers a touch of ours (it names one by touch id
+    # or provider message id): otherwise the engine keeps it raw as unattributed, with this reason.
+    requires_touch: str | None = None
 
 
 # --- Webhooks ------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """SendGrid Inbound Parse: replies and calendar RSVPs that reach the inbound domain.
 
-Pure parsing: the route hands in the decoded form and gets an `InboundEmail` back. A post that is
-not an Inbound Parse post raises `WebhookRejected(400)`, so that nothing changes."""
+Pure parsing: `read_form` splits the raw multipart body into byte values (Starlette would decode
+every field as UTF-8 before SendGrid's `charsets` map could be applied) and `parse_inbound` turns
+them into an `InboundEmail`: text decoded per `charsets` (parsed mode) or per each MIME part's
+charset and transfer encoding (raw mode), machine mail (delivery reports, read receipts, abuse
+reports) told apart from replies, quoted history stripped. A post that is not an Inbound Parse post
+raises `WebhookRejected(400)`, so that nothing changes."""
 
 from __future__ import annotations
 
@@ -11,9 +15,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email import policy
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses
+from urllib.parse import parse_qsl
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 from channels.meeting import CalendarReply, parse_replies
 from outreach.errors import WebhookRejected
@@ -39,29 +48,101 @@ class InboundEmail:
     auto_reply: bool = False
     auto_reply_reason: str | None = None
     calendar_replies: list[CalendarReply] = field(default_factory=list)
+    spf: str | None = None  # SendGrid's verdicts: `SPF` (pass, fail, softfail, ...) and `dkim`
+    dkim: str | None = None
+    report: MachineReport | None = None  # set for machine mail: bounces, read receipts, abuse reports
+    original_ids: list[str] = field(default_factory=list)  # Message-IDs of the mail a report returns
+
+
+@dataclass
+class MachineReport:
+    """Mail written by a machine about a mail that was sent. `kind` is `bounce` (a delivery status
+    notification, RFC 3464, or a mailer-daemon's free-form bounce), `read_receipt` (RFC 8098) or
+    `complaint` (an abuse report, ARF, RFC 5965). `recipients` are (address, action, status) per
+    recipient of a DSN (the complainant of an ARF report); `hard` is True for a permanent failure."""
+
+    kind: str
+    hard: bool = False
+    recipients: list[tuple[str, str, str]] = field(default_factory=list)
+    detail: str = ""
 
 
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
 MAX_POST = 30 * 1024 * 1024  # Inbound Parse posts up to 30 MB, attachments included
 
 
+def read_form(body: bytes, content_type: str) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """The fields and files of a multipart/form-data body, every value as the bytes that were posted
+    (the last value of a repeated name); a url-encoded form is read too. Raises WebhookRejected(400)
+    for another content type or a broken body."""
+    ctype, params = parse_options_header(content_type)
+    if ctype == b"application/x-www-form-urlencoded":  # not what SendGrid posts, but a form all the same
+        return {k.decode("utf-8", errors="replace"): v for k, v in parse_qsl(body, keep_blank_values=True)}, {}
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
+        raise WebhookRejected(400, "an Inbound Parse post is multipart/form-data with a boundary")
+    fields: dict[str, bytes] = {}
+    files: dict[str, bytes] = {}
+    current: dict[str, object] = {}
+    chunks: list[bytes] = []
+    header: list[bytes] = [b"", b""]
+
+    def on_part_begin() -> None:
+        current.clear()
+        chunks.clear()
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header[0] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header[1] += data[start:end]
+
+    def on_header_end() -> None:
+        current[header[0].decode("latin-1").strip().lower()] = header[1]
+        header[0], header[1] = b"", b""
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        chunks.append(data[start:end])
+
+    def on_part_end() -> None:
+        disposition = current.get("content-disposition")
+        _, options = parse_options_header(disposition if isinstance(disposition, bytes) else b"")
+        name = options.get(b"name", b"").decode("utf-8", errors="replace")
+        if name:
+            (files if b"filename" in options else fields)[name] = b"".join(chunks)
+
+    callbacks = {"on_part_begin": on_part_begin, "on_header_field": on_header_field,
+                 "on_header_value": on_header_value, "on_header_end": on_header_end,
+                 "on_part_data": on_part_data, "on_part_end": on_part_end}
+    try:
+        parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+        parser.write(body)
+        parser.finalize()
+    except (MultipartParseError, ValueError) as exc:
+        raise WebhookRejected(400, f"not a well-formed form: {exc}") from None
+    return fields, files
+
+
 def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None = None) -> InboundEmail:
     """Read an Inbound Parse post, parsed mode (headers, text, html, from, to, cc, subject,
-    envelope, charsets, attachment-info and files attachment1..N) or raw mode (`email` holds the
-    whole MIME message). Byte values are decoded with the charset SendGrid names in `charsets`;
-    values of other types (a framework's upload objects) are ignored: pass uploads as `files`.
+    envelope, charsets, SPF, dkim, attachment-info and files attachment1..N) or raw mode (`email`
+    holds the whole MIME message, read as bytes: each part's charset and transfer encoding decide).
+    Byte values are decoded with the charset SendGrid names in `charsets`; values of other types
+    (a framework's upload objects) are ignored: pass uploads as `files`.
     Calendar parts (text/calendar, application/ics, *.ics) are read for METHOD:REPLY answers.
     Raises WebhookRejected(400) when the post has neither `email` nor `from`/`headers`, or when no
     sender address can be found."""
     charsets = _json_object(form.get("charsets"))
-    fields = {k: _decode(v, charsets.get(k)) for k, v in form.items() if isinstance(v, str | bytes)}
-    raw = fields.get("email", "")
-    raw_mode = bool(raw.strip())
-    if raw_mode:
-        headers: Message = email.message_from_string(raw)
+    fields = {k: _decode(v, charsets.get(k)) for k, v in form.items()
+              if isinstance(v, str | bytes) and k != "email"}
+    raw_value = form.get("email")
+    raw = raw_value.encode("utf-8") if isinstance(raw_value, str) else raw_value
+    raw_mode = isinstance(raw, bytes) and bool(raw.strip())
+    if raw_mode and isinstance(raw, bytes):
+        headers: Message = email.message_from_bytes(raw, policy=policy.default)
         text, html, calendars = _walk(headers)
     elif fields.get("from") or fields.get("headers"):
-        headers = email.message_from_string(fields.get("headers", "").strip() + "\n\n")
+        headers = email.message_from_string(fields.get("headers", "").strip() + "\n\n", policy=policy.default)
         text, html = fields.get("text", ""), fields.get("html") or None
         calendars = _parsed_calendars(fields, files or {})
     else:
@@ -71,7 +152,7 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
 
     def values(name: str) -> list[str]:
         # Raw mode trusts the message's own headers; parsed mode SendGrid's decoded fields.
-        header = [str(v) for v in headers.get_all(name, [])]
+        header = [str(v) for v in _header_values(headers, name)]
         form_value = [fields[name.lower()]] if fields.get(name.lower()) else []
         return (header or form_value) if raw_mode else (form_value or header)
 
@@ -80,11 +161,13 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
         raise WebhookRejected(400, "inbound mail has no sender address")
     sender_name, sender = senders[0]
     recipients = [addr for _, addr in _addresses(values("To") + values("Cc"))]
-    envelope_to = _json_object(fields.get("envelope")).get("to", [])
+    envelope = _json_object(fields.get("envelope"))
+    envelope_to = envelope.get("to", [])
     recipients += [a for a in (envelope_to if isinstance(envelope_to, list) else [envelope_to])
                    if isinstance(a, str) and "@" in a]
     subject = _decoded(next(iter(values("Subject")), ""))
     auto_reason = _auto_reply_reason(headers, subject)
+    report, original_ids = _machine_report(headers, sender, envelope, text, auto_reason is not None)
     replies: list[CalendarReply] = []
     for ics in calendars:
         try:
@@ -94,11 +177,110 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
     return InboundEmail(
         sender=sender.lower(), sender_name=sender_name or None, recipients=_unique(recipients),
         subject=subject.strip(), text=strip_quoted(text), full_text=text, html=html,
-        message_id=next(iter(_msg_ids(headers.get("Message-ID"))), None),
-        in_reply_to=next(iter(_msg_ids(headers.get("In-Reply-To"))), None),
-        references=_msg_ids(headers.get("References")),
+        message_id=next(iter(_msg_ids(_first(headers, "Message-ID"))), None),
+        in_reply_to=next(iter(_msg_ids(_first(headers, "In-Reply-To"))), None),
+        references=_msg_ids(_first(headers, "References")),
         auto_reply=auto_reason is not None, auto_reply_reason=auto_reason, calendar_replies=replies,
+        spf=(fields.get("SPF") or "").strip() or None, dkim=(fields.get("dkim") or "").strip() or None,
+        report=report, original_ids=original_ids,
     )
+
+
+def auth_failure(mail: InboundEmail) -> str | None:
+    """Why SendGrid's own checks say the mail is not from its sender's domain, or None: SPF `fail`
+    or `softfail`, or DKIM signatures of which none passes and one fails."""
+    spf = (mail.spf or "").strip().lower()
+    if spf in ("fail", "softfail"):
+        return f"SendGrid's SPF check says {spf}"
+    verdicts = [v.lower() for v in re.findall(r":\s*([A-Za-z]+)", mail.dkim or "")]
+    if verdicts and "pass" not in verdicts and "fail" in verdicts:
+        return f"SendGrid's DKIM check says fail ({(mail.dkim or '')[:200]})"
+    return None
+
+
+_MACHINE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
+_DSN_CODE = re.compile(r"(?<![\d.])([245])\.\d{1,3}\.\d{1,3}(?![\d.])")
+
+
+def _machine_report(message: Message, sender: str, envelope: dict[str, object], text: str,
+                    auto_reply: bool) -> tuple[MachineReport | None, list[str]]:
+    """The report a machine-written mail carries, and the Message-IDs of the mail it returns."""
+    ctype = message.get_content_type()
+    report_type = str(message.get_param("report-type", "") or "").strip().lower()
+    originals: list[str] = []
+    blocks: list[str] = []
+    for part in message.walk():
+        sub = part.get_content_type()
+        if sub == "message/rfc822":
+            inner = part.get_payload()
+            first = inner[0] if isinstance(inner, list) and inner else None
+            if isinstance(first, Message):
+                originals += _msg_ids(_first(first, "Message-ID"))
+        elif sub in ("text/rfc822-headers", "message/rfc822-headers"):
+            originals += re.findall(r"(?im)^message-id:\s*(<[^<>\s]+>)", _part_body(part))
+        elif sub in ("message/delivery-status", "message/disposition-notification", "message/feedback-report"):
+            blocks.append(_part_body(part))
+    originals = _unique(originals)
+    if ctype == "multipart/report" and report_type == "delivery-status":
+        recipients = _dsn_recipients("\n".join(blocks))
+        hard = any(action == "failed" and status.startswith("5") for _, action, status in recipients)
+        return MachineReport("bounce", hard, recipients, "multipart/report; report-type=delivery-status"), originals
+    if report_type == "disposition-notification":
+        return MachineReport("read_receipt", detail="multipart/report; report-type=disposition-notification"), originals
+    if report_type == "feedback-report" or "message/feedback-report" in {p.get_content_type() for p in message.walk()}:
+        fields = _report_fields("\n".join(blocks))
+        who = fields.get("original-rcpt-to") or fields.get("removal-recipient") or ""
+        address = who.split(";")[-1].strip().strip("<>")
+        recipients = [(address.lower(), "complained", fields.get("feedback-type", "abuse"))] if "@" in address else []
+        return MachineReport("complaint", True, recipients, "feedback-report (ARF)"), originals
+    return_path = _first(message, "Return-Path")
+    empty_return = return_path is not None and str(return_path).strip() in ("", "<>")
+    if envelope.get("from") == "" or ("from" in envelope and envelope.get("from") is None):
+        empty_return = True
+    if not auto_reply and (_MACHINE_SENDER.match(sender) or empty_return):
+        codes = _DSN_CODE.findall(text)
+        why = f"machine sender {sender}" if _MACHINE_SENDER.match(sender) else "empty Return-Path"
+        return MachineReport("bounce", "5" in codes or bool(re.search(r"\b55\d\b", text)), [], why), originals
+    return None, originals
+
+
+def _dsn_recipients(body: str) -> list[tuple[str, str, str]]:
+    found = []
+    for block in re.split(r"\n\s*\n", body.replace("\r\n", "\n")):
+        fields = _report_fields(block)
+        who = fields.get("final-recipient") or fields.get("original-recipient")
+        if who:
+            address = who.split(";")[-1].strip().strip("<>").lower()
+            found.append((address, fields.get("action", "").lower(), fields.get("status", "").split()[0] if
+                          fields.get("status") else ""))
+    return found
+
+
+def _report_fields(block: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in re.findall(r"(?m)^([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*)$", block):
+        out.setdefault(name.lower(), value.strip())
+    return out
+
+
+def _part_body(part: Message) -> str:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # message/*: sub-messages (DSN blocks, the report's fields)
+        return "\n\n".join(m.as_string() if isinstance(m, Message) else str(m) for m in payload)
+    raw = part.get_payload(decode=True)
+    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(payload)
+
+
+def _header_values(message: Message, name: str) -> list[object]:
+    try:
+        return list(message.get_all(name, []))
+    except (ValueError, IndexError, TypeError):  # a header policy.default cannot parse
+        return []
+
+
+def _first(message: Message, name: str) -> object | None:
+    found = _header_values(message, name)
+    return found[0] if found else None
 
 
 def reply_tokens(inbound: InboundEmail, inbound_domain: str) -> list[str]:
@@ -153,14 +335,17 @@ def _walk(message: Message) -> tuple[str, str | None, list[str | bytes]]:
 
 
 def _part_text(part: Message) -> str:
-    encoded = str(part.get("Content-Transfer-Encoding", "")).strip().lower() in ("base64", "quoted-printable")
-    if not encoded and isinstance(part.get_payload(), str):
-        # The message was parsed from text: an 8-bit body is already decoded, and decode=True would
-        # turn its non-ASCII characters into escape sequences.
-        return str(part.get_payload())
+    """A leaf part's text, decoded per its transfer encoding and charset (policy.default's
+    get_content); an unknown charset falls back to UTF-8 with replacement characters."""
+    try:
+        content = part.get_content()  # type: ignore[attr-defined]
+        if isinstance(content, str):
+            return content
+    except (LookupError, KeyError, ValueError, AttributeError, UnicodeError):
+        pass
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
-        return ""
+        return str(part.get_payload())
     try:
         return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
     except LookupError:
@@ -239,20 +424,30 @@ def _auto_reply_reason(headers: Message, subject: str) -> str | None:
 
 
 _QUOTE_MARKERS = [
-    re.compile(r"^\s*-{2,}\s*original message\s*-{2,}", re.IGNORECASE),
+    # "-----Original Message-----" and its translations (Ursprüngliche Nachricht, Message d'origine,
+    # Mensaje original, Исходное сообщение, 元のメッセージ), and "--- Forwarded message ---"
+    re.compile(r"^\s*-{3,}\s*[^-\n]{3,60}?\s*-{3,}\s*$"),
     re.compile(r"^\s*_{10,}\s*$"),  # Outlook's rule above "From: ... Sent: ..."
 ]
-# "On <date>, <name> wrote:" and its German, French, Spanish, Italian, Dutch forms; the date's digit
-# tells it from a sentence of the reply. Gmail wraps it over two lines.
-_WROTE = re.compile(r"^\s*(on|am|le|el|il|op)\s(?=.*\d).{0,300}"
-                    r"(wrote|schrieb|a écrit|escribió|ha scritto|schreef)(\s.{0,200})?\s*:\s*$", re.IGNORECASE)
-_HEADER_BLOCK = re.compile(r"^\s*(from|von|de|da|van)\s*:", re.IGNORECASE)
-_HEADER_NEXT = re.compile(r"^\s*(sent|date|gesendet|envoyé|enviado|to|an|à|para)\s*:", re.IGNORECASE)
+# The attribution line above a quote, with a date in it (its digit tells it from a sentence of the
+# reply): "On <date>, <name> wrote:", "Am ... schrieb ...:", "Le ... a écrit :", "El ... escribió:",
+# "... написал(\u0430):", "...のメッセージ:", "...さんは書きました:", and Gmail's verbless form in other
+# languages, "<date>, <name> <address>:". Gmail wraps it over two lines.
+_WROTE = re.compile(
+    r"^(?=.*\d).{0,400}?((wrote|schrieb|a écrit|escribió|escreveu|ha scritto|schreef|skrev|kirjoitti"
+    r"|napisał\(a\)|napisał|написал\(\u0430\)|написала|написал|пишет|のメッセージ|さんは書きました|写道)(\s.{0,200})?"
+    r"|<[^<>\s]+@[^<>\s]+>)\s*[:\uff1a]\s*$", re.IGNORECASE)
+_HEADER_BLOCK = re.compile(r"^\s*\*?(from|von|de|da|van|från|od|от|差出人|发件人)\*?\s*[:\uff1a]", re.IGNORECASE)
+_HEADER_NEXT = re.compile(r"^\s*\*?(sent|date|gesendet|datum|envoyé|enviado|inviato|verzonden|skickat|wysłano"
+                          r"|отправлено|дата|送信日時|日付|发送时间|to|an|à|para|a|aan|till|do|кому|宛先)\*?\s*[:\uff1a]",
+                          re.IGNORECASE)
 
 
 def strip_quoted(text: str) -> str:
-    """The reply without the quoted history: cut at "On ... wrote:" (also split over two lines),
-    "-----Original Message-----", Outlook's "From:/Sent:" block, and drop lines starting with ">".
+    """The reply without the quoted history: cut at the attribution line ("On ... wrote:" and its
+    German, French, Spanish, Russian, Japanese... forms, also split over two lines),
+    "-----Original Message-----" (and translations), Outlook's "From:/Sent:" block in the common
+    languages, and drop lines starting with ">".
     When nothing precedes the marker (a bottom-posted reply) the unquoted lines are kept."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     cut, marker_lines = None, 1

@@ -2,14 +2,16 @@
 
 Pure parsing and verification: callers hand in the raw body and get `NormalizedEvent`s back;
 `EventWebhookHandler` is the route's handler.
-Anything wrong raises `WebhookRejected` with 403 (not verified) or 400 (malformed), so that the
-route can answer without changing anything."""
+A request that is not verified raises `WebhookRejected(403)` and a body that is not a JSON array
+400, so that the route can answer without changing anything; a bad event inside a good batch is
+kept raw instead (see `parse_events`)."""
 
 from __future__ import annotations
 
 import binascii
 import hashlib
 import json
+import logging
 import re
 import time
 from datetime import UTC, datetime
@@ -22,6 +24,7 @@ from outreach.errors import WebhookRejected
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 SOURCE = "sendgrid"
+log = logging.getLogger(__name__)
 
 
 # --- Event Webhook ---------------------------------------------------------------------------
@@ -72,32 +75,56 @@ _EVENT_TYPES: dict[str, str] = {
 }
 
 
-def parse_events(body: bytes) -> list[NormalizedEvent]:
+NOT_OURS = "mail this engine did not send: no touch id in its custom args and an unknown message id"
+
+
+def parse_events(body: bytes, received_at: datetime | None = None) -> list[NormalizedEvent]:
     """Normalize one Event Webhook batch (a JSON array of event objects).
 
-    Raises WebhookRejected(400) naming the first bad item when the body is not a JSON array of
-    objects that each have a string `event` and a numeric `timestamp`; nothing is returned then."""
+    Raises WebhookRejected(400) when the body is not a JSON array. A bad item in it (not an object,
+    no string `event`, no numeric `timestamp`) does not refuse the batch: SendGrid would retry the
+    good events for a day and then drop them. It is logged and returned raw as `provider.malformed`,
+    which the engine keeps as unattributed. Every event requires a touch of ours: SendGrid reports
+    all mail of the account (password resets, newsletters), and those must not count."""
     try:
         items: object = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookRejected(400, f"event webhook body is not JSON: {exc}") from None
     if not isinstance(items, list):
         raise WebhookRejected(400, "event webhook body must be a JSON array of events")
+    now = received_at or datetime.now(UTC)
     events: list[NormalizedEvent] = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise WebhookRejected(400, f"event #{index} is not a JSON object")
-        name, stamp = item.get("event"), item.get("timestamp")
-        if not isinstance(name, str) or not name.strip():
-            raise WebhookRejected(400, f"event #{index} has no 'event' name")
-        if isinstance(stamp, bool) or not isinstance(stamp, int | float):
-            raise WebhookRejected(400, f"event #{index} ({name}) has no numeric 'timestamp'")
-        try:
-            occurred_at = datetime.fromtimestamp(stamp, tz=UTC)
-        except (OverflowError, OSError, ValueError):
-            raise WebhookRejected(400, f"event #{index} ({name}) has an impossible timestamp") from None
-        events.append(_normalize(item, name.strip().lower(), occurred_at))
+        problem, name, occurred_at = _check(index, item)
+        if problem is not None or not isinstance(item, dict):
+            log.warning("SendGrid event webhook: %s; kept raw: %.2000r", problem, item)
+            digest = hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()
+            events.append(NormalizedEvent("provider.malformed", now, SOURCE, dedupe_key=f"sendgrid:bad:{digest}",
+                                          data={"raw": item}, requires_touch=f"malformed event: {problem}"))
+            continue
+        events.append(_normalize(item, name, occurred_at or now))
     return events
+
+
+# What a buyer did to their address at SendGrid, not an answer to one message: an unsubscribe from a
+# suppression group, a spam report, a bounce, a resubscribe hold for our sends whatever mail caused them
+# (SendGrid itself applies them to every later send), so they count by address, touch or no touch.
+ADDRESS_EVENTS = frozenset({"email.unsubscribed", "email.resubscribed", "email.complained", "email.bounced"})
+
+
+def _check(index: int, item: object) -> tuple[str | None, str, datetime | None]:
+    """(what is wrong with event #index or None, its lower-cased name, when it happened)."""
+    if not isinstance(item, dict):
+        return f"event #{index} is not a JSON object", "", None
+    name, stamp = item.get("event"), item.get("timestamp")
+    if not isinstance(name, str) or not name.strip():
+        return f"event #{index} has no 'event' name", "", None
+    if isinstance(stamp, bool) or not isinstance(stamp, int | float):
+        return f"event #{index} ({name}) has no numeric 'timestamp'", name, None
+    try:
+        return None, name.strip().lower(), datetime.fromtimestamp(stamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return f"event #{index} ({name}) has an impossible timestamp", name, None
 
 
 def _normalize(item: dict[str, object], name: str, occurred_at: datetime) -> NormalizedEvent:
@@ -116,7 +143,7 @@ def _normalize(item: dict[str, object], name: str, occurred_at: datetime) -> Nor
         type=kind, occurred_at=occurred_at, source=SOURCE, dedupe_key=dedupe_key,
         touch_id=_touch_id(item.get(TOUCH_ARG)), provider_message_id=provider_message_id,
         email=address.strip().lower() or None if isinstance(address, str) else None,
-        data=dict(item),
+        data=dict(item), requires_touch=None if kind in ADDRESS_EVENTS else NOT_OURS,
     )
 
 
@@ -162,4 +189,4 @@ class EventWebhookHandler(WebhookHandler):
                                request.headers.get(TIMESTAMP_HEADER))
 
     def parse(self, request: WebhookRequest) -> list[NormalizedEvent]:
-        return parse_events(request.body)
+        return parse_events(request.body, request.received_at)

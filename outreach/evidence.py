@@ -8,16 +8,26 @@ means to the engine (a response, a refusal, a suppression) is decided here and o
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, inspect, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from channels.base import NormalizedEvent
 from outreach import batch_loads
 from outreach.consent import STAFF_SOURCES, refuse_buyer_consent
-from outreach.models import OPEN_STATUSES, Contact, Evidence, StageChange, Suppression, Touch, TouchStatus
+from outreach.models import (
+    OPEN_STATUSES,
+    Contact,
+    Evidence,
+    StageChange,
+    Suppression,
+    Touch,
+    TouchStatus,
+    UnattributedEvent,
+)
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
 
@@ -42,6 +52,7 @@ class RecordResult:
     recorded: list[Evidence] = field(default_factory=list)
     duplicates: int = 0
     unmatched: list[EvidenceIn] = field(default_factory=list)
+    unattributed: list[EvidenceIn] = field(default_factory=list)  # kept raw: not provably the buyer's
     stage_changes: list[StageChange] = field(default_factory=list)
 
     @property
@@ -52,13 +63,16 @@ class RecordResult:
 def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: datetime) -> RecordResult:
     """Record `items` in `session` (the caller's transaction): repeats (by dedupe key) and events
     that match no contact are left out and counted. Staff sources may not lift a suppression
-    (BuyerConsentOnly, nothing recorded): only the buyer does."""
+    (BuyerConsentOnly, nothing recorded): only the buyer does. An item that `requires_touch` and names
+    no touch of ours (or, for a calendar answer, comes from another attendee than the invitee) is stored
+    in UnattributedEvent instead: it moves no stage and teaches nothing."""
     for item in items:
         if item.source in STAFF_SOURCES:
             refuse_buyer_consent(item.type)
     result = RecordResult()
     touches = _touches_for(session, items)
     contacts = _contacts_for(session, items)
+    invitees = _invitees(session, items, touches)
     keys = [i.dedupe_key for i in items if i.dedupe_key]
     seen: set[str] = set()
     for part in range(0, len(keys), 900):
@@ -70,6 +84,11 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
             continue
         touch = (touches.get(("id", item.touch_id)) or touches.get(("pmid", item.provider_message_id))
                  or touches.get((f"conversation:{item.conversation}", item.phone)))
+        if item.requires_touch:
+            why = _unproven(item, touch, invitees)
+            if why:
+                result.unattributed.append(replace(item, requires_touch=why))
+                continue
         contact_id = item.contact_id or (touch[0] if touch else None) or contacts.get(
             ("email", (item.email or "").lower())) or contacts.get(("phone", item.phone or ""))
         if contact_id is None:
@@ -84,9 +103,50 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
         session.add(ev)
         result.recorded.append(ev)
     session.flush()
+    _keep_unattributed(session, result.unattributed, now)
     _suppress(session, result.recorded, now)
     result.stage_changes = _advance(session, rules, result.recorded, now)
     return result
+
+
+def _unproven(item: NormalizedEvent, touch: _Touch | None, invitees: dict[int, str]) -> str | None:
+    """Why `item` (which requires a touch) is not provably the buyer's, or None when it is."""
+    if touch is None:
+        return item.requires_touch
+    if item.type.startswith("meeting.") and (item.email or "").lower() != invitees.get(touch[1], ""):
+        return f"calendar answer from {item.email or 'nobody'}, not the attendee the invite was sent to"
+    return None
+
+
+def _invitees(session: Session, items: list[NormalizedEvent],
+              touches: dict[tuple[str, int | str | None], _Touch]) -> dict[int, str]:
+    """touch id -> its contact's address (lower-cased), for the calendar answers in `items`."""
+    tids = sorted({t[1] for i in items if i.requires_touch and i.type.startswith("meeting.")
+                   for t in [touches.get(("id", i.touch_id))] if t})
+    out: dict[int, str] = {}
+    for part in batch_loads.chunks(tids):
+        for tid, address in session.execute(select(col(Touch.id), col(Contact.email)).join(
+                Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Touch.id).in_(part))):
+            if tid is not None:
+                out[tid] = (address or "").lower()
+    return out
+
+
+def _keep_unattributed(session: Session, items: list[NormalizedEvent], now: datetime) -> None:
+    """Store events that are not provably the buyer's raw, once per dedupe key, for admins to see."""
+    rows = [{"source": i.source, "type": i.type, "occurred_at": i.occurred_at, "received_at": now,
+             "reason": (i.requires_touch or "")[:500], "email": i.email, "phone": i.phone,
+             "provider_message_id": i.provider_message_id, "dedupe_key": i.dedupe_key,
+             "data": {**dict(i.data), **({"touch_id": i.touch_id} if i.touch_id else {})}} for i in items]
+    if not rows:
+        return
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for part in range(0, len(rows), 200):
+        chunk = rows[part:part + 200]
+        if postgres:
+            session.execute(postgresql.insert(UnattributedEvent).values(chunk).on_conflict_do_nothing())
+        else:
+            session.execute(sqlite.insert(UnattributedEvent).values(chunk).on_conflict_do_nothing())
 
 
 def _touches_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[str, int | str | None], _Touch]:

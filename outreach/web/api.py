@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from outreach.consent import BuyerConsentOnly, refuse_buyer_consent
 from outreach.contact_info import (
@@ -28,7 +28,7 @@ from outreach.contacts import find_contact
 from outreach.db import session_scope
 from outreach.errors import InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
-from outreach.models import STATUSES, Contact, User
+from outreach.models import STATUSES, Contact, UnattributedEvent, User
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
@@ -228,3 +228,16 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
 def get_report(user: ApiUser, engine: EngineDep) -> dict[str, Any]:
     with session_scope(engine.db) as s:
         return report(s, engine.project.rules)
+
+
+@router.get("/unattributed", summary="Provider events not provably a buyer's (admins only), newest first")
+def unattributed(user: ApiUser, engine: EngineDep,
+                 limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict[str, Any]]:
+    if user.role != "admin":
+        raise Forbidden("only admins see unattributed provider events")
+    with session_scope(engine.db) as s:
+        rows = s.exec(select(UnattributedEvent).order_by(col(UnattributedEvent.received_at).desc(),
+                                                         col(UnattributedEvent.id).desc()).limit(limit)).all()
+        return [{"id": r.id, "source": r.source, "type": r.type, "occurred_at": _utc(r.occurred_at).isoformat(),
+                 "received_at": _utc(r.received_at).isoformat(), "reason": r.reason, "email": r.email,
+                 "phone": r.phone, "provider_message_id": r.provider_message_id, "data": r.data} for r in rows]

@@ -213,6 +213,14 @@ def test_dedupe_key_falls_back_to_a_content_hash() -> None:
     (b"not json", "not JSON"),
     (b"\xff\xfe", "not JSON"),
     (b'{"event": "open", "timestamp": 1}', "array"),
+])
+def test_malformed_batches_are_400(body: bytes, mentions: str) -> None:
+    with pytest.raises(WebhookRejected) as exc:
+        parse_events(body)
+    assert mentions in rejected(exc, 400)
+
+
+@pytest.mark.parametrize(("body", "mentions"), [
     (b"[1]", "#0"),
     (b'[{"timestamp": 1}]', "'event'"),
     (b'[{"event": "open"}]', "timestamp"),
@@ -221,10 +229,12 @@ def test_dedupe_key_falls_back_to_a_content_hash() -> None:
     (b'[{"event": "open", "timestamp": 1e20}]', "impossible"),
     (b'[{"event": "open", "timestamp": 1}, {"event": "click"}]', "#1"),
 ])
-def test_malformed_batches_are_400(body: bytes, mentions: str) -> None:
-    with pytest.raises(WebhookRejected) as exc:
-        parse_events(body)
-    assert mentions in rejected(exc, 400)
+def test_a_malformed_event_is_kept_raw_not_refused(body: bytes, mentions: str) -> None:
+    """SendGrid retries a refused batch for a day and then drops it: the good events would be lost."""
+    events = parse_events(body)
+    bad = [e for e in events if e.type == "provider.malformed"]
+    assert len(bad) == 1 and mentions in (bad[0].requires_touch or "")
+    assert bad[0].data["raw"] == json.loads(body)[-1]
 
 
 def test_empty_batch() -> None:
