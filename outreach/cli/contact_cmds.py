@@ -28,19 +28,28 @@ from outreach.errors import InvalidInput
 @contacts_app.command("import")
 @guarded
 def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")] = False,
+                    encoding: Annotated[str | None, typer.Option(
+                        "--encoding", help="The file's encoding (default: UTF-8, with or without a BOM).")] = None,
                     project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
-    from outreach.contacts import import_csv
+    from sqlalchemy.exc import DBAPIError
+
+    from outreach.contacts import file_encoding, import_csv
     from outreach.db import session_scope
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
+    file_encoding(encoding)  # an unknown name is a bad argument, before anything is opened
     engine = open_engine(project)
-    with session_scope(engine.db) as s:
-        result = import_csv(s, file, region=engine.settings.default_region,
-                            first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
-        if strict and result.rejected:
-            s.rollback()
+    try:
+        with session_scope(engine.db) as s:
+            result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
+                                first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
+            if strict and result.rejected:
+                s.rollback()
+    except DBAPIError as exc:  # another import writing the same contacts at the same time, say
+        raise fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported: "
+                   f"run it again") from None
     for row, why in result.rejected:
         typer.echo(f"{file.name}: row {row}: {why}", err=True)
     if as_json:
