@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,6 @@ from outreach.cli.app import (
     parse_time,
     users_app,
 )
-from outreach.errors import InvalidInput
 
 
 @contacts_app.command("import")
@@ -121,18 +119,14 @@ def evidence_add(contact: str, event: str, at: Annotated[str | None, typer.Optio
     from outreach.contacts import find_contact
     from outreach.db import session_scope
     from outreach.evidence import EvidenceIn
+    from outreach.payload import check_time, parse_object
 
     engine = open_engine(project)
     validate_event(event)
-    try:
-        payload = json.loads(data) if data else {}
-    except ValueError as exc:
-        raise InvalidInput(f"--data is not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidInput("--data must be a JSON object")
+    payload = parse_object(data, "--data") if data else {}
     with session_scope(engine.db) as s:
         cid = find_contact(s, contact).id
-    when = parse_time(at)
+    when = check_time(parse_time(at), "--at")
     result = engine.record([EvidenceIn(event, when, "cli", contact_id=cid, data=payload)])
     moved = "; ".join(f"stage {c.from_stage} -> {c.to_stage}" for c in result.stage_changes)
     typer.echo(f"recorded {event} for contact {cid}" + (f" ({moved})" if moved else ""))

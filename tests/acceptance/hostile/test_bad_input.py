@@ -12,6 +12,7 @@ Later work adds its cases to these tables."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -19,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Contact
+from outreach.models import Contact, Evidence
+from tests.support.web import Seed, TestClient, bearer, client, seed
 
 HEADER = b"email,phone,first_name,last_name,company,title,timezone,owner,external_id,consent_email,consent_sms,notes\n"
 
@@ -140,3 +143,126 @@ def test_rejected_cells_are_escaped_against_formula_injection(project_path: Path
     for r in rejected:
         assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in r.values())
     assert set(people(engine)) == {"good@x.org"}
+
+
+# --- 2. Nested, out-of-range and hostile values: 400/422 or FILE:LINE, never a 500 ---------------
+
+ADA = "ada@analytical.example"  # rep@example.com's contact in the seed
+
+
+def evidence_count(engine: Engine) -> int:
+    with session_scope(engine.db) as s:
+        return int(s.execute(select(func.count()).select_from(Evidence)).scalar_one())
+
+
+def _event(contact: str = f'{{"email": "{ADA}"}}', **fields: str) -> str:
+    extra = "".join(f', "{k}": {v}' for k, v in fields.items())
+    return f'{{"contact": {contact}, "type": "pricing.viewed"{extra}}}'
+
+
+API_CASES = [  # (id, raw JSON body, the field the answer names)
+    ("data nested 10,000 levels", _event(data='{"a": ' + "[" * 10_000 + "1" + "]" * 10_000 + "}"), ""),
+    ("data nested 100 levels", _event(data='{"a": ' * 100 + "1" + "}" * 100), "nested more than 32"),
+    ("occurred_at past year 9999", _event(occurred_at='"99999-01-01"'), "occurred_at"),
+    ("occurred_at before year 1 in UTC", _event(occurred_at='"0001-01-01T00:00:00+05:00"'), "occurred_at"),
+    ("occurred_at in the 19th century", _event(occurred_at='"1850-01-01T00:00:00Z"'), "occurred_at"),
+    ("integer of 5,000 digits in data", _event(data='{"n": ' + "9" * 5000 + "}"), ""),
+    ("integer over 64 bits in data", _event(data='{"n": ' + str(2**70) + "}"), "data.n"),
+    ("NaN in data", _event(data='{"n": NaN}'), "data.n"),
+    ("Infinity in data", _event(data='{"n": [1, Infinity]}'), "data.n[1]"),
+    ("NaN as the contact's id", _event(contact='{"id": NaN}'), "id"),
+    ("contact id over 32 bits", _event(contact='{"id": 99999999999999999999}'), "id"),
+    ("NUL in the contact's email", _event(contact='{"email": "ada\\u0000@analytical.example"}'), "email"),
+    ("NUL in the id", _event(id='"a\\u0000b"'), "id"),
+    ("NUL in data", _event(data='{"x": "a\\u0000b"}'), "data.x"),
+]
+
+
+@pytest.fixture
+def web(engine: Engine) -> tuple[Engine, Seed, TestClient]:
+    return engine, seed(engine), client(engine)
+
+
+@pytest.mark.parametrize(("body", "names"), [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
+def test_hostile_json_gets_a_4xx_and_records_nothing(body: str, names: str,
+                                                     web: tuple[Engine, Seed, TestClient]) -> None:
+    engine, s, c = web
+    before = evidence_count(engine)
+    r = c.post("/api/evidence", content=body.encode(),
+               headers={**bearer(s, "admin@example.com"), "content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text[:300]
+    assert names in json.dumps(r.json()), r.text[:300]
+    assert evidence_count(engine) == before
+
+
+YAML_CASES = [  # (id, file, its text, what stderr says)
+    ("rules nested 10,000 levels", "rules/deep.yaml", "a: " + "[" * 10_000 + "]" * 10_000 + "\n",
+     "rules/deep.yaml:1: YAML syntax error: nested more than 100 levels deep"),
+    ("rules nested in block style", "rules/deep.yaml", "".join(f"{' ' * i}k{i}:\n" for i in range(150)),
+     "rules/deep.yaml:100: YAML syntax error: nested more than 100 levels deep"),
+    ("rules alias bomb", "rules/bomb.yaml", 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+     + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)),
+     "rules/bomb.yaml:"),
+    ("config nested 10,000 levels", "config.yaml", None, "config.yaml:"),
+    ("holiday past year 9999", "config.yaml", "policy: {holidays: ['99999-01-01']}", "config.yaml:"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "says"), [c[1:] for c in YAML_CASES], ids=[c[0] for c in YAML_CASES])
+def test_hostile_yaml_is_a_file_line_error(name: str, text: str | None, says: str, tmp_path: Path) -> None:
+    from tests.support import make_project
+
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'o.db'}")
+    path = root / name
+    if name == "config.yaml":
+        config = path.read_text()
+        if text is None:
+            text = config + "extra: " + "[" * 10_000 + "]" * 10_000 + "\n"
+        else:
+            text = config.replace("  holidays: []", "  holidays: ['99999-01-01']")
+    path.write_text(text)
+    p = outreach(root, "check")
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert says in p.stdout + p.stderr, p.stdout + p.stderr
+
+
+DATA_CASES = [  # (id, arguments after CONTACT EVENT, what stderr says)
+    ("--data nested 10,000 levels", ["--data", '{"a": ' * 10_000 + "1" + "}" * 10_000], "--data"),
+    ("--data nested 100 levels", ["--data", '{"a": ' * 100 + "1" + "}" * 100], "nested more than 32"),
+    ("--data NaN", ["--data", '{"n": NaN}'], "NaN"),
+    ("--data integer over 64 bits", ["--data", '{"n": ' + str(2**70) + "}"], "--data.n"),
+    ("--data integer of 5,000 digits", ["--data", '{"n": ' + "9" * 5000 + "}"], "--data is not JSON"),
+    ("--at before year 1 in UTC", ["--at", "0001-01-01T00:00:00+05:00"], "--at is out of range"),
+]
+
+
+@pytest.mark.parametrize(("args", "says"), [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_hostile_evidence_add_exits_2_and_records_nothing(args: list[str], says: str, project_path: Path,
+                                                          engine: Engine) -> None:
+    assert outreach(project_path, "contacts", "import", str(project_path / "contacts.csv")).returncode == 0
+    p = outreach(project_path, "evidence", "add", ADA, "pricing.viewed", *args)
+    assert p.returncode == 2 and says in p.stderr, p.stderr
+    assert evidence_count(engine) == 0
+
+
+# --- 3. An API id is unique within its source ----------------------------------------------------
+
+
+def test_an_api_id_is_deduplicated_within_its_source_only(web: tuple[Engine, Seed, TestClient]) -> None:
+    engine, s, c = web
+
+    def post(who: str, **extra: str) -> int:
+        body = {"contact": {"email": ADA}, "type": "pricing.viewed", "id": "1", **extra}
+        return c.post("/api/evidence", json=body, headers=bearer(s, who)).status_code
+
+    before = evidence_count(engine)
+    assert post("admin@example.com") == 201
+    assert post("rep@example.com") == 201  # another API user's id "1" is another event
+    assert post("admin@example.com") == 200  # the same user's again: a duplicate
+    assert post("admin@example.com", source="crm") == 201
+    assert post("rep@example.com", source="crm") == 200  # one source, whoever sends it
+    assert post("rep@example.com", source="shop") == 201
+    assert evidence_count(engine) == before + 4
+    with session_scope(engine.db) as db:
+        keys = db.execute(select(col(Evidence.dedupe_key)).where(col(Evidence.dedupe_key).is_not(None))).scalars()
+        assert len(set(keys)) == 4
