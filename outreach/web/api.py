@@ -88,7 +88,10 @@ class EvidenceBody(Body):
     occurred_at: datetime | None = Field(default=None, description="ISO 8601; default now, naive means UTC")
     data: dict[str, Any] = {}
     id: Text | None = Field(default=None, min_length=1, max_length=200,
-                            description="Your id for this event: a repeat with the same id changes nothing")
+                            description="Your id for this event: a repeat of it from the same source changes nothing")
+    source: Text | None = Field(default=None, min_length=1, max_length=100, examples=["segment"],
+                                description="The system the event comes from: `id`s are unique within it "
+                                            "(default: the token's user)")
 
     @field_validator("occurred_at")
     @classmethod
@@ -195,7 +198,9 @@ def evidence(body: EvidenceBody, user: ApiUser, engine: EngineDep) -> Any:
                             region=engine.settings.default_region)
         if not visible_owner(user, c.owner):
             raise NotFound("no such contact")
-    key = f"api:{body.id}" if body.id else None
+    # an id is unique within its source (the `source` given, else the token's user), not across them
+    scope = f"source:{body.source}" if body.source else f"user:{user.id}"
+    key = f"api:{scope}:{body.id}" if body.id else None
     try:
         result = engine.record([EvidenceIn(body.type, when, "api", contact_id=c.id, dedupe_key=key,
                                            data=body.data)], now=now)
