@@ -195,6 +195,13 @@ def test_hostile_json_gets_a_4xx_and_records_nothing(body: str, names: str,
     assert evidence_count(engine) == before
 
 
+def test_a_number_too_long_for_an_id_is_no_contact(web: tuple[Engine, Seed, TestClient]) -> None:
+    _engine, s, c = web
+    r = c.get("/api/contacts/99999999999999999999", headers=bearer(s, "admin@example.com"))
+    assert r.status_code == 404, r.text[:300]
+    assert c.get("/api/contacts/\u00b2", headers=bearer(s, "admin@example.com")).status_code == 404  # a digit, not 0-9
+
+
 YAML_CASES = [  # (id, file, its text, what stderr says)
     ("rules nested 10,000 levels", "rules/deep.yaml", "a: " + "[" * 10_000 + "]" * 10_000 + "\n",
      "rules/deep.yaml:1: YAML syntax error: nested more than 100 levels deep"),
