@@ -1,10 +1,16 @@
-"""Contacts: CSV import (streamed, validated per row, upserted in batches) and lookups."""
+"""Contacts: CSV import (streamed, validated per row, upserted in batches) and lookups.
+
+Bad input never loses good data: every fault of a row (a value that does not parse, a NUL byte, a
+byte the file's encoding cannot read, a value over its length limit, a contact given twice in the
+file, an external id and an email that name two different contacts) rejects that row, with its
+number and the reason, and the good rows import."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,17 +27,44 @@ from outreach.models import Contact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms")
+# The longest value each column takes, in characters; a longer one rejects its row. Any other
+# column (an attribute) takes ATTRIBUTE_LIMIT, and a column's name COLUMN_NAME_LIMIT.
+LIMITS = {"email": 320, "owner": 320, "phone": 64, "first_name": 1000, "last_name": 1000, "company": 1000,
+          "title": 1000, "timezone": 64, "external_id": 255, "consent_email": 16, "consent_sms": 16}
+ATTRIBUTE_LIMIT = 10_000
+COLUMN_NAME_LIMIT = 200
+MAX_ID = 2**31 - 1  # contact ids are 32-bit integers in the database
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
+_FAULTY = re.compile("[\x00\udc80-\udcff]")  # a NUL, or a byte the encoding could not read (surrogateescape)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP: a spreadsheet reads these as a formula
 BATCH = 1000
+
+
+def escape_formula(value: str) -> str:
+    """A cell for a CSV a spreadsheet may open: one that starts like a formula gets a leading
+    apostrophe (OWASP's rule against CSV injection)."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def unescape_formula(value: str) -> str:
+    """What escape_formula wrote, read back: FILE.rejected.csv, fixed, imports as it was meant."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(FORMULA_START) else value
+
+
+def show(value: str, width: int = 60) -> str:
+    """A value quoted in a message: control characters escaped, and cut short."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()) & 0xff:02x}", value)
+    return text if len(text) <= width else text[:width] + "..."
 
 
 def normalize_email(value: str) -> str:
     email = value.strip().lower()
     if not _EMAIL.match(email):
-        raise InvalidInput(f"email '{value.strip()}' is not an email address")
+        raise InvalidInput(f"email '{show(value.strip())}' is not an email address")
     return email
 
 
@@ -39,9 +72,9 @@ def normalize_phone(value: str, region: str) -> str:
     try:
         number = phonenumbers.parse(value.strip(), region)
     except phonenumbers.NumberParseException:
-        raise InvalidInput(f"phone '{value.strip()}' is not a phone number") from None
+        raise InvalidInput(f"phone '{show(value.strip())}' is not a phone number") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidInput(f"phone '{value.strip()}' is not a valid number for its country")
+        raise InvalidInput(f"phone '{show(value.strip())}' is not a valid number for its country")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -53,12 +86,16 @@ def parse_consent(value: str, column: str) -> bool | None:
         return True
     if text in _NO:
         return False
-    raise InvalidInput(f"{column} '{value.strip()}' must be yes/no, true/false, 1/0 or blank")
+    raise InvalidInput(f"{column} '{show(value.strip())}' must be yes/no, true/false, 1/0 or blank")
 
 
 def parse_row(row: dict[str, str], region: str) -> dict[str, Any]:
     """One CSV row -> contact fields; InvalidInput names the field that is wrong."""
-    get = {k.strip().lower(): (v or "").strip() for k, v in row.items() if k is not None}
+    get = {k.strip().lower(): unescape_formula((v or "").strip()) for k, v in row.items() if k is not None}
+    for name, text in get.items():
+        limit = LIMITS.get(name, ATTRIBUTE_LIMIT)
+        if len(text) > limit:
+            raise InvalidInput(f"{name} is {len(text):,} characters long (at most {limit:,})")
     out: dict[str, Any] = {}
     if get.get("email"):
         out["email"] = normalize_email(get["email"])
@@ -70,7 +107,7 @@ def parse_row(row: dict[str, str], region: str) -> dict[str, Any]:
         try:
             ZoneInfo(get["timezone"])
         except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput(f"timezone '{get['timezone']}' is not a known time zone") from None
+            raise InvalidInput(f"timezone '{show(get['timezone'])}' is not a known time zone") from None
         out["timezone"] = get["timezone"]
     if get.get("owner"):
         out["owner"] = normalize_email(get["owner"])
@@ -95,17 +132,69 @@ class ImportResult:
     rejected_file: Path | None = None
 
 
-def read_rows(path: Path, region: str) -> Iterator[tuple[int, dict[str, str], dict[str, Any] | str]]:
+def file_encoding(encoding: str | None) -> str:
+    """The codec to read a CSV with: UTF-8 (with or without a byte order mark) unless named."""
+    try:
+        name = codecs.lookup(encoding or "utf-8").name
+    except LookupError:
+        raise InvalidInput(f"--encoding '{show(encoding or '')}' is not an encoding Python knows "
+                           f"(utf-8, cp1252, latin-1, utf-16, ...)") from None
+    return "utf-8-sig" if name in ("utf-8", "utf-8-sig") else name
+
+
+def _fault(name: str, value: str, encoding: str) -> str | None:
+    """Why a cell cannot be stored as it is (a NUL, an unreadable byte), or None."""
+    found = _FAULTY.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return f"{name} contains a NUL byte"
+    byte = ord(found.group()) - 0xDC00
+    return (f"{name} has the byte 0x{byte:02X}, which is not {encoding.removesuffix('-sig')} text "
+            f"(name the file's encoding with --encoding)")
+
+
+Row = tuple[int, dict[str, str], dict[str, Any] | str]
+
+
+def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
     """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad)."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or not {"email", "phone"} & {f.strip().lower() for f in reader.fieldnames}:
+    with path.open(newline="", encoding=encoding, errors="surrogateescape") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            raise InvalidInput(f"{path.name}:1: the header is not CSV ({exc})") from None
+        names = [h.strip().lower() for h in header or []]
+        if not header or not {"email", "phone"} & set(names):
             raise InvalidInput(f"{path.name}:1: the header needs an email or phone column "
                                f"(columns: {', '.join(COLUMNS)})")
-        for raw in reader:
-            row_no = reader.line_num
-            if None in raw:
+        for name in header:
+            why = _fault("a column name", name, encoding) or (
+                f"a column name is over {COLUMN_NAME_LIMIT} characters" if len(name) > COLUMN_NAME_LIMIT else None)
+            if why:
+                raise InvalidInput(f"{path.name}:1: {why}")
+        row_no = 1
+        while True:
+            row_no += 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a cell over the csv module's limit, say: that row only
+                yield row_no, {}, f"not a CSV row: {exc}"
+                continue
+            if not values:
+                row_no -= 1  # a blank line is no row
+                continue
+            raw = dict(zip(header, values, strict=False))
+            if len(values) > len(header):
                 yield row_no, raw, "more values than columns in the header"
+                continue
+            for name in header[len(values):]:
+                raw[name] = ""
+            if _FAULTY.search("".join(values)):
+                yield row_no, raw, next(w for w in (_fault(n, v, encoding) for n, v in raw.items()) if w)
                 continue
             try:
                 yield row_no, raw, parse_row(raw, region)
@@ -113,49 +202,80 @@ def read_rows(path: Path, region: str) -> Iterator[tuple[int, dict[str, str], di
                 yield row_no, raw, str(exc)
 
 
+def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
+    """Reject a row that gives an email or external id an earlier row of the file gave: which of the
+    two is meant is for a person to say."""
+    emails: dict[str, int] = {}
+    ext_ids: dict[str, int] = {}
+    for row_no, raw, parsed in rows:
+        if isinstance(parsed, dict):
+            for key, seen in (("email", emails), ("external_id", ext_ids)):
+                value = parsed.get(key)
+                if value and value in seen:
+                    parsed = f"{key} '{show(value)}' is on row {seen[value]} too: one row per contact"
+                    break
+            if isinstance(parsed, dict):
+                for key, seen in (("email", emails), ("external_id", ext_ids)):
+                    if parsed.get(key):
+                        seen[parsed[key]] = row_no
+        yield row_no, raw, parsed
+
+
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
-               strict: bool = False) -> ImportResult:
-    """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv).
-    With strict=True one bad row imports nothing."""
+               strict: bool = False, encoding: str | None = None) -> ImportResult:
+    """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
+    its cells escaped against formula injection). With strict=True one bad row imports nothing (the
+    caller rolls back when `rejected` is not empty: some faults show only against the database)."""
+    codec = file_encoding(encoding)
     result = ImportResult()
-    rejected_rows: list[dict[str, str]] = []
-    fieldnames: list[str] = []
-    batch: list[dict[str, Any]] = []
+    rejected_rows: list[tuple[int, dict[str, str], str]] = []
     if strict:  # a first pass, so that nothing is written when any row is bad
-        for row_no, _raw, parsed in read_rows(path, region):
+        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec)):
             if isinstance(parsed, str):
                 result.rejected.append((row_no, parsed))
         if result.rejected:
             return result
-    for row_no, raw, parsed in read_rows(path, region):
+    fieldnames: list[str] = []
+    batch: list[tuple[int, dict[str, str], dict[str, Any]]] = []
+    matched: dict[int, int] = {}  # contact id -> the row that updated it
+    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec)):
         fieldnames = fieldnames or list(raw.keys())
         if isinstance(parsed, str):
-            result.rejected.append((row_no, parsed))
-            rejected_rows.append({"row": str(row_no), "error": parsed,
-                                  **{k: v for k, v in raw.items() if k is not None}})
+            rejected_rows.append((row_no, raw, parsed))
             continue
-        batch.append(parsed)
+        batch.append((row_no, raw, parsed))
         if len(batch) >= BATCH:
-            _upsert(session, batch, first_stage, now, result)
+            rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
             batch = []
     if batch:
-        _upsert(session, batch, first_stage, now, result)
+        rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
+    rejected_rows.sort(key=lambda r: r[0])
+    result.rejected = [(row_no, why) for row_no, _raw, why in rejected_rows]
     if rejected_rows:
         out = path.with_name(path.stem + ".rejected.csv")
-        with out.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["row", "error", *[f for f in fieldnames if f]],
-                                    extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rejected_rows)
+        out_codec = "utf-8" if codec == "utf-8-sig" else codec
+        with out.open("w", newline="", encoding=out_codec, errors="surrogateescape") as fh:
+            writer = csv.writer(fh)
+            columns = [f for f in fieldnames if f]
+            writer.writerow(["row", "error", *map(escape_formula, columns)])
+            for row_no, raw, why in rejected_rows:
+                writer.writerow([str(row_no), escape_formula(_encodable(why, out_codec)),
+                                 *(escape_formula(raw.get(c) or "") for c in columns)])
         result.rejected_file = out
     return result
 
 
-def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now: datetime,
-            result: ImportResult) -> None:
-    """Match a batch by external_id, else email, with two queries; insert the rest in one go."""
-    ext_ids = [r["external_id"] for r in rows if r.get("external_id")]
-    emails = [r["email"] for r in rows if r.get("email")]
+def _encodable(text: str, codec: str) -> str:
+    return text.encode(codec, errors="replace").decode(codec)
+
+
+def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, Any]]], first_stage: str,
+            now: datetime, result: ImportResult, matched: dict[int, int]) -> list[tuple[int, dict[str, str], str]]:
+    """Match a batch by external_id, else email, with two queries; insert the rest in one go. A row whose
+    external id and email belong to two different contacts, or that names a contact an earlier row of
+    the file updated, is rejected (returned with its reason)."""
+    ext_ids = [r["external_id"] for _n, _raw, r in rows if r.get("external_id")]
+    emails = [r["email"] for _n, _raw, r in rows if r.get("email")]
     conds = []
     if ext_ids:
         conds.append(col(Contact.external_id).in_(ext_ids))
@@ -173,18 +293,30 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
             if email:
                 by_email[email] = cid
             attrs[cid] = attributes or {}
-    inserts: dict[str, dict[str, Any]] = {}
+    rejected: list[tuple[int, dict[str, str], str]] = []
+    inserts: dict[tuple[str, str], dict[str, Any]] = {}
     updates: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        cid = by_ext.get(row.get("external_id") or "") or by_email.get(row.get("email") or "")
+    for row_no, raw, row in rows:
+        ext_cid = by_ext.get(row.get("external_id") or "")
+        email_cid = by_email.get(row.get("email") or "")
+        if ext_cid is not None and email_cid is not None and ext_cid != email_cid:
+            rejected.append((row_no, raw, f"external_id '{show(row['external_id'])}' is contact {ext_cid} but "
+                                          f"email '{show(row['email'])}' is contact {email_cid}: fix one of them"))
+            continue
+        cid = ext_cid if ext_cid is not None else email_cid
         if cid is not None:
+            if cid in matched:
+                rejected.append((row_no, raw, f"the same contact ({cid}) as row {matched[cid]}: one row per contact"))
+                continue
+            matched[cid] = row_no
             values = updates.setdefault(cid, {"id": cid})
             values.update(row)
             if "attributes" in row:
                 values["attributes"] = attrs[cid] = {**attrs.get(cid, {}), **row["attributes"]}
             result.updated += 1
         else:
-            key = row.get("external_id") or row.get("email") or row.get("phone") or ""
+            key = (("external_id", row["external_id"]) if row.get("external_id") else
+                   ("email", row["email"]) if row.get("email") else ("phone", row.get("phone") or ""))
             if key in inserts:
                 inserts[key].update(row)
             else:
@@ -196,13 +328,14 @@ def _upsert(session: Session, rows: list[dict[str, Any]], first_stage: str, now:
         session.execute(table_of(Contact).insert(), list(inserts.values()))
         result.created += len(inserts)
     session.flush()
+    return rejected
 
 
 def find_contact(session: Session, ref: str | int) -> Contact:
     """A contact by id, email or external id; NotFound otherwise."""
     text = str(ref).strip()
     conds = [col(Contact.email) == text.lower(), col(Contact.external_id) == text]
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and int(text) <= MAX_ID:  # a longer number is no id (nor fits the column)
         conds.append(col(Contact.id) == int(text))
     found = session.exec(select_model(Contact).where(or_(*conds))).first()
     if found is None:

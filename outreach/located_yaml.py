@@ -52,6 +52,7 @@ def path_text(loc: Loc) -> str:
 
 
 MAX_NODES = 200_000  # aliases can make a small file expand without end ("billion laughs")
+MAX_DEPTH = 100  # mappings and lists inside one another: rules need a handful, a hostile file thousands
 _MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -105,6 +106,23 @@ class _Walker:
         return out
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, with a bound on nesting: PyYAML composes recursively, and a file nested
+    thousands of levels deep would otherwise end in a RecursionError instead of FILE:LINE."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep",
+                                                  self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 def _scalar(node: yaml.Node) -> Any:
     constructor = yaml.SafeLoader(stream="")
     try:
@@ -131,7 +149,7 @@ def load_text(text: str, file: str) -> tuple[Located | None, list[Problem]]:
     """Parse YAML text; a syntax error becomes a Problem instead of an exception. Data comes back
     with duplicate-key problems too (the last value kept) so that the rest can still be checked."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,25 +21,33 @@ from outreach.cli.app import (
     parse_time,
     users_app,
 )
-from outreach.errors import InvalidInput
 
 
 @contacts_app.command("import")
 @guarded
 def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")] = False,
+                    encoding: Annotated[str | None, typer.Option(
+                        "--encoding", help="The file's encoding (default: UTF-8, with or without a BOM).")] = None,
                     project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
-    from outreach.contacts import import_csv
+    from sqlalchemy.exc import DBAPIError
+
+    from outreach.contacts import file_encoding, import_csv
     from outreach.db import session_scope
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
+    file_encoding(encoding)  # an unknown name is a bad argument, before anything is opened
     engine = open_engine(project)
-    with session_scope(engine.db) as s:
-        result = import_csv(s, file, region=engine.settings.default_region,
-                            first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
-        if strict and result.rejected:
-            s.rollback()
+    try:
+        with session_scope(engine.db) as s:
+            result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
+                                first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
+            if strict and result.rejected:
+                s.rollback()
+    except DBAPIError as exc:  # another import writing the same contacts at the same time, say
+        raise fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported: "
+                   f"run it again") from None
     for row, why in result.rejected:
         typer.echo(f"{file.name}: row {row}: {why}", err=True)
     if as_json:
@@ -137,19 +144,15 @@ def evidence_add(contact: str, event: str, at: Annotated[str | None, typer.Optio
     from outreach.contacts import find_contact
     from outreach.db import session_scope
     from outreach.evidence import EvidenceIn
+    from outreach.payload import check_time, parse_object
 
     validate_event(event)
     refuse_buyer_consent(event)
+    payload = parse_object(data, "--data") if data else {}
     engine = open_engine(project)
-    try:
-        payload = json.loads(data) if data else {}
-    except ValueError as exc:
-        raise InvalidInput(f"--data is not JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise InvalidInput("--data must be a JSON object")
     with session_scope(engine.db) as s:
         cid = find_contact(s, contact).id
-    when = parse_time(at)
+    when = check_time(parse_time(at), "--at")
     result = engine.record([EvidenceIn(event, when, "cli", contact_id=cid, data=payload)])
     moved = "; ".join(f"stage {c.from_stage} -> {c.to_stage}" for c in result.stage_changes)
     typer.echo(f"recorded {event} for contact {cid}" + (f" ({moved})" if moved else ""))

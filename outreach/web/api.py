@@ -6,12 +6,15 @@ and approves nothing, an admin does all. Shapes follow the CLI's --json output (
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -29,6 +32,7 @@ from outreach.db import session_scope
 from outreach.errors import InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact, UnattributedEvent, User
+from outreach.payload import check_data, check_time
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
@@ -36,7 +40,25 @@ from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
 from outreach.web.sessions import Forbidden
 
-router = APIRouter(prefix="/api", tags=["api"])
+
+class _Route(APIRoute):
+    """A 422 that says which field and why, without echoing the input back: a NaN there could not
+    even be written as JSON (a 500), and hostile input is not worth repeating."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return JSONResponse({"detail": [{"type": e["type"], "loc": list(e["loc"]), "msg": e["msg"]}
+                                                for e in exc.errors()]}, status_code=422)
+
+        return route
+
+
+router = APIRouter(prefix="/api", tags=["api"], route_class=_Route)
 MAX_DATA = 64 * 1024  # an evidence's `data`, serialized
 
 
@@ -44,22 +66,51 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("holds a NUL character")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class ContactRef(Body):
     """Which contact: the first of id, email, external_id, phone that is given."""
 
-    id: int | None = None
-    email: str | None = Field(default=None, max_length=254)
-    external_id: str | None = Field(default=None, max_length=200)
-    phone: str | None = Field(default=None, max_length=40)
+    id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    email: Text | None = Field(default=None, max_length=254)
+    external_id: Text | None = Field(default=None, max_length=200)
+    phone: Text | None = Field(default=None, max_length=40)
 
 
 class EvidenceBody(Body):
     contact: ContactRef
-    type: str = Field(max_length=100, examples=["pricing.viewed"])
+    type: Text = Field(max_length=100, examples=["pricing.viewed"])
     occurred_at: datetime | None = Field(default=None, description="ISO 8601; default now, naive means UTC")
     data: dict[str, Any] = {}
-    id: str | None = Field(default=None, min_length=1, max_length=200,
-                           description="Your id for this event: a repeat with the same id changes nothing")
+    id: Text | None = Field(default=None, min_length=1, max_length=200,
+                            description="Your id for this event: a repeat of it from the same source changes nothing")
+    source: Text | None = Field(default=None, min_length=1, max_length=100, examples=["segment"],
+                                description="The system the event comes from: `id`s are unique within it "
+                                            "(default: the token's user)")
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_range(cls, value: datetime | None) -> datetime | None:
+        try:
+            return check_time(value, "occurred_at") if value is not None else None
+        except InvalidInput as exc:
+            raise ValueError(str(exc).removeprefix("occurred_at ")) from None
+
+    @field_validator("data")
+    @classmethod
+    def _plain_data(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_data(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
 
 class PreferenceBody(Body):
@@ -154,7 +205,9 @@ def evidence(body: EvidenceBody, user: ApiUser, engine: EngineDep) -> Any:
                             region=engine.settings.default_region)
         if not visible_owner(user, c.owner):
             raise NotFound("no such contact")
-    key = f"api:{body.id}" if body.id else None
+    # an id is unique within its source (the `source` given, else the token's user), not across them
+    scope = f"source:{body.source}" if body.source else f"user:{user.id}"
+    key = f"api:{scope}:{body.id}" if body.id else None
     try:
         result = engine.record([EvidenceIn(body.type, when, "api", contact_id=c.id, dedupe_key=key,
                                            data=body.data)], now=now)
