@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -43,8 +43,20 @@ def stated_preferences(session: Session | Connection, ids: Sequence[int]) -> dic
     return out
 
 
-def reach_of(contact: Any, suppressed: set[str] | None) -> Reach:
-    """`contact` is a Contact or a row with the same fields."""
+class Reachable(Protocol):
+    """What reach is made of: a Contact, or a planner's row with the same fields."""
+
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def consent_email(self) -> bool | None: ...
+    @property
+    def consent_sms(self) -> bool | None: ...
+
+
+def reach_of(contact: Reachable, suppressed: set[str] | None) -> Reach:
     return Reach(contact.email, contact.phone, contact.consent_email, contact.consent_sms,
                  frozenset(suppressed or ()))
 

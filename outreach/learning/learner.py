@@ -239,7 +239,7 @@ class ContactFields(NamedTuple):
 CONTACT_FIELDS = (CONTACT.title, CONTACT.company, CONTACT.timezone, CONTACT.owner, CONTACT.attributes)
 
 
-def attribute_values(contact: Any, similar_by: Iterable[str]) -> tuple[tuple[str, str], ...]:
+def attribute_values(contact: Contact | ContactFields, similar_by: Iterable[str]) -> tuple[tuple[str, str], ...]:
     """(`attr:<name>`, value) for each similar_by attribute the contact has: from its attributes,
     else from the column of that name (title, company, timezone, owner)."""
     attributes = getattr(contact, "attributes", None) or {}
