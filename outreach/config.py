@@ -4,7 +4,9 @@ OUTREACH_<KEY> variables override the file; unknown keys are errors."""
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
+import math
 import os
 import re
 import secrets
@@ -153,6 +155,18 @@ class Server(Strict):
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
     secret_key: str = ""
+    # proxies whose X-Forwarded-For is believed (addresses or networks); nobody else's is
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: list[str]) -> list[str]:
+        for item in v:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"'{item}' is not an IP address or network (like 10.0.0.0/8)") from None
+        return v
 
 
 class Dispatch(Strict):
@@ -424,6 +438,7 @@ def load_settings(project: Path, overrides: dict[str, Any] | None = None,
     found = [p for p in found if p.line not in {u.line for u in unset}]
     if settings is not None:
         found += _provider_problems(located, settings, skip={p for p, _ in _unset(data)})
+        found += _secret_key_problems(located, settings)
     if settings is None or problems or found or unset:  # duplicate keys come back with the data: still an error
         raise ConfigError(sorted(problems + unset + found, key=lambda p: p.line))
     return _resolve(settings, project)
@@ -482,6 +497,50 @@ def _provider_problems(src: Located, settings: Settings, skip: set[Loc]) -> list
     return out
 
 
+_PLACEHOLDERS = ("change", "secret", "example", "placeholder", "replace", "password", "default", "xxxx",
+                 "todo", "insert", "your", "dummy", "test")
+
+
+def weak_secret(key: str) -> str | None:
+    """Why `key` is too weak to sign sessions and links on a public address, or None."""
+    if len(key) < 32:
+        return f"is {len(key)} characters long: it needs at least 32"
+    lowered = key.lower()
+    word = next((w for w in _PLACEHOLDERS if w in lowered), None)
+    if word:
+        return f"looks like a placeholder (it contains '{word}')"
+    counts = {c: key.count(c) for c in set(key)}
+    bits = -sum(n / len(key) * math.log2(n / len(key)) for n in counts.values()) * len(key)
+    if len(counts) < 12 or bits < 128:
+        return f"has too little randomness (about {bits:.0f} bits)"
+    return None
+
+
+def _secret_key_problems(src: Located, settings: Settings) -> list[Problem]:
+    """A weak server.secret_key is refused where the app is reachable from elsewhere (public_url not a
+    loopback address): anybody who guesses it can forge a session. An empty one is generated."""
+    key = settings.server.secret_key
+    host = urlsplit(settings.server.public_url).hostname or ""
+    if not key or _loopback(host):
+        return []
+    why = weak_secret(key)
+    if why is None:
+        return []
+    return [src.problem(("server", "secret_key"), f"server.secret_key {why}, and server.public_url "
+                        f"({settings.server.public_url}) is not this machine: make one with `python -c "
+                        "\"import secrets; print(secrets.token_urlsafe(32))\"` and set it from the environment "
+                        "(or leave it out: a random one is generated in .outreach-secret)")]
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def port_warning(settings: Settings, port: int | None) -> str | None:
     """Why `outreach run --port PORT` may not be reachable where providers call (server.public_url),
     or None. A public_url without a port whose host is not this machine is taken to be a proxy in
@@ -525,9 +584,13 @@ def _project_secret(project: Path) -> str:
     if path.exists():
         return path.read_text().strip()
     key = secrets.token_urlsafe(32)
-    try:
-        path.write_text(key)
-        path.chmod(0o600)
+    try:  # created readable by the owner only, never world-readable for a moment
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+    except FileExistsError:  # another process made it first: use theirs
+        return path.read_text().strip()
     except OSError:
         pass
     return key
+

@@ -11,7 +11,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import RenderError
 from outreach.kinds import Channel
-from outreach.templating import View, environment, frozen_sources
+from outreach.templating import View, bounded_join, environment, frozen_sources, html_environment, limits
 
 REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": ()}
 OPTIONAL_BLOCKS = {"email": ("html",), "meeting": (), "sms": ()}
@@ -30,28 +30,38 @@ def template_name(key: str, channel: str) -> str:
 
 def render(content_dir: Path, key: str, channel: str, context: dict[str, Any],
            env: SandboxedEnvironment | None = None) -> Rendered:
-    """Render content `key` for `channel`; RenderError says which variable or template failed."""
+    """Render content `key` for `channel`; RenderError says which variable or template failed. Within
+    the time and size limits of templating; an email's HTML part with contact data escaped."""
     env = env or environment(str(content_dir))
     name = template_name(key, channel)
+    variables = {k: _view(k, v) for k, v in context.items()}
     try:
-        template = env.get_template(name)
-        ctx = template.new_context({k: _view(k, v) for k, v in context.items()})
+        with limits():
+            template = env.get_template(name)
+            ctx = template.new_context(variables)
 
-        def block(b: str) -> str | None:
-            fn = template.blocks.get(b)
-            return "".join(fn(ctx)).strip() if fn else None
+            def block(b: str) -> str | None:
+                fn = template.blocks.get(b)
+                return bounded_join(fn(ctx)).strip() if fn else None
 
-        if channel == Channel.SMS:
-            return Rendered(None, template.render(**ctx.get_all()).strip())
-        if channel == Channel.MEETING:
-            return Rendered(block("title"), block("description") or "")
-        return Rendered(block("subject"), block("text") or "", block("html"))
+            if channel == Channel.SMS:
+                return Rendered(None, template.render(**ctx.get_all()).strip())
+            if channel == Channel.MEETING:
+                return Rendered(block("title"), block("description") or "")
+            html = None
+            if "html" in template.blocks:
+                html_template = html_environment(env).get_template(name)
+                fn = html_template.blocks["html"]
+                html = bounded_join(fn(html_template.new_context(variables))).strip()
+            return Rendered(block("subject"), block("text") or "", html)
+    except RenderError as exc:  # over a limit of the sandbox
+        raise RenderError(f"content/{name}: {exc}") from exc
     except UndefinedError as exc:
         raise RenderError(f"missing variable in content/{name}: {exc.message}") from exc
     except TemplateSyntaxError as exc:
         raise RenderError(f"content/{name}:{exc.lineno}: {exc.message}") from exc
-    except OSError as exc:
-        raise RenderError(f"content/{name} not found") from exc
+    except OSError as exc:  # TemplateNotFound names the template (an include's, perhaps)
+        raise RenderError(f"content/{name}: template '{exc}' not found in content/") from exc
     except Exception as exc:  # the sandbox refused something, or a filter failed
         raise RenderError(f"content/{name}: {type(exc).__name__}: {exc}") from exc
 

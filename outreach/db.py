@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ def make_engine(url: str) -> Engine:
         return _engines[url]
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "do_connect", _private_file)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -32,6 +34,19 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
     _engines[url] = engine
     return engine
+
+
+def _private_file(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
+    """Create a new SQLite database file readable by its owner only (0600) just before SQLite opens it
+    (SQLite would create it with the umask's mode, often world-readable; its WAL files take the
+    database's mode). An existing file is left as it is."""
+    name = cargs[0] if cargs else cparams.get("database")
+    if not isinstance(name, str) or not name or name == ":memory:" or name.startswith("file:"):
+        return
+    try:
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:  # there already, or not ours to make: SQLite says so if it matters
+        pass
 
 
 def dispose_all() -> None:

@@ -4,6 +4,7 @@ SIGTERM or Ctrl-C stops taking new work and lets in-flight sends finish."""
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 
@@ -13,6 +14,30 @@ from outreach.reload import watch_rules
 from outreach.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
+# tokens that travel in URLs: Inbound Parse's ?token=, the unsubscribe links' path
+_QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|key|sig|signature)=)[^&#\s]*", re.IGNORECASE)
+_PATH_TOKEN = re.compile(r"(/unsubscribe/)[^/?#\s]+")
+
+
+def redact(text: str) -> str:
+    return _PATH_TOKEN.sub(r"\1[redacted]", _QUERY_TOKEN.sub(r"\1[redacted]", text))
+
+
+class RedactTokens(logging.Filter):
+    """Keeps the tokens in request URLs out of uvicorn's access log (and out of whatever ships it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactTokens) for f in access.filters):
+        access.addFilter(RedactTokens())
 
 
 def serve(project: Project, *, port: int | None = None, web: bool = True) -> None:
@@ -33,8 +58,13 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
 
             s = project.settings.server
             log.info("serving on http://%s:%s (webhooks at %s)", s.host, port or s.port, s.public_url)
-            server = uvicorn.Server(uvicorn.Config(create_app(engine), host=s.host, port=port or s.port,
-                                                   log_level="info"))
+            # the client's address comes from server.trusted_proxies (web/guards.py), never from
+            # uvicorn's own trust in X-Forwarded-For
+            config = uvicorn.Config(create_app(engine), host=s.host, port=port or s.port, log_level="info",
+                                    proxy_headers=False)
+            install_log_redaction()  # after uvicorn.Config, which configures its loggers
+            server = uvicorn.Server(config)
+
             def end_serving() -> None:  # a signal that came before uvicorn took over ends the serving too
                 stop.wait()
                 server.should_exit = True

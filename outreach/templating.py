@@ -5,14 +5,23 @@ is how a template says otherwise. This module is a leaf: it knows no rules, cont
 
 from __future__ import annotations
 
+import contextvars
+import ctypes
 import logging
-from collections.abc import Callable
+import operator
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import MAX_RANGE, SandboxedEnvironment
+
+from outreach.errors import RenderError
 
 log = logging.getLogger(__name__)
 Condition = Callable[..., Any]  # a compiled `if:` expression, called with the context as keywords
@@ -43,8 +52,162 @@ class View:
         return str(self._values)
 
 
+# A template cannot run away: rendering stops at a deadline and at an output size (both per render),
+# and the sandbox's arithmetic may not build huge strings, lists or numbers on the way.
+RENDER_SECONDS = 2.0
+MAX_OUTPUT = 1_000_000  # characters of one rendered part
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("outreach_render_deadline", default=None)
+
+
+class RenderTimeout(RenderError):
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or f"the template took too long to render (over {RENDER_SECONDS:g} s): "
+                         "look for a loop that never ends")
+
+
+class _Watchdog:
+    """The backstop behind the checks in the sandbox (a loop with an empty body calls nothing): one
+    thread that raises RenderTimeout in a thread still rendering past its deadline."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.watched: dict[int, float] = {}
+        self.thread: threading.Thread | None = None
+
+    def watch(self, ident: int, deadline: float) -> None:
+        with self.lock:
+            self.watched[ident] = deadline
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="outreach-render-watchdog", daemon=True)
+                self.thread.start()
+
+    def unwatch(self, ident: int) -> None:
+        with self.lock:
+            self.watched.pop(ident, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(0.05)
+            now = time.monotonic()
+            with self.lock:  # a thread is only interrupted while it is registered, i.e. rendering
+                for ident in [i for i, d in self.watched.items() if d + 0.2 < now]:
+                    del self.watched[ident]
+                    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(RenderTimeout))
+
+
+_watchdog = _Watchdog()
+
+
+@contextmanager
+def limits(seconds: float = RENDER_SECONDS) -> Iterator[None]:
+    """Render within `seconds` (nested calls keep the earlier deadline)."""
+    current = _deadline.get()
+    if current is not None:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    token = _deadline.set(deadline)
+    ident = threading.get_ident()
+    _watchdog.watch(ident, deadline)
+    try:
+        yield
+    finally:
+        _watchdog.unwatch(ident)
+        _deadline.reset(token)
+
+
+def _tick() -> None:
+    deadline = _deadline.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise RenderTimeout()
+
+
+def bounded_join(parts: Iterable[str], limit: int = MAX_OUTPUT) -> str:
+    """Join a template's output, stopping at the deadline or past `limit` characters."""
+    out: list[str] = []
+    size = 0
+    for part in parts:
+        _tick()
+        size += len(part)
+        if size > limit:
+            raise RenderError(f"the template renders to more than {limit:,} characters")
+        out.append(part)
+    return "".join(out)
+
+
+class _Range:
+    """range() in templates: at most MAX_RANGE items, and a loop over it checks the deadline."""
+
+    def __init__(self, *args: int) -> None:
+        self.rng = range(*args)
+        if len(self.rng) > MAX_RANGE:
+            raise RenderError(f"range() is limited to {MAX_RANGE:,} items in templates")
+
+    def __iter__(self) -> Iterator[int]:
+        for i in self.rng:
+            _tick()
+            yield i
+
+    def __len__(self) -> int:
+        return len(self.rng)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.rng
+
+    def __getitem__(self, index: int) -> int:
+        return self.rng[index]
+
+
+_MAX_BITS = 100_000  # numbers in templates: far past any price or count, far below a slow one
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, (str, bytes, list, tuple)) else 1
+
+
 class _Env(SandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.globals["range"] = _Range
+        self.concat = bounded_join  # type: ignore[method-assign]
+        self._html: _Env | None = None
+
+    def html(self) -> SandboxedEnvironment:
+        """The same templates with autoescape on, for an email's HTML part (a fresh cache: a template
+        compiled without escaping must never be reused for HTML)."""
+        if self._html is None:
+            self._html = self.overlay(autoescape=True, cache_size=100)
+        assert self._html is not None
+        return self._html
+
+    def call_binop(self, context: Any, operator_: str, left: Any, right: Any) -> Any:
+        _tick()
+        if operator_ == "**":
+            if (isinstance(right, (int, float)) and abs(right) > 100) or (
+                    isinstance(left, int) and isinstance(right, int) and left.bit_length() * right > _MAX_BITS):
+                raise RenderError("a power that large is not allowed in templates")
+            return operator.pow(left, right)
+        if operator_ == "*":
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > _MAX_BITS:
+                    raise RenderError("a number that large is not allowed in templates")
+            elif (isinstance(right, int) and _size(left) * abs(right) > MAX_OUTPUT) or (
+                    isinstance(left, int) and _size(right) * abs(left) > MAX_OUTPUT):
+                raise RenderError(f"a template value may not grow past {MAX_OUTPUT:,} items")
+            return operator.mul(left, right)
+        result = operator.add(left, right)
+        if _size(result) > MAX_OUTPUT:
+            raise RenderError(f"a template value may not grow past {MAX_OUTPUT:,} items")
+        return result
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _tick()
+        return super().call(__context, __obj, *args, **kwargs)
+
     def getattr(self, obj: Any, attribute: str) -> Any:
+        _tick()
         if isinstance(obj, View):
             try:
                 return getattr(obj, attribute)
@@ -63,10 +226,32 @@ class _Env(SandboxedEnvironment):
 _frozen: dict[str, dict[str, str]] = {}
 
 
+class ConfinedLoader(FileSystemLoader):
+    """Templates from one folder only: a name, or a symlink, that resolves outside it is not found
+    (a symlink to the project's `.outreach-secret` must never reach a buyer's email)."""
+
+    def __init__(self, content_dir: str) -> None:
+        super().__init__(content_dir)
+        self.root = os.path.realpath(content_dir)
+
+    def get_source(self, environment: Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        if not inside(Path(self.root), Path(self.root) / template):
+            raise TemplateNotFound(f"{template} (it resolves outside content/)")
+        return super().get_source(environment, template)
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, symlinks resolved, lies inside the folder `root`."""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+    except (OSError, ValueError):
+        return False
+
+
 class _Loader(BaseLoader):
     def __init__(self, content_dir: str) -> None:
         self.content_dir = content_dir
-        self.disk = FileSystemLoader(content_dir)
+        self.disk = ConfinedLoader(content_dir)
 
     def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Callable[[], bool]]:
         frozen = _frozen.get(self.content_dir)
@@ -83,6 +268,8 @@ def snapshot(content_dir: Path) -> dict[str, str]:
     """Every template's source by name (undecodable files are left out: `check` reports them)."""
     out = {}
     for path in sorted(content_dir.rglob("*.j2")) if content_dir.is_dir() else []:
+        if not inside(content_dir, path):
+            continue  # `check` refuses it; a server never renders it
         try:
             out[path.relative_to(content_dir).as_posix()] = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -109,6 +296,11 @@ def new_environment(loader: BaseLoader | None) -> SandboxedEnvironment:
                 keep_trailing_newline=False)
 
 
+def html_environment(env: SandboxedEnvironment) -> SandboxedEnvironment:
+    """`env` with autoescape on: what renders an email's HTML part."""
+    return env.html() if isinstance(env, _Env) else env.overlay(autoescape=True, cache_size=0)
+
+
 def compile_condition(expression: str) -> Condition:
     """Compile an `if:` expression once; call the result with the context variables."""
     return environment().compile_expression(expression, undefined_to_none=False)
@@ -118,7 +310,8 @@ def eval_condition(compiled: Condition, context: dict[str, Any]) -> bool:
     """An `if:` that cannot be evaluated for this contact (a missing field, a type error) is false:
     one odd contact must not stop the evidence of the others from being recorded."""
     try:
-        return bool(compiled(**context))
+        with limits():
+            return bool(compiled(**context))
     except UndefinedError:
         return False
     except Exception as exc:
@@ -133,4 +326,4 @@ def frozen_sources(content_dir: Path) -> dict[str, str] | None:
 
 def disk_environment(content_dir: Path) -> SandboxedEnvironment:
     """An environment on the files on disk, never a server's frozen copy: what validation looks at."""
-    return new_environment(FileSystemLoader(str(content_dir)))
+    return new_environment(ConfinedLoader(str(content_dir)))

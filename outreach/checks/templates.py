@@ -22,7 +22,7 @@ from outreach.errors import Problem, RenderError
 from outreach.kinds import Channel
 from outreach.located_yaml import did_you_mean
 from outreach.ruleset import Ruleset
-from outreach.templating import disk_environment, environment
+from outreach.templating import disk_environment, environment, inside
 
 
 def check_templates(content_dir: Path) -> list[Problem]:
@@ -32,6 +32,10 @@ def check_templates(content_dir: Path) -> list[Problem]:
     env = environment(str(content_dir))
     for path, display, channel in template_files(content_dir):
         rel = display.removeprefix("content/")
+        if not inside(content_dir, path):
+            problems.append(Problem(display, 1, "resolves outside content/ (a symlink?): templates are read "
+                                    "from content/ only, so it is refused; copy the file in instead"))
+            continue
         if not path.name.endswith(".j2"):
             problems.append(Problem(display, 1, "not a template (templates end in .j2): ignored", warning=True))
             continue
@@ -56,7 +60,9 @@ def check_templates(content_dir: Path) -> list[Problem]:
         for ref in (*ast.find_all(nodes.Include), *ast.find_all(nodes.Extends), *ast.find_all(nodes.Import),
                     *ast.find_all(nodes.FromImport)):
             name = getattr(getattr(ref, "template", None), "value", None)
-            if isinstance(name, str) and not (content_dir / name).is_file():
+            if isinstance(name, str) and (content_dir / name).is_file() and not inside(content_dir, content_dir / name):
+                problems.append(Problem(display, ref.lineno, f"'{name}' resolves outside content/: refused"))
+            elif isinstance(name, str) and not (content_dir / name).is_file():
                 problems.append(Problem(display, ref.lineno, f"'{name}' does not exist in content/"))
         if partial or channel is None or next(ast.find_all(nodes.Extends), None) is not None:
             continue  # a child template's blocks merge with its parent's

@@ -161,15 +161,59 @@ def evidence_add(contact: str, event: str, at: Annotated[str | None, typer.Optio
 @users_app.command("add")
 @guarded
 def users_add(email: str, role: Annotated[str, typer.Option("--role")],
+              name: Annotated[str | None, typer.Option("--name", help="For the From name and signature.")] = None,
+              timezone: Annotated[str | None, typer.Option("--timezone", help="IANA name, e.g. Europe/Berlin.")] = None,
+              password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                           help="Read the password from one line of stdin.")] = False,
+              no_password: Annotated[bool, typer.Option("--no-password",
+                                                        help="API token only: the user cannot sign in.")] = False,
               password: Annotated[str | None, typer.Option("--password", envvar="OUTREACH_PASSWORD")] = None,
               project: ProjectOpt = None) -> None:
-    """Add a user (admin, marketer or rep); prints an API token once."""
+    """Add a user (admin, marketer or rep), or update one (and enable it again); prints an API token once.
+    The password comes from a prompt, --password-stdin or OUTREACH_PASSWORD; --no-password makes an
+    API-only user."""
     from outreach.db import session_scope
     from outreach.users import add_user
 
-    engine = open_engine(project)
-    if password is None and sys.stdin.isatty():
+    if sum([password_stdin, no_password, password is not None]) > 1:
+        raise fail("give one of --password-stdin, --no-password and --password (or OUTREACH_PASSWORD)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise fail("--password-stdin: stdin held no password line")
+    elif password is None and not no_password:
+        if not sys.stdin.isatty():
+            raise fail("no password: stdin is not a terminal, so there is no prompt. Pipe it with "
+                       "--password-stdin, or pass --no-password for an API-only user who cannot sign in")
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = open_engine(project)
     with session_scope(engine.db) as s:
-        user, token = add_user(s, email, role, password)
-    typer.echo(f"added {user.email} as {user.role}\nAPI token (shown once): {token}")
+        user, token = add_user(s, email, role, password, name=name, timezone=timezone)
+        summary = f"added {user.email} as {user.role}" + ("" if user.password_hash else " (API only: no password)")
+    typer.echo(f"{summary}\nAPI token (shown once): {token}")
+
+
+@users_app.command("disable")
+@guarded
+def users_disable(email: str, project: ProjectOpt = None) -> None:
+    """Disable a user: no sign-in, no API token, every session ended (`users add` enables again)."""
+    from outreach.db import session_scope
+    from outreach.users import disable_user
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        address = disable_user(s, email).email
+    typer.echo(f"disabled {address}: signed out everywhere, API token refused (`users add` enables them again)")
+
+
+@users_app.command("remove")
+@guarded
+def users_remove(email: str, project: ProjectOpt = None) -> None:
+    """Remove a user for good (their sessions and token end with them)."""
+    from outreach.db import session_scope
+    from outreach.users import remove_user
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        remove_user(s, email)
+    typer.echo(f"removed {email.strip().lower()}")

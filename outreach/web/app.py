@@ -8,6 +8,19 @@ from fastapi.responses import JSONResponse
 from outreach.engine import Engine
 from outreach.errors import WebhookRejected
 from outreach.web import api, error_pages, pages, queue_pages, unsubscribe, webhooks
+from outreach.web.guards import BodyLimit, ClientAddress, SecurityHeaders, networks
+
+MAX_PAGE_BODY = 1024 * 1024  # a page's form, a sign-in
+MAX_API_BODY = 2 * 1024 * 1024  # a JSON API call
+
+
+def body_limit(path: str) -> int:
+    """The most bytes a request to `path` may send: the webhooks' own limits, else the API's or a page's."""
+    if path.startswith(f"{webhooks.PREFIX}/sendgrid/inbound"):
+        return webhooks.MAX_INBOUND
+    if path.startswith(f"{webhooks.PREFIX}/"):
+        return webhooks.MAX_BODY
+    return MAX_API_BODY if path.startswith("/api/") else MAX_PAGE_BODY
 
 
 def create_app(engine: Engine) -> FastAPI:
@@ -30,6 +43,12 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(queue_pages.router)
+    # the last added runs first: headers on every answer (a 413 too), then the body limit before any
+    # route reads or authenticates, then the client's address for the sign-in limit
+    server = engine.settings.server
+    app.add_middleware(ClientAddress, trusted=networks(server.trusted_proxies))
+    app.add_middleware(BodyLimit, limit_for=body_limit)
+    app.add_middleware(SecurityHeaders, https=server.public_url.startswith("https://"))
     return app
 
 

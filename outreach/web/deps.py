@@ -3,7 +3,6 @@ and a form post's user (CSRF checked)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -12,8 +11,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import User
-from outreach.users import user_for_token
-from outreach.web.sessions import LoginRequired, check_csrf, password_mark
+from outreach.users import may_sign_in, user_for_token
+from outreach.web.sessions import LoginRequired, check_csrf, session_mark
 
 _bearer = HTTPBearer(auto_error=False, description="An API token from `outreach users add`.")
 
@@ -34,11 +33,13 @@ def _load_user(engine: Engine, user_id: Any) -> User | None:
 
 
 def session_user(request: Request, engine: EngineDep) -> User | None:
-    """The signed-in user of a page request, or None; a stale session (user gone, password changed)
-    is cleared."""
+    """The signed-in user of a page request, or None; a stale session (user gone or disabled, password
+    changed or removed, signed out) is cleared."""
     sess = request.session
     user = _load_user(engine, sess.get("uid"))
-    if user is None or not hmac.compare_digest(sess.get("pw", ""), password_mark(user)):
+    version = sess.get("sv")
+    if (user is None or not may_sign_in(user) or not isinstance(version, int) or isinstance(version, bool)
+            or version != session_mark(user)):
         if "uid" in sess:
             sess.clear()
         return None

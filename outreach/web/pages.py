@@ -22,13 +22,13 @@ from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, User
 from outreach.report import report
-from outreach.users import check_password
+from outreach.users import check_password, end_sessions
 from outreach.web.auth import owner_scope, visible_owner
 from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
 from outreach.web.page_data import playbooks, timeline, triggers
 from outreach.web.queue_pages import _back
 from outreach.web.render import flash, render_page
-from outreach.web.sessions import check_csrf, password_mark
+from outreach.web.sessions import check_csrf, session_mark
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 25
@@ -69,7 +69,7 @@ def login(request: Request, engine: EngineDep, email: Annotated[str, Form(max_le
     throttle.succeeded(email, address)
     # a fresh session on sign-in: nothing from before it (a planted cookie) survives
     request.session.clear()
-    request.session.update(uid=user.id, pw=password_mark(user))
+    request.session.update(uid=user.id, sv=session_mark(user))
     return RedirectResponse(_back(next), status_code=303)
 
 
@@ -79,7 +79,9 @@ def logout_page(request: Request, user: PageUser) -> Response:
 
 
 @router.post("/logout")
-def logout(request: Request, user: FormUser) -> Response:
+def logout(request: Request, user: FormUser, engine: EngineDep) -> Response:
+    with session_scope(engine.db) as s:  # ends the session on the server too: a copied cookie is dead
+        end_sessions(s, user.id)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 

@@ -1,5 +1,6 @@
-"""Signed-in sessions: keys derived per purpose, the password mark that ends old sessions, CSRF tokens on
-every form, the limit on failed sign-ins, and the two refusals the error pages turn into answers."""
+"""Signed-in sessions: keys derived per purpose, the session version that ends old sessions (sign-out,
+a new password, a disabled user), CSRF tokens on every form, the limit on failed sign-ins, and the two
+refusals the error pages turn into answers."""
 
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ class Forbidden(Exception):
 
 
 class LoginThrottle:
-    """Failed sign-ins per (email, address) and per address in a sliding window; in memory, per process
-    (a restart forgets, which is acceptable for slowing guessing down)."""
+    """Failed sign-ins in a sliding window per (email, address), per address (guessing many accounts)
+    and per account from any address (one account guessed from many); in memory, per process (a
+    restart forgets, which is acceptable for slowing guessing down). The address is the client's as
+    `server.trusted_proxies` lets it be known (see web/app.py)."""
 
     def __init__(self, per_account: int = 5, per_address: int = 30, window: float = 15 * 60,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, per_account_total: int = 20) -> None:
         self.per_account, self.per_address, self.window, self.clock = per_account, per_address, window, clock
+        self.per_account_total = per_account_total
         self._fails: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
 
@@ -45,13 +49,15 @@ class LoginThrottle:
     def blocked(self, email: str, address: str) -> bool:
         with self._lock:
             return (len(self._recent((email, address))) >= self.per_account
-                    or len(self._recent(("*", address))) >= self.per_address)
+                    or len(self._recent(("*", address))) >= self.per_address
+                    or len(self._recent((email, "*"))) >= self.per_account_total)
 
     def failed(self, email: str, address: str) -> None:
         with self._lock:
             now = self.clock()
             self._recent((email, address)).append(now)
             self._recent(("*", address)).append(now)
+            self._recent((email, "*")).append(now)
             if len(self._fails) > 10_000:  # guesses over many names must not grow memory without end
                 for key in [k for k in self._fails if not self._recent(k)]:
                     del self._fails[key]
@@ -66,9 +72,10 @@ def derived_key(secret: str, purpose: str) -> str:
     return hmac.new(secret.encode(), f"outreach.web.{purpose}".encode(), hashlib.sha256).hexdigest()
 
 
-def password_mark(user: User) -> str:
-    # Stored in the session: a new password (or a removed one) signs out every existing session.
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+def session_mark(user: User) -> int:
+    """Stored in the session at sign-in: a session whose mark is not the user's session_version now
+    (bumped by sign-out, a new password, disabling) is dead."""
+    return user.session_version or 0
 
 
 def csrf_token(request: Request) -> str:

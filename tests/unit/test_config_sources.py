@@ -34,7 +34,7 @@ server:
 """
 # lines of CONFIG, for the expected messages
 EMAIL, SMS, API_KEY, SECRET_KEY = 4, 5, 7, 15
-SET = {"SECRET": "s3cret"}  # the one variable outside a provider section
+SET = {"SECRET": "Qm9v3xT7pL2sW8zR4nY6cB1dF5gH0jK9aE3uI7oP2wX"}  # the one variable outside a provider section
 
 
 def load(tmp_path: Path, env: dict[str, str], overrides: dict[str, Any] | None = None,
