@@ -158,11 +158,18 @@ class Buyer:
     """Runs a script: each message the sandbox records is checked against the rules, and every match
     is acted on `after` seconds later by one worker thread, in time order."""
 
+    # SendGrid posts an Event Webhook batch again while it gets no 2xx, for up to a day; so does the
+    # buyer's Event Webhook, sooner (from 1 s, doubling, at most 5 minutes apart) so rehearsals finish.
+    # Inbound Parse posts and Twilio's webhooks are not retried, as the providers do not retry them.
+    retry_for = 24 * 3600.0
+    retry_base = 1.0
+
     def __init__(self, emitter: Emitter) -> None:
         self.emitter = emitter
         self._rules: list[Rule] = []
         self._spent: set[int] = set()  # indexes of `once` rules that fired
-        self._queue: list[tuple[float, int, int, Rule, dict[str, Any]]] = []
+        # (due, order, script generation, rule, message, attempts so far, first attempt's time)
+        self._queue: list[tuple[float, int, int, Rule, dict[str, Any], int, float]] = []
         self._seq = itertools.count()
         self._generation = 0  # a new script drops what the old one planned
         self._busy = False
@@ -196,8 +203,8 @@ class Buyer:
                     continue
                 if rule.once:
                     self._spent.add(index)
-                heapq.heappush(self._queue, (time.monotonic() + rule.after, next(self._seq), self._generation,
-                                             rule, message))
+                due = time.monotonic() + rule.after
+                heapq.heappush(self._queue, (due, next(self._seq), self._generation, rule, message, 0, due))
             if self._queue and self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True, name="sandbox-buyer")
                 self._thread.start()
@@ -226,19 +233,33 @@ class Buyer:
                     self._cond.wait(timeout=self._queue[0][0] - time.monotonic() if self._queue else None)
                 if self._closed:
                     return
-                _due, _seq, generation, rule, message = heapq.heappop(self._queue)
+                _due, _seq, generation, rule, message, attempts, first = heapq.heappop(self._queue)
                 if generation != self._generation:
                     continue
                 self._busy = True
             try:
                 self.act(rule, message)
             except EmitError as exc:  # recorded in the emission log when it got as far as a post
-                log.warning("sandbox buyer: %s on %s to %s failed: %s", rule.do, rule.on, message.get("to"), exc)
+                if self._retries(rule, message) and time.monotonic() - first < self.retry_for:
+                    delay = min(self.retry_base * 2 ** attempts, 300.0)
+                    log.warning("sandbox buyer: %s to %s not taken (%s): posting again in %.0f s", rule.do,
+                                message.get("to"), exc, delay)
+                    with self._cond:
+                        heapq.heappush(self._queue, (time.monotonic() + delay, next(self._seq), generation, rule,
+                                                     message, attempts + 1, first))
+                else:
+                    log.warning("sandbox buyer: %s on %s to %s failed: %s", rule.do, rule.on, message.get("to"),
+                                exc)
             except Exception:  # the worker must outlive one bad message
                 log.exception("sandbox buyer: %s on %s to %s failed", rule.do, rule.on, message.get("to"))
             finally:
                 with self._cond:
                     self._busy = False
+
+    @staticmethod
+    def _retries(rule: Rule, message: dict[str, Any]) -> bool:
+        """Whether the provider behind this action posts again after a failure: the Event Webhook does."""
+        return message.get("kind") != "sms" and rule.do not in RSVP and rule.do not in ("reply", "auto_reply")
 
     def act(self, rule: Rule, message: dict[str, Any]) -> None:
         """Do what `rule` says about `message` now."""
@@ -254,8 +275,10 @@ class Buyer:
         elif rule.do in ("reply", "auto_reply"):
             e.reply(message, rule.text or DEFAULT_TEXT[rule.do], auto_reply=rule.do == "auto_reply", by=by)
         else:
-            e.sendgrid_event(message, rule.do, fields={"url": rule.url} if rule.url and rule.do == "click" else None,
-                             by=by)
+            emission = e.sendgrid_event(message, rule.do, by=by,
+                                        fields={"url": rule.url} if rule.url and rule.do == "click" else None)
+            if emission.status is None or not 200 <= emission.status < 300:
+                raise EmitError(502, f"the engine answered {emission.status}")
 
 
 def install(app: FastAPI, buyer: Buyer) -> None:
