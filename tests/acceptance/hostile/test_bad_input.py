@@ -116,6 +116,7 @@ def test_a_bad_row_is_rejected_and_the_good_rows_import(case: CsvCase, project_p
     assert {e: held[e].external_id for e in case.ext} == case.ext
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # decoded before any database
 def test_encoding_names_the_file_encoding_and_utf8_takes_a_bom(project_path: Path, engine: Engine) -> None:
     latin = project_path / "latin.csv"
     latin.write_bytes(HEADER + "jose@x.org,,José,Müller,,,,,,,,\n".encode("cp1252"))
@@ -243,6 +244,7 @@ DATA_CASES = [  # (id, arguments after CONTACT EVENT, what stderr says)
 ]
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # refused before any database
 @pytest.mark.parametrize(("args", "says"), [c[1:] for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
 def test_hostile_evidence_add_exits_2_and_records_nothing(args: list[str], says: str, project_path: Path,
                                                           engine: Engine) -> None:

@@ -309,6 +309,7 @@ def test_staff_may_record_an_opt_out_for_a_buyer(env: Env, who: str) -> None:
     assert suppressed(env.engine, env.ada) == {"email"}
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # CLI subprocesses: one database is enough
 def test_contacts_consent_is_audited_and_needs_a_source_and_a_reason(env: Env) -> None:
     opt_out_both(env)
     before = snapshot(env.engine)
@@ -373,6 +374,7 @@ def month_engine(tmp_path: Path, database: str, public: str, provider: Recording
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # the dialects: covered above
 def test_a_month_of_opt_outs_and_resubscribes_sends_nothing_while_suppressed(tmp_path: Path, database: str) -> None:
     key, public = signing_key()
     provider = RecordingProvider()

@@ -120,11 +120,12 @@ def test_a_template_cannot_run_away(sqlite_engine: Engine, case: str, text: str)
     assert page.status_code == 200 and "check-in.email.j2" in page.text
     rules = c.get("/rules")  # the rules page checks the project, sample rendering included
     assert rules.status_code == 200
-    started_check = time.monotonic()
-    p = cli(root, "check", timeout=60)
     assert time.monotonic() - started < 30, "rendering a hostile template must fail fast"
-    assert time.monotonic() - started_check < 20
-    assert "Traceback" not in p.stderr
+    if case == "nested-loops":  # and `outreach check` itself, once: a subprocess costs seconds
+        started_check = time.monotonic()
+        p = cli(root, "check", timeout=60)
+        assert time.monotonic() - started_check < 20
+        assert "Traceback" not in p.stderr
 
 
 # --- 3: the HTML part escapes contact data -------------------------------------------------------------
