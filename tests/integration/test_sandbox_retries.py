@@ -28,37 +28,30 @@ class _Restarting(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_click_is_posted_again_until_the_engine_takes_it() -> None:
+def _buyer_answers(action: str) -> list[int]:
+    """Send one email through the sandbox to a buyer scripted to `action` it, with the engine restarting;
+    the statuses the engine answered, in order."""
     _Restarting.answers = []
     engine = HTTPServer(("127.0.0.1", 0), _Restarting)
     threading.Thread(target=engine.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{engine.server_port}"
     try:
-        with Sandbox(engine_url=f"http://127.0.0.1:{engine.server_port}") as sb:
+        with Sandbox(engine_url=base, inbound_url=f"{base}/webhooks/sendgrid/inbound?token=t") as sb:
             sb.parts.buyer.retry_base = 0.2
-            sb.script("rules: [{do: click, after: 0}]")
+            sb.script(f"rules: [{{do: {action}, after: 0}}]")
             SendGridProvider("SG.retry", sb.url).send(OutgoingMessage(
                 touch_id=7, channel="email", to_email="ada@analytical.example", from_email="sales@example.com",
                 subject="Hello", text="Hi Ada"))
             assert sb.wait_for_buyer(15)
-            assert _Restarting.answers == [503, 503, 200]
-            assert [e["status"] for e in sb.emitter.emitted()] == [503, 503, 200]
+            assert [e["status"] for e in sb.emitter.emitted()] == _Restarting.answers
     finally:
         engine.shutdown()
+    return list(_Restarting.answers)
+
+
+def test_a_click_is_posted_again_until_the_engine_takes_it() -> None:
+    assert _buyer_answers("click") == [503, 503, 200]
 
 
 def test_an_inbound_parse_post_is_not_retried() -> None:
-    _Restarting.answers = []
-    engine = HTTPServer(("127.0.0.1", 0), _Restarting)
-    threading.Thread(target=engine.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{engine.server_port}/webhooks/sendgrid/inbound?token=t"
-        with Sandbox(inbound_url=url) as sb:
-            sb.parts.buyer.retry_base = 0.2
-            sb.script("rules: [{do: reply, after: 0}]")
-            SendGridProvider("SG.retry", sb.url).send(OutgoingMessage(
-                touch_id=7, channel="email", to_email="ada@analytical.example", from_email="sales@example.com",
-                subject="Hello", text="Hi Ada"))
-            assert sb.wait_for_buyer(15)
-            assert _Restarting.answers == [503]
-    finally:
-        engine.shutdown()
+    assert _buyer_answers("reply") == [503]
