@@ -44,7 +44,16 @@ def test_the_scheduler_plans_and_dispatches_by_itself(tmp_path: Path) -> None:
     finally:
         jobs.dispatcher.stop.set()
         scheduler.shutdown(wait=True)
-    assert jobs.dispatcher.run_once().claimed == 0  # stopped: claims nothing more
+    # stopped: an approved touch that falls due now is left for the next process, not claimed
+    with session_scope(engine.db) as s:
+        touch = s.exec(select(Touch).where(Touch.status == "sent")).first()
+        assert touch is not None
+        touch.status, touch.sent_at, touch.due_at = "approved", None, datetime.now(UTC)
+        touch.dedupe_key += "-again"
+        s.add(touch)
+    assert jobs.dispatcher.run_once().claimed == 0
+    with session_scope(engine.db) as s:
+        assert s.get(Touch, touch.id).status == "approved"  # type: ignore[union-attr]
 
 
 @pytest.mark.postgres
