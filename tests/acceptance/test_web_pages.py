@@ -92,15 +92,15 @@ def test_bulk_reject_needs_a_reason_and_a_selection(web: tuple[Engine, Seed, Tes
 
 
 def test_the_queue_says_why_an_approved_touch_waits(web: tuple[Engine, Seed, TestClient, str]) -> None:
-    e, s, c, _csrf = web
+    e, s, c, csrf = web
     one = s.pending[REP][0]
-    with session_scope(e.db) as db:
-        t = db.get(Touch, one)
-        assert t is not None
-        t.status, t.reason = TouchStatus.APPROVED, "waiting: outside the send window (mon-fri 08:00-18:00)"
-        db.add(t)
+    c.post(f"/queue/{one}/approve", data={"csrf": csrf})
+    sunday_noon = datetime(2026, 12, 6, 12, tzinfo=UTC)  # Sunday in every zone from UTC-11 to UTC+11
+    assert e.dispatch(sunday_noon).waiting >= 1  # the dispatcher itself writes why it waits
+    waiting = touch(e, one)
+    assert waiting.status == TouchStatus.APPROVED and waiting.reason and "send window" in waiting.reason
     page = c.get("/queue").text
-    assert "Approved, waiting to go out" in page and "outside the send window (mon-fri 08:00-18:00)" in page
+    assert "Approved, waiting to go out" in page and waiting.reason.removeprefix("waiting: ") in page
 
 
 def test_the_rules_page_shows_a_broken_file_and_keeps_the_loaded_rules(
