@@ -45,4 +45,5 @@ def test_email_does_not_wait_behind_paced_sms(tmp_path: Path) -> None:
     email_at = [(t.sent_at or started).replace(tzinfo=UTC) for t in rows if t.channel == "email"]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sms_at)]
     assert len(sms_at) == 4 and all(g >= 0.4 for g in gaps), gaps  # 2 a second: paced, and each stamped when taken
-    assert all((at - started).total_seconds() < 0.4 for at in email_at), (started, email_at)  # not behind them
+    # not behind them: every email went out while SMS were still being paced (an order, not a stopwatch)
+    assert max(email_at) < sms_at[-1], (email_at, sms_at)

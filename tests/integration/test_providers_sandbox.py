@@ -189,11 +189,11 @@ def test_sendgrid_rejected_key_is_permanent(sb: Sandbox) -> None:
 
 
 def test_sendgrid_timeout_is_retryable_though_the_message_may_have_gone(sb: Sandbox) -> None:
-    sb.fail_next(None, delay=1.0)  # accepted, but only after the client gave up
+    sb.fail_next(None, delay=3.0)  # accepted, but only after the client gave up
     started = time.monotonic()
     with pytest.raises(ProviderError) as err:
         sendgrid(sb, timeout=0.3).send(email())
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5  # gave up at its timeout, well before the answer (room for a busy machine)
     assert err.value.retryable and err.value.status is None
     assert "may or may not have accepted" in err.value.reason
     deadline = time.monotonic() + 3
