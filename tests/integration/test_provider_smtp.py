@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import Envelope, Session
+from sqlmodel import select
 
 from channels.base import OutgoingMessage, ProviderError
 from channels.smtp import SmtpProvider
+from outreach.contacts import import_csv
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.models import Touch, TouchStatus
+from outreach.project import Project
+from tests.support import ALWAYS, make_project
 
 INVITE = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nUID:touch-42@example.com\r\n"
           "SUMMARY:Demo\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
@@ -159,3 +168,26 @@ def test_header_injection_is_refused_permanently(mailbox: tuple[Mailbox, int]) -
         SmtpProvider("127.0.0.1", port).send(email(headers={"X-Note": "hi\r\nBcc: everyone@acme.test"}))
     assert not err.value.retryable
     assert box.received == []
+
+
+def test_the_engine_sends_through_smtp(mailbox: tuple[Mailbox, int], tmp_path: Path) -> None:
+    """The path a user takes: `providers.email: smtp` in config.yaml, plan, dispatch."""
+    box, port = mailbox
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'smtp.db'}", **{
+        "providers.email": "smtp", "smtp.host": "127.0.0.1", "smtp.port": port,
+        "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS}})
+    engine = Engine(Project.open(root))
+    now = datetime.now(UTC)
+    with session_scope(engine.db) as s:
+        import_csv(s, root / "contacts.csv", region="US", first_stage="aware", now=now)
+    engine.plan(now)
+    result = engine.dispatch(now)
+    assert result.sent == 6 and len(box.received) == 6, result.reasons
+    with session_scope(engine.db) as s:
+        sent = {t.contact_id: t for t in s.exec(select(Touch)).all()}
+    assert all(t.status == TouchStatus.SENT and t.provider_message_id for t in sent.values())
+    to = sorted(rcpt for _peer, _from, rcpts, _raw in box.received for rcpt in rcpts)
+    assert to == sorted(["ada@analytical.example", "grace@cobol.example", "alan@bletchley.example",
+                         "katherine@orbit.example", "linus@kernel.example", "margaret@apollo.example"])
+    msg = parse(box.received[0][3])
+    assert msg["List-Unsubscribe"] and msg["Message-ID"] and msg.get_body(("plain",)) is not None
