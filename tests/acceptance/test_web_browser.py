@@ -195,6 +195,33 @@ def test_keyboard_moves(page: Any, live: Live) -> None:
     assert (rejected.status, rejected.reason) == (TouchStatus.REJECTED, "Not the right moment")
 
 
+def test_every_queue_key(page: Any, live: Live) -> None:
+    """k back, e and s open their drawers on the current card, Escape closes them and gives the
+    keys back, x selects for the bulk bar; a key typed into a field is text, not a move."""
+    sign_in(page, live)
+    first, second, *_ = live.seed.pending[REP]
+    for key in ("j", "j", "k"):
+        page.keyboard.press(key)
+    assert "current" in (card(page, first).get_attribute("class") or "")
+    for key, drawer in (("e", "edit"), ("s", "snooze")):
+        page.keyboard.press(key)
+        assert card(page, first).locator(f'details[data-drawer="{drawer}"]').get_attribute("open") is not None
+        page.keyboard.press("Escape")
+        assert card(page, first).locator("details[open]").count() == 0
+    page.keyboard.press("e")
+    page.keyboard.type("ajx")  # typed into the edit drawer's field: no approve, no move, no select
+    page.keyboard.press("Escape")
+    assert touch(live.engine, first).status == TouchStatus.PENDING
+    assert "current" in (card(page, first).get_attribute("class") or "")
+    page.keyboard.press("x")
+    assert card(page, first).locator(".pick-box").is_checked()
+    page.keyboard.press("j")
+    page.keyboard.press("x")
+    assert card(page, second).locator(".pick-box").is_checked()
+    page.keyboard.press("x")
+    assert not card(page, second).locator(".pick-box").is_checked()
+
+
 def test_open_a_contact_and_state_a_preference(page: Any, live: Live) -> None:
     sign_in(page, live)
     page.get_by_role("link", name="Contacts", exact=True).click()
