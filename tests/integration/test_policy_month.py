@@ -24,7 +24,7 @@ from tests.support import make_project
 
 ZONES = ["America/Los_Angeles", "America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin",
          "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney", "Pacific/Auckland", "Pacific/Honolulu", "UTC"]
-HOLIDAYS = [{"date": "2026-03-16"}, {"date": "2026-03-20", "timezones": ["Asia/Tokyo"]}]
+HOLIDAYS = [{"date": "2026-03-16"}, {"date": "2026-03-10", "timezones": ["Asia/Tokyo"]}]
 
 BUSY_RULES = """version: 1
 stages:
@@ -91,6 +91,7 @@ def test_a_month_never_breaks_window_holiday_cap_or_consent(tmp_path: Path) -> N
     assert sorted(m.touch_id for m in provider.sent) == sorted(t.id for t in sent)  # each handed over once
     policy = engine.settings.policy
     per_contact: dict[int, list[Touch]] = defaultdict(list)
+    local_days: dict[bool, set[str]] = {True: set(), False: set()}  # Tokyo or not -> local days with sends
     for t in sent:
         c = people[t.contact_id]
         tz = ZoneInfo(c.timezone or "UTC")
@@ -100,13 +101,18 @@ def test_a_month_never_breaks_window_holiday_cap_or_consent(tmp_path: Path) -> N
         assert local.weekday() in parse_days(window.days), f"touch {t.id} sent on a closed day"
         assert start_min <= local.hour * 60 + local.minute < end_min, f"touch {t.id} sent at {local}"
         assert str(local.date()) != "2026-03-16", f"touch {t.id} sent on a holiday"
-        assert not (c.timezone == "Asia/Tokyo" and str(local.date()) == "2026-03-20")
+        assert not (c.timezone == "Asia/Tokyo" and str(local.date()) == "2026-03-10")
+        local_days[c.timezone == "Asia/Tokyo"].add(str(local.date()))
         if t.channel == "sms":
             assert c.consent_sms is True, f"touch {t.id}: sms without opt-in"
         blocked = opted_out_at.get((t.contact_id, "email" if t.channel != "sms" else "sms"))
         # the same tick dispatches before the opt-out arrives, so equal times are fine
         assert blocked is None or t.sent_at <= blocked, f"touch {t.id} sent after an opt-out"  # type: ignore[operator]
         per_contact[t.contact_id].append(t)
+    # the holiday checks had something to catch: the caps make Monday to Wednesday the sending days,
+    # the Tokyo holiday is a Tuesday; Tokyo buyers were sent to the days around it, others on it
+    assert {"2026-03-09", "2026-03-11"} <= local_days[True], sorted(local_days[True])
+    assert "2026-03-10" in local_days[False], sorted(local_days[False])
     for cid, ts in per_contact.items():
         tz = ZoneInfo(people[cid].timezone or "UTC")
         days: dict[object, int] = defaultdict(int)
