@@ -50,6 +50,12 @@ def thompson(arms: Sequence[Arm], rng: random.Random) -> str:
     return max(draws)[1]
 
 
+def adaptive_choice(arms: Sequence[Arm], rng: random.Random) -> str:
+    """Adaptive allocation for one contact: a Thompson draw among the variants not clearly worse."""
+    worse = clearly_worse(list(arms))
+    return thompson([a for a in arms if a.name not in worse] or arms, rng)
+
+
 @dataclass
 class Allocator:
     """One planning run's assignment: stops and adaptive counts are loaded once per experiment."""
@@ -83,7 +89,7 @@ class Allocator:
             if variant is None:
                 if exp.allocation == "adaptive":
                     arms = self._adaptive(session, stage, step, exp, segments.get(cid))
-                    variant = thompson(arms, random.Random(unit(exp.seed, exp.id, cid)))
+                    variant = adaptive_choice(arms, random.Random(unit(exp.seed, exp.id, cid)))
                 else:
                     variant = fixed_variant(exp, step.variants, cid)
             row.update(content=variant, experiment_id=exp.id, variant=variant)
@@ -110,8 +116,8 @@ class Allocator:
         return {int(cid): value for cid, value in found}
 
     def _adaptive(self, session: Session, stage: str, step: Step, exp: Experiment, segment: str | None) -> list[Arm]:
-        """The variants still in play for a new contact of this segment, with what they achieved: per
-        segment when the segment has data, else over all contacts; clearly worse ones dropped."""
+        """What the variants achieved, for a new contact of this segment: per segment when the segment has
+        data, else over all contacts."""
         if exp.id not in self._arms:
             declared = Declared(exp.id, stage, step.id, exp.metric, exp.within, exp.allocation, step.variants,
                                 exp.min_sample, exp.segment_by)
@@ -131,5 +137,4 @@ class Allocator:
             self._arms[exp.id] = tables
         arms_of = self._arms[exp.id]
         chosen: list[Arm] = (arms_of.get(segment) if exp.segment_by else None) or arms_of["*"]
-        worse = clearly_worse(chosen)
-        return [a for a in chosen if a.name not in worse] or chosen
+        return chosen

@@ -4,14 +4,14 @@ the holdout) the contacts assigned, the touches sent and the contacts who succee
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, distinct, exists, func, select
 from sqlmodel import Session, col
 
-from outreach.experiments.stats import Arm, difference, verdict, wilson, words
-from outreach.models import Contact, Evidence, ExperimentStop, StageChange, Touch, TouchStatus
+from outreach.experiments.stats import Arm, Verdict, difference, verdict, wilson, words
+from outreach.models import Contact, Evidence, ExperimentStop, StageChange, Touch, TouchStatus, utcnow
 from outreach.ruleset import Ruleset
 
 HOLDOUT = "holdout"
@@ -45,6 +45,7 @@ class Counts:
     contacts: int = 0
     touches: int = 0
     successes: int = 0
+    matured: int = 0  # contacts whose window has ended (their outcome is final)
 
 
 @dataclass
@@ -90,14 +91,17 @@ def success(session: Session, exp: Declared) -> ColumnElement[bool]:
                           col(StageChange.at) >= col(Touch.due_at), col(StageChange.at) < end)
 
 
-def counts(session: Session, exp: Declared, segment: bool = False) -> dict[tuple[str, str | None], Counts]:
+def counts(session: Session, exp: Declared, segment: bool = False,
+           now: datetime | None = None) -> dict[tuple[str, str | None], Counts]:
     """(variant, segment value) -> counts, in one grouped query."""
     seg: Any = SEGMENT_COLUMNS[exp.segment_by] if segment and exp.segment_by in SEGMENT_COLUMNS else None
     ok = success(session, exp)
     query = select(col(Touch.variant), *([seg] if seg is not None else []),
                    func.count(distinct(col(Touch.contact_id))),
                    func.count(distinct(case((col(Touch.status) == TouchStatus.SENT, col(Touch.id))))),
-                   func.count(distinct(case((ok, col(Touch.contact_id)))))
+                   func.count(distinct(case((ok, col(Touch.contact_id))))),
+                   func.count(distinct(case((shifted(session, col(Touch.due_at), exp.within) <= (now or utcnow()),
+                                             col(Touch.contact_id)))))
                    ).where(col(Touch.experiment_id) == exp.id)
     if seg is not None:
         query = query.join(Contact, and_(col(Contact.id) == col(Touch.contact_id)))
@@ -107,11 +111,11 @@ def counts(session: Session, exp: Declared, segment: bool = False) -> dict[tuple
     out: dict[tuple[str, str | None], Counts] = {}
     for row in session.execute(query).all():
         variant, key, rest = (row[0], row[1], row[2:]) if seg is not None else (row[0], None, row[1:])
-        out[(variant, key)] = Counts(int(rest[0]), int(rest[1]), int(rest[2]))
+        out[(variant, key)] = Counts(*(int(x) for x in rest))
     return out
 
 
-def results(session: Session, rules: Ruleset) -> list[Result]:
+def results(session: Session, rules: Ruleset, now: datetime | None = None) -> list[Result]:
     """Every experiment of the rules, and those stopped and since removed from them."""
     stopped = stops(session)
     exps = declared(rules)
@@ -121,7 +125,7 @@ def results(session: Session, rules: Ruleset) -> list[Result]:
     for exp in exps:
         stop = stopped.get(exp.id)
         res = Result(exp, "stopped" if stop else "running", stop.promoted if stop else None)
-        res.counts = {variant: c for (variant, _), c in counts(session, exp).items() if variant}
+        res.counts = {variant: c for (variant, _), c in counts(session, exp, now=now).items() if variant}
         out.append(res)
     return out
 
@@ -135,7 +139,9 @@ def as_json(res: Result) -> dict[str, Any]:
     over the holdout (always-valid 95% intervals, in rate points)."""
     exp = res.declared
     arms = res.arms()
-    v = verdict(arms, exp.min_sample)
+    # no verdict before every variant has min_sample contacts whose window has ended
+    matured = min((res.counts.get(a.name, Counts()).matured for a in arms), default=0)
+    v = verdict(arms, exp.min_sample) if matured >= exp.min_sample else Verdict("too_early")
     hold = res.counts.get(HOLDOUT, Counts())
     hold_arm = Arm(HOLDOUT, hold.contacts, hold.successes)
     variants = []
@@ -143,7 +149,7 @@ def as_json(res: Result) -> dict[str, Any]:
         c = res.counts.get(arm.name, Counts())
         low, high = wilson(c.successes, c.contacts)
         item: dict[str, Any] = {"content": arm.name, "contacts": c.contacts, "touches": c.touches,
-                                "successes": c.successes, "rate": _rate(c),
+                                "successes": c.successes, "rate": _rate(c), "matured": c.matured,
                                 "low": None if low is None else round(low, 4),
                                 "high": None if high is None else round(high, 4)}
         for name, base in (("vs_control", arms[0]), ("vs_holdout", hold_arm)):
@@ -159,5 +165,5 @@ def as_json(res: Result) -> dict[str, Any]:
             "holdout": {"contacts": hold.contacts, "successes": hold.successes, "rate": _rate(hold)}}
 
 
-def report(session: Session, rules: Ruleset) -> list[dict[str, Any]]:
-    return [as_json(r) for r in results(session, rules)]
+def report(session: Session, rules: Ruleset, now: datetime | None = None) -> list[dict[str, Any]]:
+    return [as_json(r) for r in results(session, rules, now)]

@@ -104,7 +104,7 @@ def clearly_worse(arms: list[Arm], alpha: float = ALPHA) -> set[str]:
 def words(v: Verdict) -> str:
     """The verdict as a marketer reads it."""
     if v.kind == "too_early":
-        return "Not enough data yet: every variant needs its minimum sample"
+        return "Not enough data yet: every variant needs its minimum sample of contacts whose window has ended"
     if v.kind == "no_difference":
         return "No difference shown so far"
     lead = f"{100 * (v.lead or 0):.1f}" if v.lead is not None else "?"

@@ -121,7 +121,7 @@ def test_adaptive_moves_new_contacts_to_the_variant_that_advances_buyers(tmp_pat
     assert later["aware/roi"] > 0.95 * sum(n for v, n in later.items() if v != "holdout")
 
     with session_scope(engine.db) as s:
-        [exp] = report(s, engine.project.rules)
+        [exp] = report(s, engine.project.rules, LATER + timedelta(days=30))
     assert exp["id"] == "case-vs-roi" and exp["status"] == "running"
     by = {v["content"]: v for v in exp["variants"]}
     assert by["aware/roi"]["successes"] == len(roi[::3])
