@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.experiments.assign import adaptive_choice, fixed_variant, unit
-from outreach.experiments.stats import Arm, verdict
+from outreach.experiments.stats import Arm, clearly_worse, verdict
 from outreach.ruleset import Experiment
 from outreach.simulator.market import TITLES, MarketSpec
 
@@ -127,8 +127,12 @@ def run_market(policy: str, spec: MarketSpec, seed: int) -> dict[str, Any]:
                 touch(i, STAGES[nxt], day)
         for i in arrivals.get(day, []):
             touch(i, STAGES[0], day)
+    # the engine's verdict on each step at the end, as a marketer would read it before promoting
+    winners = {stage: verdict(tally.arms(stage, None), MIN_SAMPLE).winner for stage in STAGES}
+    dropped = {stage: sorted(clearly_worse(tally.arms(stage, None))) for stage in STAGES}
     return {"stage_advances_weeks_5_8": round(100 * late / max(spec.buyers, 1), 2),
-            "choice_microseconds": round(1e6 * choose_seconds / max(choices, 1), 2)}
+            "choice_microseconds": round(1e6 * choose_seconds / max(choices, 1), 2), "winners": winners,
+            "clearly_worse": dropped}
 
 
 def compare(spec: MarketSpec, seeds: tuple[int, ...]) -> dict[str, Any]:
@@ -136,7 +140,11 @@ def compare(spec: MarketSpec, seeds: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for policy in POLICIES:
         runs = [run_market(policy, spec, s) for s in seeds]
-        out[policy] = {key: round(sum(r[key] for r in runs) / len(runs), 2) for key in runs[0]}
+        out[policy] = {key: round(sum(r[key] for r in runs) / len(runs), 2) for key in runs[0]
+                       if key not in ("winners", "clearly_worse")}
+        out[policy]["winners"] = [r["winners"] for r in runs]
+        out[policy]["clearly_worse"] = [r["clearly_worse"] for r in runs]
+    out["open_bait_promoted"] = any(OPEN_BAIT in w.values() for p in ("adaptive", "uniform") for w in out[p]["winners"])
     low, high, ours = (out[p]["stage_advances_weeks_5_8"] for p in ("uniform", "oracle", "adaptive"))
     out["gap_closed"] = round((ours - low) / (high - low), 3) if high != low else None
     out["seeds"] = list(seeds)
