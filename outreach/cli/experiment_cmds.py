@@ -71,35 +71,19 @@ def stop_cmd(exp_id: Annotated[str, typer.Argument(metavar="ID", help="The exper
              write: Annotated[bool, typer.Option("--write", help="Edit the rules file too.")] = False,
              project: ProjectOpt = None) -> None:
     """Stop an experiment (and promote a variant): prints the rules change, or makes it with --write."""
-    from outreach.checks.rules import read_checked
     from outreach.db import session_scope
-    from outreach.errors import ConfigError, InvalidInput
-    from outreach.experiments.results import declared
-    from outreach.experiments.stop import apply_edit, rules_edit, stop
+    from outreach.experiments.stop import stop_experiment
 
     engine = open_engine(project)
-    rules, root = engine.project.rules, engine.project.path
-    exp = next((e for e in declared(rules) if e.id == exp_id), None)
-    content = promote or (exp.variants[0] if exp else None)
-    edit = None
-    try:
-        edit = rules_edit(root, rules, exp_id, content) if exp and content else None
-    except InvalidInput as exc:
-        if write:
-            raise
-        typer.echo(str(exc), err=True)
     with session_scope(engine.db) as s:
-        stop(s, rules, exp_id, promote, "cli")
-    typer.echo(f"stopped {exp_id}: from now on its step sends {content} to everyone "
-               f"({'promoted' if promote else 'the first variant, as no variant was promoted'})")
-    if edit is None:
+        done = stop_experiment(s, engine.project.rules, engine.project.path, exp_id, promote, write, "cli")
+    typer.echo(f"stopped {exp_id}: from now on its step sends {done.content} to everyone "
+               f"({'promoted' if done.promoted else 'the first variant, as no variant was promoted'})")
+    if done.note:
+        typer.echo(done.note, err=True)
+    if done.edit is None:
         return
-    if not write:
-        typer.echo("make this change in the rules (or run again with --write):\n" + edit.text())
-        return
-    before = apply_edit(root, edit)
-    problems = [p for p in read_checked(root / "rules", root / "content")[1] if not p.warning]
-    if problems:  # never leave the rules broken: put the file back and say why
-        (root / edit.file).write_text(before, encoding="utf-8")
-        raise ConfigError(problems)
-    typer.echo(f"wrote {edit.file} (lines {edit.first}-{edit.last}): the step now sends {content}\n" + edit.text())
+    if done.written:
+        typer.echo(f"wrote {done.edit.file} (lines {done.edit.first}-{done.edit.last}):\n" + done.edit.text())
+    else:
+        typer.echo("make this change in the rules (or run again with --write):\n" + done.edit.text())

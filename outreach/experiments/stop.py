@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from outreach.errors import InvalidInput, NotFound
+from outreach.checks.rules import read_checked
+from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.experiments.results import declared, stops
 from outreach.models import ExperimentStop, utcnow
 from outreach.ruleset import Ruleset
@@ -110,3 +111,37 @@ def apply_edit(root: Path, edit: Edit) -> str:
     lines[edit.first - 1:edit.last] = edit.new
     path.write_text("\n".join(lines) + ("\n" if before.endswith("\n") else ""), encoding="utf-8")
     return before
+
+
+@dataclass(frozen=True)
+class Stopped:
+    content: str  # what the step sends to everyone from now on
+    promoted: bool
+    edit: Edit | None  # the change to make in the rules file (None: made by hand, see note)
+    written: bool
+    note: str | None = None
+
+
+def stop_experiment(session: Session, rules: Ruleset, root: Path, exp_id: str, promote: str | None,
+                    write: bool, actor: str) -> Stopped:
+    """Stop (and promote), and the rules change: printed, or with `write` made, checked, and put back if
+    the rules would no longer pass `outreach check` (ConfigError says why). The CLI and the page call it."""
+    exp = next((e for e in declared(rules) if e.id == exp_id), None)
+    content = promote or (exp.variants[0] if exp else "")
+    edit, note = None, None
+    if exp is not None and content:
+        try:
+            edit = rules_edit(root, rules, exp_id, content)
+        except InvalidInput as exc:
+            if write:
+                raise
+            note = str(exc)
+    stop(session, rules, exp_id, promote, actor)
+    if not write or edit is None:
+        return Stopped(content, promote is not None, edit, False, note)
+    before = apply_edit(root, edit)
+    problems = [p for p in read_checked(root / "rules", root / "content")[1] if not p.warning]
+    if problems:  # never leave the rules broken
+        (root / edit.file).write_text(before, encoding="utf-8")
+        raise ConfigError(problems)
+    return Stopped(content, promote is not None, edit, True, note)
