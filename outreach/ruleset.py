@@ -121,7 +121,7 @@ class Experiment(Strict):
     weights: list[Annotated[float, Field(gt=0)]] | None = None  # fixed split; default: equal
     min_sample: int = Field(default=100, ge=1)  # contacts per variant before any verdict
     seed: int = 0
-    segment_by: str | None = None  # adaptive: learn per value of this contact attribute too
+    segment_by: Literal["title", "company", "owner", "timezone"] | None = None  # adaptive: per value of it too
 
 
 def _variants(data: Any) -> Any:
