@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -120,6 +120,7 @@ class Experiment(Strict):
     allocation: Literal["fixed", "adaptive"] = "fixed"
     weights: list[Annotated[float, Field(gt=0)]] | None = None  # fixed split; default: equal
     min_sample: int = Field(default=100, ge=1)  # contacts per variant before any verdict
+    start: date | None = None  # before this day (UTC) the step sends the first variant to everyone
     seed: int = 0
     segment_by: Literal["title", "company", "owner", "timezone"] | None = None  # adaptive: per value of it too
 

@@ -73,6 +73,8 @@ class Allocator:
             for row in rows:
                 row["content"] = promoted
             exp = None
+        if exp is not None and exp.start is not None and rows and rows[0]["created_at"].date() < exp.start:
+            exp = None  # not started: the first variant, and no contact is assigned yet
         known = self._assigned(session, exp.id, [r["contact_id"] for r in rows]) if exp else {}
         segments = self._segments(session, exp, rows) if exp and exp.allocation == "adaptive" else {}
         for row in rows:

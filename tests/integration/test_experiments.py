@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
@@ -128,3 +129,15 @@ def test_adaptive_moves_new_contacts_to_the_variant_that_advances_buyers(tmp_pat
     assert by["aware/case-study"]["successes"] == 0
     assert exp["verdict"] == "winner:aware/roi"
     assert exp["holdout"]["contacts"] == sum(1 for i in ids + fresh if in_holdout(i, 0.1))
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_before_its_start_everyone_gets_the_first_variant(tmp_path: Path, database: str) -> None:
+    engine = project(tmp_path, database)
+    path = engine.project.path / "rules" / "nurture.yaml"
+    path.write_text(path.read_text().replace("allocation: fixed}", "allocation: fixed, start: 2026-03-10}"))
+    engine = Engine(Project.open(engine.project.path))
+    add_contacts(engine, 0, 100)
+    engine.plan(LATER)  # March 7th
+    rows = touches(engine, "case-study")
+    assert {(v, c) for _, s, v, c, _ in rows if s == "approved"} == {(None, "aware/case-study")}
