@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
+from outreach.errors import InvalidInput
 from outreach.experiments.assign import adaptive_choice, fixed_variant, in_holdout, thompson, unit
 from outreach.experiments.stats import Arm, clearly_worse, difference, verdict, wilson
-from outreach.ruleset import Experiment
+from outreach.experiments.stop import apply_edit, rules_edit
+from outreach.ruleset import Experiment, read_ruleset
 
 
 def test_the_hash_is_fixed_across_machines_and_versions() -> None:
@@ -110,3 +113,50 @@ def test_a_real_lift_is_found_and_never_reversed() -> None:
     rng = random.Random(17)
     found = [_first_winner(0.2, 0.2, 90, 56, rng) for _ in range(100)]
     assert found.count("b") >= 80 and "a" not in found
+
+
+HEAD = """version: 1
+stages:
+  - id: aware
+interactions:
+  nurture: {channels: [email]}
+playbooks:
+  aware:
+    - id: welcome   # first
+"""
+TAIL = """      interaction: nurture
+    - id: next
+      interaction: nurture
+      content: aware/welcome
+"""
+
+
+@pytest.mark.parametrize(("step", "expected"), [
+    ("      content: [aware/a, aware/b]  # the test\n      experiment: {id: x}\n",
+     "      content: aware/b  # the test\n"),
+    ("      experiment:\n        id: x   # why\n        metric: response\n      content: [aware/a, aware/b]\n",
+     "      content: aware/b\n"),
+    ("      content:\n      - aware/a\n      - aware/b\n      experiment:\n        id: x\n\n        within: 7d\n",
+     "      content: aware/b\n"),
+    ("      content:\n        - aware/a   # control\n        - aware/b\n      # kept\n      experiment: {id: x,\n"
+     "        metric: response}\n", "      content: aware/b\n      # kept\n"),
+])
+def test_the_rules_edit_changes_only_the_steps_lines(step: str, expected: str, tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(HEAD + step + TAIL)
+    rules, problems = read_ruleset(tmp_path / "rules")
+    assert rules is not None and not problems
+    edit = rules_edit(tmp_path, rules, "x", "aware/b")
+    apply_edit(tmp_path, edit)
+    assert (tmp_path / "rules" / "r.yaml").read_text() == HEAD + expected + TAIL
+
+
+def test_a_flow_style_step_is_left_to_the_marketer(tmp_path: Path) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "r.yaml").write_text(HEAD.replace("    - id: welcome   # first\n", "") +
+                                               "    - {id: w, interaction: nurture, content: [aware/a, aware/b], "
+                                               "experiment: {id: x}}\n")
+    rules, _ = read_ruleset(tmp_path / "rules")
+    assert rules is not None
+    with pytest.raises(InvalidInput, match="by hand"):
+        rules_edit(tmp_path, rules, "x", "aware/b")
