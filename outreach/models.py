@@ -129,6 +129,8 @@ class ExperimentStop(SQLModel, table=True):
     metric: str
     allocation: str
     variants: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    within_seconds: int = 14 * 86400  # the metric's window and the minimum sample, as declared, so the
+    min_sample: int = 100  # figures stay right after the experiment is gone from the rules
     promoted: str | None = None
     stopped_by: str  # the user's email, or "cli"
     stopped_at: datetime = Field(default_factory=utcnow)

@@ -119,8 +119,9 @@ def results(session: Session, rules: Ruleset, now: datetime | None = None) -> li
     """Every experiment of the rules, and those stopped and since removed from them."""
     stopped = stops(session)
     exps = declared(rules)
-    exps += [Declared(s.id, s.rule.removeprefix("playbook:"), s.step, s.metric, timedelta(days=14), s.allocation,
-                      tuple(s.variants)) for s in stopped.values() if s.id not in {e.id for e in exps}]
+    exps += [Declared(s.id, s.rule.removeprefix("playbook:"), s.step, s.metric, timedelta(seconds=s.within_seconds),
+                      s.allocation, tuple(s.variants), s.min_sample)
+             for s in stopped.values() if s.id not in {e.id for e in exps}]
     out = []
     for exp in exps:
         stop = stopped.get(exp.id)

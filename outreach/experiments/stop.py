@@ -45,7 +45,8 @@ def stop(session: Session, rules: Ruleset, exp_id: str, promote: str | None, act
     record = session.get(ExperimentStop, exp_id)
     if record is None:
         record = ExperimentStop(id=exp_id, rule=exp.rule, step=exp.step, metric=exp.metric,
-                                allocation=exp.allocation, variants=list(exp.variants), stopped_by=actor)
+                                allocation=exp.allocation, variants=list(exp.variants), stopped_by=actor,
+                                within_seconds=int(exp.within.total_seconds()), min_sample=exp.min_sample)
     record.promoted = promote
     record.stopped_at = utcnow()
     session.add(record)

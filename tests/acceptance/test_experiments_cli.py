@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy import insert, select
 from sqlmodel import col
+from typer.testing import CliRunner
 
 from outreach import db
+from outreach.cli import app
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.experiments.assign import in_holdout
@@ -43,6 +45,14 @@ def cli(root: Path, *args: str, code: int = 0) -> str:
     assert p.returncode == code, f"outreach {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}"
     assert "Traceback" not in p.stderr
     return p.stdout + p.stderr
+
+
+def in_process(root: Path, *args: str, code: int = 0) -> str:
+    """The same command in this process (the cheap way to check what it refuses)."""
+    result = CliRunner().invoke(app, [*args, "--project", str(root)])
+    assert result.exit_code == code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result.output
 
 
 def experiments(root: Path) -> list[dict[str, Any]]:
@@ -81,11 +91,11 @@ def test_watch_stop_and_promote_from_the_cli(tmp_path: Path) -> None:
     assert by["aware/roi"]["contacts"] + by["aware/case-study"]["contacts"] + held == 600
     roi = by["aware/roi"]
     assert roi["low"] < roi["rate"] < roi["high"] and roi["rate"] == round(roi["successes"] / roi["contacts"], 4)
-    assert "better" in cli(root, "experiments", "--now", (LATER + timedelta(days=30)).isoformat())
+    assert "better" in in_process(root, "experiments", "--now", (LATER + timedelta(days=30)).isoformat())
 
-    cli(root, "experiments", "stop", "case-vs-roi", "--promote", "aware/nope", code=2)
-    cli(root, "experiments", "stop", "no-such-test", code=2)
-    shown = cli(root, "experiments", "stop", "case-vs-roi", "--promote", "aware/roi")
+    assert "not a variant" in in_process(root, "experiments", "stop", "case-vs-roi", "--promote", "aware/nope", code=2)
+    assert "no experiment" in in_process(root, "experiments", "stop", "no-such-test", code=2)
+    shown = in_process(root, "experiments", "stop", "case-vs-roi", "--promote", "aware/roi")
     assert "+       content: aware/roi" in shown and "experiment:" in shown
     assert path.read_text() != original  # not written without --write
     cli(root, "experiments", "stop", "case-vs-roi", "--promote", "aware/roi", "--write")

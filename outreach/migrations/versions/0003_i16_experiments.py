@@ -26,6 +26,8 @@ def upgrade() -> None:
     sa.Column('metric', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('allocation', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('variants', sa.JSON(), nullable=False),
+    sa.Column('within_seconds', sa.Integer(), nullable=False),
+    sa.Column('min_sample', sa.Integer(), nullable=False),
     sa.Column('promoted', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('stopped_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('stopped_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
