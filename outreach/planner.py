@@ -53,17 +53,17 @@ class Planner:
         """Queue every playbook step that is due now. `contact_ids` limits it to some contacts
         (re-planning one buyer after new evidence); dry_run computes without writing."""
         result = PlanResult()
-        templates: dict[str, set[str]] = {}
+        templates: dict[tuple[str, ...], set[str]] = {}
         postgres = session.get_bind().dialect.name == "postgresql"
         allocator = Allocator(self.holdout)
         for stage, steps in self.rules.playbooks.items():
             for step in steps:
-                if step.content not in templates:  # with variants: the channels every variant has
-                    templates[step.content] = set.intersection(*(available_channels(self.content_dir, c)
-                                                                 for c in step.contents))
+                if step.contents not in templates:  # with variants: the channels every variant has
+                    templates[step.contents] = set.intersection(*(available_channels(self.content_dir, c)
+                                                                  for c in step.contents))
                 before = result.queued
                 for batch in self._due(session, stage, step, now, contact_ids):
-                    rows = self._touches(session, batch, stage, step, now, templates[step.content])
+                    rows = self._touches(session, batch, stage, step, now, templates[step.contents])
                     allocator.apply(session, stage, step, rows)
                     if dry_run:
                         self._count(result, stage, step, rows, batch)
