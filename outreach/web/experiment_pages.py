@@ -1,9 +1,10 @@
 """The /experiments page: each experiment's variants, holdout and verdict in words, and (for marketers
-and admins) the form that stops one and promotes a variant, through the same function as the CLI."""
+and admins) the form that stops one and promotes a variant, through the same function as the CLI;
+`GET /api/experiments` for scripts, the same JSON as `outreach experiments --json`."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,7 +13,7 @@ from outreach.db import session_scope
 from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.experiments.results import report
 from outreach.experiments.stop import stop_experiment
-from outreach.web.deps import EngineDep, FormUser, PageUser
+from outreach.web.deps import ApiUser, EngineDep, FormUser, PageUser
 from outreach.web.render import flash, render_page
 from outreach.web.sessions import Forbidden
 
@@ -27,6 +28,13 @@ def experiments_page(request: Request, user: PageUser, engine: EngineDep) -> Res
         data = report(s, engine.project.rules)
     return render_page(request, "experiments.html", {"experiments": data, "may_stop": user.role in MAY_STOP,
                                                       "metric_words": METRIC_WORDS})
+
+
+@router.get("/api/experiments", include_in_schema=True, tags=["experiments"])
+def experiments_api(user: ApiUser, engine: EngineDep) -> list[dict[str, Any]]:
+    """Every experiment as `outreach experiments --json` prints it."""
+    with session_scope(engine.db) as s:
+        return report(s, engine.project.rules)
 
 
 @router.post("/experiments/{exp_id}/stop")

@@ -25,12 +25,15 @@ def test_watch_then_stop_and_promote_on_the_page(tmp_path: Path) -> None:
     rules.write_text(rules.read_text().replace(STEP, "      content: [aware/case-study, aware/roi]\n"
                                                "      experiment: {id: case-vs-roi, metric: response}\n"))
     engine = Engine(Project.open(root))
-    seed(engine)
+    tokens = seed(engine).tokens
     with session_scope(engine.db) as s:
         s.execute(insert(Contact), [{"email": f"b{i}@example.org", "stage": "aware", "attributes": {},
                                      "stage_entered_at": at("2026-03-02 09:00")} for i in range(120)])
     engine.plan(at("2026-03-02 09:00") + timedelta(days=5))
     c = client(engine)
+    [api] = c.get("/api/experiments", headers={"Authorization": f"Bearer {tokens['rep@example.com']}"}).json()
+    assert (api["id"], api["verdict"], [v["content"] for v in api["variants"]]) == \
+        ("case-vs-roi", "too_early", ["aware/case-study", "aware/roi"])
 
     sign_in(c, "rep@example.com")
     page = c.get("/experiments")
