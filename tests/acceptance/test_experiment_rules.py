@@ -7,9 +7,37 @@ from pathlib import Path
 import pytest
 
 from outreach.checks.project import check_project
-from tests.acceptance.test_check_errors import CONFIG, RULES, Case, assert_reported, make, run_in_process
+from tests.acceptance.test_check_errors import CONFIG, Case, assert_reported, make, run_in_process
 
 R = "rules/nurture.yaml"
+# the rules the cases change, kept here so that their line numbers do not move with other tests' files
+RULES = """\
+version: 1
+stages:
+  - id: aware
+  - id: interested
+    reached_by: [email.clicked]
+  - id: evaluating
+    reached_by:
+      - {event: pricing.viewed, count: 2, within: 14d}
+interactions:
+  nurture: {channels: [email]}
+  reminder: {channels: [sms, email]}
+  strategic: {channels: [meeting, email]}
+playbooks:
+  aware:
+    - id: welcome
+      after: 0d
+      interaction: nurture
+      content: aware/welcome
+  evaluating:
+    - id: strategy-session
+      after: 1d
+      interaction: strategic
+      content: evaluating/strategy-session
+      approval: rep
+      meeting: {duration: 45m}
+"""
 STEP = """    - id: welcome
       after: 0d
       interaction: nurture
