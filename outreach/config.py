@@ -108,6 +108,9 @@ class Policy(Strict):
     approval_expires_after: Duration = timedelta(days=3)
     holidays: list[Annotated[Holiday, BeforeValidator(_holiday)]] = []
     email_consent: Literal["opt_out", "opt_in"] = "opt_out"
+    # the share of contacts (chosen by a hash of their id) that get no automated touch at all: the
+    # global control group that measures the whole program's lift over doing nothing
+    holdout: float = Field(default=0.0, ge=0, le=0.5)
 
 
 class Providers(Strict):

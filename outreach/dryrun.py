@@ -18,7 +18,8 @@ from outreach.ruleset import Ruleset
 
 EXAMPLES = 3
 STATUS_WORDS = {"approved": "goes out when due", "pending_approval": "waits for the owning rep to approve it",
-                "suppressed": "no channel can reach the contact (the reason says why)"}
+                "suppressed": "no channel can reach the contact, or the contact is in the holdout (the reason "
+                              "says why)"}
 Row = tuple[int, str | None, str, str | None, str]  # contact id, address, rule/step, channel, status
 
 
@@ -41,7 +42,8 @@ def summary(result: PlanResult, rules: Ruleset | None = None, now: datetime | No
         "by_status": dict(result.by_status),
         "by_channel": dict(result.by_channel),
         "steps": [{"rule": key, "contacts": result.by_step.get(key, 0), "channels": dict(channels[key]),
-                   "statuses": dict(statuses[key]), "examples": result.examples.get(key, [])} for key in keys],
+                   "statuses": dict(statuses[key]), "examples": result.examples.get(key, []),
+                   **({"variants": dict(result.variants[key])} if key in result.variants else {})} for key in keys],
     }
     if now is not None:
         out["now"] = now.isoformat()
@@ -125,6 +127,8 @@ def text(data: dict[str, Any]) -> list[str]:
     for s in data["steps"]:
         lines.append(f"{s['rule']:<{width}}  {s['contacts']:>8}  {_counts(s.get('channels', {})):<20}  "
                      f"{_counts(s.get('statuses', {}))}")
+        if s.get("variants"):  # an experiment's split (the holdout gets no touch)
+            lines.append(f"{'':<{width}}  split: {_counts(s['variants'])}")
         if s["examples"]:
             lines.append(f"{'':<{width}}  for example: " + "; ".join(_example(e) for e in s["examples"]))
     shown = {status for s in data["steps"] for status in s.get("statuses", {})}

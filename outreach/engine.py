@@ -83,7 +83,7 @@ class Engine:
     def planner(self) -> Planner:
         return Planner(self.project.rules, self.project.content_dir, self.settings.policy.email_consent,
                        self.settings.policy.approval_expires_after,
-                       learner_for=self.learner_class(self.project.rules))
+                       learner_for=self.learner_class(self.project.rules), holdout=self.settings.policy.holdout)
 
     def learner_for(self, session: Session, contact: Contact, interaction: str) -> Learner | None:
         """The Learner the planner would consult for this contact now (for `contacts show`)."""

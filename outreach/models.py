@@ -83,6 +83,7 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_status_due", "status", "due_at"),
         Index("ix_touch_contact_status", "contact_id", "status"),
         Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
+        Index("ix_touch_experiment_variant", "experiment_id", "variant"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -107,6 +108,8 @@ class Touch(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, index=True)
     evidence_id: int | None = Field(default=None, foreign_key="evidence.id")
     meeting_minutes: int | None = None
+    experiment_id: str | None = None  # the experiment that chose this touch's content, if any
+    variant: str | None = None  # the content variant it chose, or "holdout" (no touch goes out)
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None
     attempts: int = 0
@@ -114,6 +117,23 @@ class Touch(SQLModel, table=True):
     claimed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ExperimentStop(SQLModel, table=True):
+    """An experiment a marketer stopped (the rules file stays the source of truth for the rest): from
+    then on its step sends the promoted variant, or the control, to everyone not yet assigned."""
+
+    id: str = Field(primary_key=True)  # the experiment's id in the rules
+    rule: str
+    step: str
+    metric: str
+    allocation: str
+    variants: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    within_seconds: int = 14 * 86400  # the metric's window and the minimum sample, as declared, so the
+    min_sample: int = 100  # figures stay right after the experiment is gone from the rules
+    promoted: str | None = None
+    stopped_by: str  # the user's email, or "cli"
+    stopped_at: datetime = Field(default_factory=utcnow)
 
 
 class Message(SQLModel, table=True):

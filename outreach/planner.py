@@ -17,6 +17,7 @@ from sqlmodel import Session, col
 from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
+from outreach.experiments.assign import Allocator, in_holdout
 from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.preferences import ChannelLearning, Learner, pick_channel
 from outreach.ruleset import Approval, Ruleset, Step, Trigger
@@ -32,6 +33,7 @@ class PlanResult:
     by_step: Counter[str] = field(default_factory=Counter)
     by_channel: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    variants: dict[str, Counter[str]] = field(default_factory=dict)  # step -> experiment variant -> touches
     # dry runs only: (contact id, email or phone, "playbook:<stage>/<step>", channel, status) per touch
     rows: list[tuple[int, str | None, str, str | None, str]] = field(default_factory=list)
 
@@ -43,6 +45,7 @@ class Planner:
     email_consent: str = "opt_out"
     approval_expires_after: timedelta | None = None
     learner_for: ChannelLearning | None = None  # set by channel learning
+    holdout: float = 0.0  # policy.holdout: the share of contacts no automated touch goes to
     _conditions: dict[str, Condition] = field(default_factory=dict)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
@@ -50,15 +53,18 @@ class Planner:
         """Queue every playbook step that is due now. `contact_ids` limits it to some contacts
         (re-planning one buyer after new evidence); dry_run computes without writing."""
         result = PlanResult()
-        templates: dict[str, set[str]] = {}
+        templates: dict[tuple[str, ...], set[str]] = {}
         postgres = session.get_bind().dialect.name == "postgresql"
+        allocator = Allocator(self.holdout)
         for stage, steps in self.rules.playbooks.items():
             for step in steps:
-                if step.content not in templates:
-                    templates[step.content] = available_channels(self.content_dir, step.content)
+                if step.contents not in templates:  # with variants: the channels every variant has
+                    templates[step.contents] = set.intersection(*(available_channels(self.content_dir, c)
+                                                                  for c in step.contents))
                 before = result.queued
                 for batch in self._due(session, stage, step, now, contact_ids):
-                    rows = self._touches(session, batch, stage, step, now, templates[step.content])
+                    rows = self._touches(session, batch, stage, step, now, templates[step.contents])
+                    allocator.apply(session, stage, step, rows)
                     if dry_run:
                         self._count(result, stage, step, rows, batch)
                         result.rows += [(r.id, r.email or r.phone, f"playbook:{stage}/{step.id}", row["channel"],
@@ -133,6 +139,8 @@ class Planner:
             result.by_status[row["status"]] += 1
             result.by_step[key] += 1
             result.by_channel[row["channel"] or "none"] += 1
+            if row["variant"]:
+                result.variants.setdefault(key, Counter())[row["variant"]] += 1
         examples = result.examples.setdefault(key, [])
         for row, r in zip(rows, batch, strict=True):
             if len(examples) < 3:
@@ -145,7 +153,7 @@ class Planner:
         by_event: dict[str, list[Trigger]] = {}
         for tr in self.rules.triggers:
             by_event.setdefault(tr.on, []).append(tr)
-        hits = [ev for ev in recorded if ev.type in by_event]
+        hits = [ev for ev in recorded if ev.type in by_event and not in_holdout(ev.contact_id, self.holdout)]
         if not hits:
             return 0
         contacts = batch_loads.contacts_by_id(session, sorted({ev.contact_id for ev in hits}))

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
@@ -111,15 +111,56 @@ class Meeting(Strict):
     duration: Annotated[Duration, AfterValidator(_positive)] = timedelta(minutes=30)
 
 
+class Experiment(Strict):
+    """A step's content variants put to the test (see docs/RULES.md, "Experiments")."""
+
+    id: Id
+    metric: Literal["stage_advance", "response"] = "stage_advance"
+    within: Duration = timedelta(days=14)
+    allocation: Literal["fixed", "adaptive"] = "fixed"
+    weights: list[Annotated[float, Field(gt=0)]] | None = None  # fixed split; default: equal
+    min_sample: int = Field(default=100, ge=1)  # contacts per variant before any verdict
+    start: date | None = None  # before this day (UTC) the step sends the first variant to everyone
+    seed: int = 0
+    segment_by: Literal["title", "company", "owner", "timezone"] | None = None  # adaptive: per value of it too
+
+
+def _variants(data: Any) -> Any:
+    """`content: [a, b]` -> content a (the control) and variants (a, b): every reader of `content`
+    keeps seeing one key, and only the experiment code looks at the others."""
+    if isinstance(data, dict) and "variants" in data:
+        raise ValueError("write the variants as `content: [first, second]`, not `variants:`")
+    if isinstance(data, dict) and isinstance(data.get("content"), list):
+        variants = data["content"]
+        if len(variants) < 2:
+            raise ValueError("`content` lists fewer than two variants: write one content key")
+        for i, key in enumerate(variants):
+            try:
+                _check_content(key if isinstance(key, str) else "")
+            except ValueError as exc:
+                raise ValueError(f"content variant {i + 1}: {exc}") from None
+        return {**data, "content": variants[0], "variants": variants}
+    return data
+
+
 class Step(Strict):
     id: Id
     after: Duration = timedelta(0)
     interaction: str
     content: ContentKey
+    variants: tuple[ContentKey, ...] = ()  # from `content: [...]` (the first is `content`)
+    experiment: Experiment | None = None
     approval: Approval = "auto"
     channel: Channel | None = None
     skip_if: Annotated[list[Event], BeforeValidator(_one_or_many)] = []
     meeting: Meeting | None = None
+
+    _split = model_validator(mode="before")(_variants)
+
+    @property
+    def contents(self) -> tuple[str, ...]:
+        """Every content key this step may send: its variants, or its one content."""
+        return self.variants or (self.content,)
 
 
 class Trigger(Strict):

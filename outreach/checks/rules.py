@@ -12,7 +12,7 @@ from outreach.checks.templates import check_rule_content
 from outreach.errors import ConfigError, Problem
 from outreach.kinds import Channel
 from outreach.located_yaml import did_you_mean
-from outreach.ruleset import Meeting, Ruleset, dedupe, read_ruleset
+from outreach.ruleset import Meeting, Ruleset, Step, dedupe, read_ruleset
 from outreach.templating import compile_condition, environment
 
 # SPEC section 9: the provider events. Any other dotted name may come from a website or CRM, so an
@@ -58,6 +58,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
 
     _check_stages(rs, broken, at)
     stage_ids = set(rs.stage_ids)
+    experiments: dict[str, str] = {}  # experiment id -> the step that declares it
     for stage, steps in rs.playbooks.items():
         if rs.stages and stage not in stage_ids and ("stage", stage) not in broken:
             at(("playbook", stage), f"playbooks.{stage}: there is no stage '{stage}'{_hint(stage, rs.stage_ids)}")
@@ -71,6 +72,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
                        broken, at)
             for event in step.skip_if:
                 _check_event(event, (*key, "skip_if"), at)
+            _check_experiment(step, key, f"playbooks.{stage}.{step.id}", experiments, at)
     tids: set[str] = set()
     for tr in rs.triggers:
         key = ("trigger", tr.id)
@@ -87,6 +89,32 @@ def cross_check(rs: Ruleset) -> list[Problem]:
             if message:
                 at((*key, "if"), f"triggers.{tr.id}.if {message}")
     return out
+
+
+def _check_experiment(step: Step, key: tuple[str, ...], name: str, seen: dict[str, str], at: At) -> None:
+    """Variants and their experiment go together; an experiment's id is unique across the rules."""
+    exp = step.experiment
+    if step.variants and exp is None:
+        at((*key, "content"), f"{name}: `content` lists {len(step.variants)} variants but the step has no "
+           "`experiment: {id: ..., metric: stage_advance}`: add one so the split is measured")
+    if exp is None:
+        return
+    if not step.variants:
+        at((*key, "experiment"), f"{name}: an experiment needs content variants: write `content: [{step.content}, "
+           "other/content]`")
+    if len(set(step.variants)) != len(step.variants):
+        at((*key, "content"), f"{name}: a content variant is listed twice")
+    if exp.weights is not None and len(exp.weights) != len(step.variants):
+        at((*key, "experiment"), f"{name}: experiment '{exp.id}' has {len(exp.weights)} weights for "
+           f"{len(step.variants)} variants: give one weight per variant")
+    if exp.weights is not None and exp.allocation == "adaptive":
+        at((*key, "experiment"), f"{name}: `weights` only apply to `allocation: fixed` (adaptive sets its own)",
+           warning=True)
+    if exp.id in seen:
+        at((*key, "experiment"), f"{name}: experiment id '{exp.id}' is already used by {seen[exp.id]}: "
+           "give each experiment its own id")
+    else:
+        seen[exp.id] = name
 
 
 def _check_stages(rs: Ruleset, broken: set[tuple[str, str]], at: At) -> None:

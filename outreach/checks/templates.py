@@ -89,8 +89,8 @@ def check_rule_content(rs: Ruleset, content_dir: Path) -> list[Problem]:
     problems = check_templates(content_dir) if content_dir.is_dir() else [
         Problem("content/", 1, "no content/ folder")]
     uses: list[tuple[tuple[str, ...], str, str, str, str | None]] = [
-        (("step", stage, st.id), f"playbooks.{stage}.{st.id}", st.content, st.interaction, st.channel)
-        for stage, steps in rs.playbooks.items() for st in steps]
+        (("step", stage, st.id), f"playbooks.{stage}.{st.id}", content, st.interaction, st.channel)
+        for stage, steps in rs.playbooks.items() for st in steps for content in st.contents]
     uses += [(("trigger", tr.id), f"triggers.{tr.id}", tr.content, tr.interaction, tr.channel)
              for tr in rs.triggers]
     for key, name, content, interaction, channel in uses:

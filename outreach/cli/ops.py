@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -19,9 +20,26 @@ def simulate(buyers: Annotated[int, typer.Option("--buyers", min=1, help="Buyers
              seed: Annotated[int, typer.Option("--seed", help="The same seed, the same market.")] = 1,
              jobs: Annotated[int | None, typer.Option("--jobs", min=1,
                                                       help="Processes (default: one per policy).")] = None,
+             experiment: Annotated[Literal["aa", "lift"] | None, typer.Option(
+                 "--experiment", help="Run a content experiment many times instead: aa (two identical "
+                 "variants) or lift (the second better by --lift).")] = None,
+             lift: Annotated[float, typer.Option("--lift", min=0, help="With --experiment lift: the true "
+                                                 "relative lift of the second variant.")] = 0.2,
+             runs: Annotated[int, typer.Option("--runs", min=1, help="With --experiment: how many runs.")] = 200,
              project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Run the rules over a simulated market, once per channel policy, and compare them."""
     from outreach.simulator import run as sim
+    if experiment is not None:
+        from outreach.simulator import content
+        from outreach.simulator.market import MarketSpec
+
+        spec = replace(MarketSpec(), buyers=buyers, weeks=weeks, seed=seed)
+        found = content.experiment(experiment, lift, runs, spec)
+        if as_json:
+            out_json(found)
+        else:
+            typer.echo(content.experiment_text(found, experiment))
+        return
     result = sim.simulate(open_project(project, migrate=False), buyers=buyers, weeks=weeks, seed=seed, jobs=jobs)
     if as_json:
         out_json(result)

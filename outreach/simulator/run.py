@@ -36,6 +36,7 @@ from outreach.policy import next_open
 from outreach.project import Project
 from outreach.queue import approve_all
 from outreach.ruleset import Ruleset
+from outreach.simulator import content
 from outreach.simulator.market import Market, MarketSpec, Sent, SimProvider
 from outreach.simulator.policies import POLICIES, policy
 
@@ -183,6 +184,8 @@ def simulate(project: Project, buyers: int = 10_000, weeks: int = 8, seed: int =
            "seconds": round(time.perf_counter() - started, 1)}
     if {"learned", "first_channel", "oracle"} <= set(figures):
         out["gap_closed_weeks_5_8"] = gap_closed(figures)
+    # which content: its own fast model of the same market (outreach.simulator.content), two seeds
+    out["content"] = content.compare(spec, (seed, seed + 1))
     return out
 
 
@@ -211,5 +214,7 @@ def table(result: dict[str, Any]) -> str:
     if result.get("gap_closed_weeks_5_8") is not None:
         lines.append(f"learned closes {result['gap_closed_weeks_5_8']:.0%} of the first_channel -> oracle gap "
                      "in response rate over weeks 5-8")
+    if result.get("content"):
+        lines.append(content.content_text(result["content"]))
     lines.append(f"({result['seconds']}s)")
     return "\n".join(lines)

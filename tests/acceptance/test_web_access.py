@@ -40,9 +40,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "/queue/bulk": {"data": {"ids": ["{other}"], "action": "approve"}},
     "/logout": {"data": {}},
     "/login": {"data": {}},
+    "/experiments/{exp_id}/stop": {"data": {"promote": ""}},
 }
 # POST routes that name no object of another rep: they are only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login"}
+NO_OBJECT = {"/logout", "/login", "/experiments/{exp_id}/stop"}  # stopping is for marketers and admins
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:
@@ -66,7 +67,8 @@ def guarded_routes(engine: Engine) -> list[tuple[str, str]]:
 
 
 def fill(path: str, s: Seed) -> str:
-    other = {"touch_id": s.other_touch(), "contact_id": s.contacts["Alan"], "contact": s.contacts["Alan"]}
+    other = {"touch_id": s.other_touch(), "contact_id": s.contacts["Alan"], "contact": s.contacts["Alan"],
+             "exp_id": "no-such-experiment"}
     return re.sub(r"\{(\w+)\}", lambda m: str(other[m.group(1)]), path)
 
 
