@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Contact, Touch, TouchStatus
+from outreach.models import Contact, TouchStatus
 from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
 REP = "rep@example.com"
