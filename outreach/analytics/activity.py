@@ -1,0 +1,110 @@
+"""What the touches did: results per playbook step and trigger, response per interaction type and
+channel, and the reps' approval queue. Each is one grouped query over the period's touches; whether a
+touch was answered is an EXISTS on the evidence that names it (indexed by touch id)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, case, exists, func, select
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from outreach.analytics.model import ChannelRow, Filters, QueueRow, StepRow
+from outreach.analytics.sql import dialect, hours_between
+from outreach.analytics.stats import wilson
+from outreach.evidence import RESPONSES
+from outreach.models import Contact, Evidence, StageChange, Touch, TouchStatus
+from outreach.ruleset import Ruleset
+
+OPT_OUTS = frozenset({"email.unsubscribed", "email.complained", "sms.opted_out"})
+UNAPPROVED = "nobody approved it in time"  # the reason the dispatcher gives a touch that went stale
+
+
+Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
+
+
+def _owned(query: Q, owner: str | None) -> Q:
+    if owner is None:
+        return query
+    return query.join(Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Contact.owner) == owner)
+
+
+def _answered(types: frozenset[str]) -> ColumnElement[int]:
+    return case((exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type).in_(sorted(types))), 1),
+                else_=0)
+
+
+def _sent_in(f: Filters) -> list[ColumnElement[bool]]:
+    return [col(Touch.status) == TouchStatus.SENT, col(Touch.sent_at) >= f.start, col(Touch.sent_at) < f.end]
+
+
+def steps(session: Session, rules: Ruleset, f: Filters, advance_within: timedelta) -> list[StepRow]:
+    """Per playbook step and trigger: touches sent in the period, those answered, those followed by a
+    stage advance within `advance_within`, those that brought an opt-out, and touches that expired."""
+    within = advance_within.total_seconds() / 3600
+    advanced = case((exists().where(
+        col(StageChange.contact_id) == col(Touch.contact_id), col(StageChange.at) > col(Touch.sent_at),
+        hours_between(col(Touch.sent_at), col(StageChange.at), dialect(session)) <= within), 1), else_=0)
+    found: dict[tuple[str, str], StepRow] = {}
+    sent = select(col(Touch.rule), col(Touch.step), func.count(), func.sum(_answered(RESPONSES)), func.sum(advanced),
+                  func.sum(_answered(OPT_OUTS))).where(*_sent_in(f))
+    for rule, step, n, resp, adv, opt in session.execute(
+            _owned(sent, f.owner).group_by(col(Touch.rule), col(Touch.step))):
+        found[(rule, step)] = {"rule": rule, "step": step, "sent": n, "responses": int(resp or 0),
+                               "advanced": int(adv or 0), "opt_outs": int(opt or 0), "expired": 0}
+    for rule, step, n in session.execute(_owned(
+            select(col(Touch.rule), col(Touch.step), func.count()).where(
+                col(Touch.status) == TouchStatus.EXPIRED, col(Touch.updated_at) >= f.start,
+                col(Touch.updated_at) < f.end), f.owner).group_by(col(Touch.rule), col(Touch.step))):
+        row = found.setdefault((rule, step), {"rule": rule, "step": step, "sent": 0, "responses": 0, "advanced": 0,
+                                              "opt_outs": 0, "expired": 0})
+        row["expired"] = n
+    return sorted(found.values(), key=lambda r: _step_order(rules, r["rule"], r["step"]))
+
+
+def _step_order(rules: Ruleset, rule: str, step: str) -> tuple[int, int, str, str]:
+    """Playbooks in funnel order and their steps as written; triggers after them, by name."""
+    kind, _, name = rule.partition(":")
+    if kind == "playbook" and name in rules.stage_ids:
+        ids = [s.id for s in rules.playbooks.get(name, [])]
+        return 0, rules.stage_rank(name) * 1000 + (ids.index(step) if step in ids else 999), rule, step
+    return 1, 0, rule, step
+
+
+def channels(session: Session, rules: Ruleset, f: Filters) -> list[ChannelRow]:
+    """Response rate (a click, a reply, an accepted meeting; not an open) per interaction type and
+    channel, with its 95% interval: in the rules' order of interaction types and their channels."""
+    rows: list[ChannelRow] = []
+    for interaction, channel, n, resp in session.execute(_owned(
+            select(col(Touch.interaction), col(Touch.channel), func.count(), func.sum(_answered(RESPONSES))).where(
+                *_sent_in(f)), f.owner).group_by(col(Touch.interaction), col(Touch.channel))):
+        rate, low, high = wilson(int(resp or 0), n)
+        rows.append({"interaction": interaction, "channel": channel or "", "sent": n, "responses": int(resp or 0),
+                     "rate": round(rate, 4), "low": round(low, 4), "high": round(high, 4)})
+    order = list(rules.interactions)
+
+    def key(r: ChannelRow) -> tuple[int, int, str, str]:
+        it = rules.interactions.get(r["interaction"])
+        chans: list[str] = list(it.channels) if it else []
+        return (order.index(r["interaction"]) if r["interaction"] in order else len(order),
+                chans.index(r["channel"]) if r["channel"] in chans else len(chans), r["interaction"], r["channel"])
+
+    return sorted(rows, key=key)
+
+
+def queue(session: Session, f: Filters) -> list[QueueRow]:
+    """Per owner: touches waiting for approval now, and touches that expired unapproved in the period."""
+    owner = col(Contact.owner)
+    waiting = case((col(Touch.status) == TouchStatus.PENDING, 1), else_=0)
+    expired = case(((col(Touch.status) == TouchStatus.EXPIRED) & (col(Touch.reason) == UNAPPROVED)
+                    & (col(Touch.updated_at) >= f.start) & (col(Touch.updated_at) < f.end), 1), else_=0)
+    query = (select(owner, func.sum(waiting), func.sum(expired))
+             .join(Contact, col(Contact.id) == col(Touch.contact_id))
+             .where(col(Touch.status).in_([TouchStatus.PENDING, TouchStatus.EXPIRED])).group_by(owner))
+    if f.owner is not None:
+        query = query.where(owner == f.owner)
+    rows: list[QueueRow] = [{"owner": o, "waiting": int(w or 0), "expired": int(e or 0)}
+                            for o, w, e in session.execute(query) if (w or e)]
+    return sorted(rows, key=lambda r: (r["owner"] is None, r["owner"] or ""))

@@ -1,0 +1,126 @@
+"""The buying funnel through time: where contacts are on any day, who moved on, and how fast.
+
+Each contact's path is read as "the first time they reached stage k or beyond" (t_k), from their stage
+changes and their creation (at the stage they came in on). A buyer is at the furthest stage they have
+proven, so a stage proven late by backdated evidence counts from the day the evidence says, and a
+contact that skips a stage reaches it when they reach the one after it. On day D a contact is at
+the highest k with t_k before the end of D. One window query gives, per contact and stage they
+reached, t_k and the time they left for a later stage; every widget groups that."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import Select, Subquery, and_, case, func, select, union_all
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+from outreach.analytics.model import ConversionRow, Filters, FunnelRow, HistoryRow, VelocityRow
+from outreach.analytics.sql import dialect, stage_rank, utc_day, whole_hours
+from outreach.analytics.stats import percentile, wilson
+from outreach.models import Contact, StageChange
+
+
+def timeline(stage_ids: list[str], owner: str | None) -> Subquery:
+    """(cid, idx, t, t_next): per contact and stage index it reached, when it first got there or beyond
+    (t) and when it first got beyond it (t_next, NULL while it is still there)."""
+    first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
+        col(StageChange.contact_id)).subquery()
+    sc0 = aliased(StageChange)
+    # the stage a contact came in on: the one its first change left, or where it still is
+    came_in: Select[*tuple[Any, ...]] = (select(col(Contact.id).label("cid"),
+                      stage_rank(func.coalesce(sc0.from_stage, col(Contact.stage)), stage_ids).label("idx"),
+                      col(Contact.created_at).label("at"))
+               .outerjoin(first, first.c.cid == col(Contact.id)).outerjoin(sc0, col(sc0.id) == first.c.fid))
+    moved: Select[*tuple[Any, ...]] = select(col(StageChange.contact_id).label("cid"),
+                   stage_rank(col(StageChange.to_stage), stage_ids).label("idx"), col(StageChange.at).label("at"))
+    if owner is not None:
+        came_in = came_in.where(col(Contact.owner) == owner)
+        moved = moved.join(Contact, col(Contact.id) == col(StageChange.contact_id)).where(col(Contact.owner) == owner)
+    entries = union_all(came_in, moved).subquery()
+    # a stage entered twice counts from the first time
+    e = select(entries.c.cid, entries.c.idx, func.min(entries.c.at).label("at")).where(entries.c.idx >= 0).group_by(
+        entries.c.cid, entries.c.idx).subquery()
+    # t: the earliest time at this stage or beyond (a backdated later stage pulls it earlier)
+    w = select(e.c.cid, e.c.idx,
+               func.min(e.c.at).over(partition_by=e.c.cid, order_by=e.c.idx.desc(), rows=(None, 0)).label("t"),
+               func.lag(e.c.idx).over(partition_by=e.c.cid, order_by=e.c.idx).label("prev")).subquery()
+    return select(w.c.cid, w.c.idx, w.c.prev, w.c.t,
+                  func.lead(w.c.t, type_=UTCDateTime()).over(partition_by=w.c.cid, order_by=w.c.idx).label("t_next")
+                  ).subquery("timeline")
+
+
+def history(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
+            ) -> tuple[list[FunnelRow], list[HistoryRow]]:
+    """The funnel at the end of the period, and each day's count per stage (end of the UTC day).
+    Counts come from the day's arrivals (+1 at the stage reached) and departures (-1 at the one
+    left), summed from the beginning: a few rows per day and stage, whatever the number of contacts."""
+    name = dialect(session)
+    day = utc_day(tl.c.t, name)
+    last = f.until.isoformat()
+    deltas: dict[str, list[int]] = defaultdict(lambda: [0] * len(stage_ids))
+    for d, idx, n in session.execute(select(day.label("d"), tl.c.idx, func.count()).group_by(day, tl.c.idx)):
+        if d <= last:
+            deltas[d][idx] += n
+    for d, idx, n in session.execute(select(day.label("d"), tl.c.prev, func.count()).where(
+            tl.c.prev.is_not(None)).group_by(day, tl.c.prev)):
+        if d <= last:
+            deltas[d][idx] -= n
+    counts = [0] * len(stage_ids)
+    first = f.since.isoformat()
+    for d in sorted(x for x in deltas if x < first):  # everything before the period: its starting point
+        counts = [a + b for a, b in zip(counts, deltas[d], strict=True)]
+    rows: list[HistoryRow] = []
+    for day_ in f.days():
+        key = day_.isoformat()
+        if key in deltas:
+            counts = [a + b for a, b in zip(counts, deltas[key], strict=True)]
+        rows.extend({"date": key, "stage": s, "count": counts[i]} for i, s in enumerate(stage_ids))
+    funnel: list[FunnelRow] = []
+    reached = 0
+    for i in reversed(range(len(stage_ids))):
+        reached += counts[i]
+        funnel.append({"stage": stage_ids[i], "now": counts[i], "reached": reached})
+    funnel.reverse()
+    return funnel, rows
+
+
+def conversion(session: Session, stage_ids: list[str], f: Filters, tl: Subquery) -> list[ConversionRow]:
+    """Of the contacts who entered a stage in the period, how many went on to a later one by its end
+    (a contact that skips the next stage still advanced; one that skipped this stage never entered it)."""
+    in_period = and_(tl.c.t >= f.start, tl.c.t < f.end)
+    # entered: reached this stage itself (not straight through to a later one at the same moment)
+    stayed = case((and_(tl.c.t_next.is_not(None), tl.c.t_next == tl.c.t), 0), else_=1)
+    left = case((and_(tl.c.t_next.is_not(None), tl.c.t_next < f.end, tl.c.t_next > tl.c.t), 1), else_=0)
+    got = {idx: (int(n or 0), int(a or 0)) for idx, n, a in session.execute(
+        select(tl.c.idx, func.sum(stayed), func.sum(left)).where(in_period).group_by(tl.c.idx))}
+    rows: list[ConversionRow] = []
+    for i in range(len(stage_ids) - 1):
+        entered, advanced = got.get(i, (0, 0))
+        rate, low, high = wilson(advanced, entered)
+        rows.append({"from": stage_ids[i], "to": stage_ids[i + 1], "entered": entered, "advanced": advanced,
+                     "rate": round(rate, 4), "low": round(low, 4), "high": round(high, 4)})
+    return rows
+
+
+def velocity(session: Session, stage_ids: list[str], f: Filters, tl: Subquery) -> list[VelocityRow]:
+    """Days spent in each stage by the contacts who left it in the period: median and 80th percentile,
+    kept to the hour (a histogram per stage comes back, not one row per contact)."""
+    hours = whole_hours(tl.c.t, tl.c.t_next, dialect(session))
+    hist: dict[int, list[tuple[float, int]]] = defaultdict(list)
+    for idx, h, n in session.execute(
+            select(tl.c.idx, hours.label("h"), func.count()).where(
+                tl.c.t_next >= f.start, tl.c.t_next < f.end, tl.c.t_next > tl.c.t).group_by(tl.c.idx, hours)):
+        hist[idx].append((float(h) / 24, int(n)))
+    rows: list[VelocityRow] = []
+    for i, stage in enumerate(stage_ids[:-1]):  # nobody leaves the last stage
+        h = hist.get(i, [])
+        med, p80 = percentile(h, 0.5), percentile(h, 0.8)
+        rows.append({"stage": stage, "n": sum(n for _, n in h),
+                     "median_days": None if med is None else round(med, 2),
+                     "p80_days": None if p80 is None else round(p80, 2)})
+    return rows
+
+
