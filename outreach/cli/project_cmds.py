@@ -105,6 +105,8 @@ def report(
                                                                "before --until).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Last UTC day, YYYY-MM-DD (default: today).")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only the contacts this rep (email) owns.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained page with charts "
+                                                              "(no network needed) to this file.")] = None,
     now: NowOpt = None,
 ) -> None:
     """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
@@ -121,7 +123,16 @@ def report(
             check_owner(s, owner.strip())
         filters = Filters(first, last, owner.strip() if owner is not None else None)
         data = build_report(s, engine.project.rules, filters, settings.advance_within)
+    if html is not None:
+        from outreach.analytics.html import write_html
+
+        try:
+            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner)
+        except OSError as exc:
+            raise InvalidInput(f"--html {html}: cannot write it ({exc.strerror})") from None
     if as_json:
         out_json(data)
         return
     typer.echo(render(data, settings.min_cases, filters.owner))
+    if html is not None:
+        typer.echo(f"\nwrote {html}: open it in a browser (it needs no network)")

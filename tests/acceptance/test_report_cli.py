@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,17 @@ def test_tables_for_people(root: Path) -> None:
 ])
 def test_bad_options_exit_2(root: Path, args: list[str], message: str) -> None:
     assert message in cli(root, *args, code=2).stderr
+
+
+def test_html_page_is_self_contained(root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    data = json.loads(cli(root, "--json", "--since", SINCE, "--until", UNTIL, "--html", str(out)).stdout)
+    page = out.read_text()
+    # no file or address outside the page: scripts and styles are inline, Chart.js included
+    assert not re.search(r"<(script|img|iframe)[^>]+src=|<link[^>]+href=|https?://[^\s\"']+\.(js|css)", page)
+    assert "Chart.js v4" in page and "outreachCharts" in page
+    embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert embedded and json.loads(embedded.group(1)) == data
+    for widget in ("funnel", "conversion", "history", "velocity", "channels", "steps"):
+        assert f'data-chart="{widget}"' in page
+    assert "too few to read" in page and "<td>trigger:pricing-follow-up</td>" in page
