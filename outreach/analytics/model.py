@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TypedDict
+
+from typing_extensions import TypedDict  # pydantic (the API) needs it on Python 3.11
 
 from outreach.errors import InvalidInput
 
