@@ -7,7 +7,7 @@ from datetime import timedelta
 from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
-from outreach.analytics import activity, funnel
+from outreach.analytics import activity, funnel, snapshots
 from outreach.analytics.model import Filters, Report
 from outreach.errors import InvalidInput
 from outreach.models import Contact, User
@@ -27,10 +27,15 @@ def check_owner(session: Session, owner: str) -> None:
 def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: timedelta = ADVANCE_WITHIN) -> Report:
     stage_ids = rules.stage_ids
     tl = funnel.timeline(stage_ids, f.owner)
-    funnel_rows, history = funnel.history(session, stage_ids, f, tl)
+    per_day = {d: counts for d, (counts, _) in snapshots.kept(session, stage_ids, f).items()}
+    missing = [d for d in f.days() if d.isoformat() not in per_day]
+    if missing:  # days not kept (today, or before the job first ran): rebuilt from the stage changes
+        computed = funnel.daily_counts(session, len(stage_ids), tl, f.days())
+        per_day.update({d.isoformat(): computed[(d.isoformat(), "")] for d in missing})
+    history = funnel.history_rows(stage_ids, per_day)
     return {
         "period": {"since": f.since.isoformat(), "until": f.until.isoformat()},
-        "funnel": funnel_rows,
+        "funnel": funnel.funnel_of(stage_ids, per_day[f.until.isoformat()]),
         "conversion": funnel.conversion(session, stage_ids, f, tl),
         "velocity": funnel.velocity(session, stage_ids, f, tl),
         "steps": activity.steps(session, rules, f, advance_within),

@@ -10,9 +10,10 @@ reached, t_k and the time they left for a later stage; every widget groups that.
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, Subquery, and_, case, func, select, union_all
+from sqlalchemy import Select, Subquery, and_, case, func, literal, select, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -24,67 +25,90 @@ from outreach.models import Contact, StageChange
 
 
 def timeline(stage_ids: list[str], owner: str | None) -> Subquery:
-    """(cid, idx, t, t_next): per contact and stage index it reached, when it first got there or beyond
-    (t) and when it first got beyond it (t_next, NULL while it is still there)."""
+    """(cid, owner, idx, prev, t, t_next): per contact and stage index it reached, when it first got
+    there or beyond (t), the stage it came from (prev) and when it first got beyond it (t_next, NULL
+    while it is still there)."""
     first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
         col(StageChange.contact_id)).subquery()
     sc0 = aliased(StageChange)
     # the stage a contact came in on: the one its first change left, or where it still is
-    came_in: Select[*tuple[Any, ...]] = (select(col(Contact.id).label("cid"),
-                      stage_rank(func.coalesce(sc0.from_stage, col(Contact.stage)), stage_ids).label("idx"),
-                      col(Contact.created_at).label("at"))
-               .outerjoin(first, first.c.cid == col(Contact.id)).outerjoin(sc0, col(sc0.id) == first.c.fid))
-    moved: Select[*tuple[Any, ...]] = select(col(StageChange.contact_id).label("cid"),
-                   stage_rank(col(StageChange.to_stage), stage_ids).label("idx"), col(StageChange.at).label("at"))
+    came_in: Select[*tuple[Any, ...]] = (
+        select(col(Contact.id).label("cid"), col(Contact.owner).label("owner"),
+               stage_rank(func.coalesce(sc0.from_stage, col(Contact.stage)), stage_ids).label("idx"),
+               col(Contact.created_at).label("at"))
+        .outerjoin(first, first.c.cid == col(Contact.id)).outerjoin(sc0, col(sc0.id) == first.c.fid))
+    moved: Select[*tuple[Any, ...]] = (
+        select(col(StageChange.contact_id).label("cid"), col(Contact.owner).label("owner"),
+               stage_rank(col(StageChange.to_stage), stage_ids).label("idx"), col(StageChange.at).label("at"))
+        .join(Contact, col(Contact.id) == col(StageChange.contact_id)))
     if owner is not None:
         came_in = came_in.where(col(Contact.owner) == owner)
-        moved = moved.join(Contact, col(Contact.id) == col(StageChange.contact_id)).where(col(Contact.owner) == owner)
+        moved = moved.where(col(Contact.owner) == owner)
     entries = union_all(came_in, moved).subquery()
     # a stage entered twice counts from the first time
-    e = select(entries.c.cid, entries.c.idx, func.min(entries.c.at).label("at")).where(entries.c.idx >= 0).group_by(
-        entries.c.cid, entries.c.idx).subquery()
+    e = select(entries.c.cid, entries.c.owner, entries.c.idx, func.min(entries.c.at).label("at")).where(
+        entries.c.idx >= 0).group_by(entries.c.cid, entries.c.owner, entries.c.idx).subquery()
     # t: the earliest time at this stage or beyond (a backdated later stage pulls it earlier)
-    w = select(e.c.cid, e.c.idx,
+    w = select(e.c.cid, e.c.owner, e.c.idx,
                func.min(e.c.at).over(partition_by=e.c.cid, order_by=e.c.idx.desc(), rows=(None, 0)).label("t"),
                func.lag(e.c.idx).over(partition_by=e.c.cid, order_by=e.c.idx).label("prev")).subquery()
-    return select(w.c.cid, w.c.idx, w.c.prev, w.c.t,
+    return select(w.c.cid, w.c.owner, w.c.idx, w.c.prev, w.c.t,
                   func.lead(w.c.t, type_=UTCDateTime()).over(partition_by=w.c.cid, order_by=w.c.idx).label("t_next")
                   ).subquery("timeline")
 
 
-def history(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
-            ) -> tuple[list[FunnelRow], list[HistoryRow]]:
-    """The funnel at the end of the period, and each day's count per stage (end of the UTC day).
-    Counts come from the day's arrivals (+1 at the stage reached) and departures (-1 at the one
-    left), summed from the beginning: a few rows per day and stage, whatever the number of contacts."""
-    name = dialect(session)
-    day = utc_day(tl.c.t, name)
-    last = f.until.isoformat()
-    deltas: dict[str, list[int]] = defaultdict(lambda: [0] * len(stage_ids))
-    for d, idx, n in session.execute(select(day.label("d"), tl.c.idx, func.count()).group_by(day, tl.c.idx)):
+def daily_counts(session: Session, n_stages: int, tl: Subquery, days: list[date], by_owner: bool = False
+                 ) -> dict[tuple[str, str], list[int]]:
+    """Contacts per stage at the end of each of `days` (consecutive UTC days), keyed by (day, owner)
+    (owner "" for nobody's, and for everybody's unless `by_owner`). Counts come from each day's arrivals
+    (+1 at the stage reached) and departures (-1 at the one left), summed from the beginning: a few rows
+    per day and stage come back, whatever the number of contacts."""
+    day = utc_day(tl.c.t, dialect(session))
+    owner = func.coalesce(tl.c.owner, "") if by_owner else literal("")
+    last = days[-1].isoformat()
+    deltas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * n_stages))
+    for d, o, idx, n in session.execute(
+            select(day.label("d"), owner.label("o"), tl.c.idx, func.count()).group_by(day, owner, tl.c.idx)):
         if d <= last:
-            deltas[d][idx] += n
-    for d, idx, n in session.execute(select(day.label("d"), tl.c.prev, func.count()).where(
-            tl.c.prev.is_not(None)).group_by(day, tl.c.prev)):
+            deltas[d][o][idx] += n
+    for d, o, idx, n in session.execute(select(day.label("d"), owner.label("o"), tl.c.prev, func.count()).where(
+            tl.c.prev.is_not(None)).group_by(day, owner, tl.c.prev)):
         if d <= last:
-            deltas[d][idx] -= n
-    counts = [0] * len(stage_ids)
-    first = f.since.isoformat()
-    for d in sorted(x for x in deltas if x < first):  # everything before the period: its starting point
-        counts = [a + b for a, b in zip(counts, deltas[d], strict=True)]
-    rows: list[HistoryRow] = []
-    for day_ in f.days():
+            deltas[d][o][idx] -= n
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * n_stages)
+    first = days[0].isoformat()
+
+    def apply(d: str) -> None:
+        for o, delta in deltas[d].items():
+            counts[o] = [a + b for a, b in zip(counts[o], delta, strict=True)]
+
+    for d in sorted(x for x in deltas if x < first):  # everything before the days asked: their starting point
+        apply(d)
+    out: dict[tuple[str, str], list[int]] = {}
+    for day_ in days:
         key = day_.isoformat()
         if key in deltas:
-            counts = [a + b for a, b in zip(counts, deltas[key], strict=True)]
-        rows.extend({"date": key, "stage": s, "count": counts[i]} for i, s in enumerate(stage_ids))
-    funnel: list[FunnelRow] = []
+            apply(key)
+        for o, c in counts.items():
+            out[(key, o)] = list(c)
+        if not by_owner and (key, "") not in out:
+            out[(key, "")] = [0] * n_stages
+    return out
+
+
+def funnel_of(stage_ids: list[str], counts: list[int]) -> list[FunnelRow]:
+    """The funnel from the counts per stage: how many are at each, and at it or beyond."""
+    rows: list[FunnelRow] = []
     reached = 0
     for i in reversed(range(len(stage_ids))):
         reached += counts[i]
-        funnel.append({"stage": stage_ids[i], "now": counts[i], "reached": reached})
-    funnel.reverse()
-    return funnel, rows
+        rows.append({"stage": stage_ids[i], "now": counts[i], "reached": reached})
+    rows.reverse()
+    return rows
+
+
+def history_rows(stage_ids: list[str], per_day: dict[str, list[int]]) -> list[HistoryRow]:
+    return [{"date": d, "stage": s, "count": per_day[d][i]} for d in sorted(per_day) for i, s in enumerate(stage_ids)]
 
 
 def conversion(session: Session, stage_ids: list[str], f: Filters, tl: Subquery) -> list[ConversionRow]:

@@ -20,11 +20,14 @@ _env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=sele
                    trim_blocks=True, lstrip_blocks=True)
 
 
-def widgets(report: Report, min_cases: int, advance_within: timedelta, csv: str | None = None) -> Markup:
+def widgets(report: Report, min_cases: int, advance_within: timedelta, csv: str | None = None,
+            kept: dict[str, bool] | None = None) -> Markup:
     """Every widget's chart canvas and table, and the report as JSON for charts.js to draw from.
-    `csv`: the query string for each widget's CSV link on the dashboard (None: no links)."""
+    `csv`: the query string for each widget's CSV link on the dashboard (None: no links). `kept`: the
+    history's days read from snapshots (True: reconstructed), to say how each day's counts were made."""
     return Markup(_env.get_template("widgets.html").render(
-        r=report, min_cases=min_cases, csv=csv, advance_days=f"{advance_within.total_seconds() / 86400:g}"))
+        r=report, min_cases=min_cases, csv=csv, kept=kept or {},
+        advance_days=f"{advance_within.total_seconds() / 86400:g}"))
 
 
 def _script(path: Path) -> Markup:
@@ -33,11 +36,14 @@ def _script(path: Path) -> Markup:
     return Markup(text.replace("</script", "<\\/script"))
 
 
-def page(report: Report, min_cases: int, advance_within: timedelta, owner: str | None) -> str:
+def page(report: Report, min_cases: int, advance_within: timedelta, owner: str | None,
+         kept: dict[str, bool] | None = None) -> str:
     return _env.get_template("report_page.html").render(
         r=report, owner=owner, min_cases=min_cases, made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        widgets=widgets(report, min_cases, advance_within), chartjs=_script(CHARTJS), charts=_script(CHARTS))
+        widgets=widgets(report, min_cases, advance_within, kept=kept), chartjs=_script(CHARTJS),
+        charts=_script(CHARTS))
 
 
-def write_html(path: Path, report: Report, min_cases: int, advance_within: timedelta, owner: str | None) -> None:
-    path.write_text(page(report, min_cases, advance_within, owner), encoding="utf-8")
+def write_html(path: Path, report: Report, min_cases: int, advance_within: timedelta, owner: str | None,
+               kept: dict[str, bool] | None = None) -> None:
+    path.write_text(page(report, min_cases, advance_within, owner, kept), encoding="utf-8")

@@ -112,6 +112,7 @@ def report(
     """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
     from outreach.analytics.build import build_report, check_owner
     from outreach.analytics.model import Filters, period
+    from outreach.analytics.snapshots import kept_days
     from outreach.analytics.text import render
     from outreach.db import session_scope
 
@@ -123,11 +124,12 @@ def report(
             check_owner(s, owner.strip())
         filters = Filters(first, last, owner.strip() if owner is not None else None)
         data = build_report(s, engine.project.rules, filters, settings.advance_within)
+        kept = kept_days(s, filters)
     if html is not None:
         from outreach.analytics.html import write_html
 
         try:
-            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner)
+            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner, kept)
         except OSError as exc:
             raise InvalidInput(f"--html {html}: cannot write it ({exc.strerror})") from None
     if as_json:
