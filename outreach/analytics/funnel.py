@@ -10,10 +10,10 @@ reached, t_k and the time they left for a later stage; every widget groups that.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, Subquery, and_, case, func, literal, select, union_all
+from sqlalchemy import CompoundSelect, Select, Subquery, and_, case, func, literal, select, union, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -24,10 +24,11 @@ from outreach.analytics.stats import percentile, wilson
 from outreach.models import Contact, StageChange
 
 
-def timeline(stage_ids: list[str], owner: str | None) -> Subquery:
+def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | None = None) -> Subquery:
     """(cid, owner, idx, prev, t, t_next): per contact and stage index it reached, when it first got
     there or beyond (t), the stage it came from (prev) and when it first got beyond it (t_next, NULL
-    while it is still there)."""
+    while it is still there). With `active_since`, only the contacts created or moved since then
+    (each with its whole path): every t or t_next from then on is one of theirs."""
     first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
         col(StageChange.contact_id)).subquery()
     sc0 = aliased(StageChange)
@@ -44,6 +45,12 @@ def timeline(stage_ids: list[str], owner: str | None) -> Subquery:
     if owner is not None:
         came_in = came_in.where(col(Contact.owner) == owner)
         moved = moved.where(col(Contact.owner) == owner)
+    if active_since is not None:
+        active: CompoundSelect[*tuple[Any, ...]] = union(
+            select(col(StageChange.contact_id)).where(col(StageChange.at) >= active_since),
+            select(col(Contact.id)).where(col(Contact.created_at) >= active_since))
+        came_in = came_in.where(col(Contact.id).in_(active))
+        moved = moved.where(col(StageChange.contact_id).in_(active))
     entries = union_all(came_in, moved).subquery()
     # a stage entered twice counts from the first time
     e = select(entries.c.cid, entries.c.owner, entries.c.idx, func.min(entries.c.at).label("at")).where(
@@ -67,14 +74,14 @@ def daily_counts(session: Session, n_stages: int, tl: Subquery, days: list[date]
     owner = func.coalesce(tl.c.owner, "") if by_owner else literal("")
     last = days[-1].isoformat()
     deltas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * n_stages))
-    for d, o, idx, n in session.execute(
-            select(day.label("d"), owner.label("o"), tl.c.idx, func.count()).group_by(day, owner, tl.c.idx)):
+    # one pass: each row arrives at idx and leaves prev (if any) on day d
+    for d, o, idx, prev, n in session.execute(
+            select(day.label("d"), owner.label("o"), tl.c.idx, tl.c.prev, func.count()).group_by(
+                day, owner, tl.c.idx, tl.c.prev)):
         if d <= last:
             deltas[d][o][idx] += n
-    for d, o, idx, n in session.execute(select(day.label("d"), owner.label("o"), tl.c.prev, func.count()).where(
-            tl.c.prev.is_not(None)).group_by(day, owner, tl.c.prev)):
-        if d <= last:
-            deltas[d][o][idx] -= n
+            if prev is not None:
+                deltas[d][o][prev] -= n
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * n_stages)
     first = days[0].isoformat()
 
