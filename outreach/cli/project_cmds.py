@@ -116,14 +116,16 @@ def report(
     from outreach.analytics.text import render
     from outreach.db import session_scope
 
-    first, last = period(since, until, parse_time(now).date())
+    today = parse_time(now).date()
+    first, last = period(since, until, today)
     engine = open_engine(project)
     settings = engine.project.settings.report
     with session_scope(engine.db) as s:
         if owner is not None:
             check_owner(s, owner.strip())
         filters = Filters(first, last, owner.strip() if owner is not None else None)
-        data = build_report(s, engine.project.rules, filters, settings.advance_within)
+        data = build_report(s, engine.project.rules, filters, settings.advance_within,
+                            today=None if now else today)  # --now in the past: no live counts for it
         kept = kept_days(s, filters)
     if html is not None:
         from outreach.analytics.html import write_html

@@ -290,7 +290,7 @@ def get_report(user: ApiUser, engine: EngineDep, since: Annotated[str | None, Qu
         if chosen is not None and not owner_scope(user):
             check_owner(s, chosen)
         return build_report(s, engine.project.rules, Filters(first, last, chosen),
-                            engine.project.settings.report.advance_within)
+                            engine.project.settings.report.advance_within, today=datetime.now(UTC).date())
 
 
 @router.get("/unattributed", summary="Provider events not provably a buyer's (admins only), newest first")

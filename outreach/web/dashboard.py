@@ -43,7 +43,8 @@ def _report(engine: Engine, user: User, since: str | None, until: str | None,
             owner: str | None) -> tuple[Filters, Report, list[str], dict[str, bool]]:
     with session_scope(engine.db) as s:
         f = _filters(s, user, since, until, owner)
-        data = build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within)
+        data = build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within,
+                            today=datetime.now(UTC).date())
         owners = [] if user.role == "rep" else _owners(s)
         kept = kept_days(s, f)
     return f, data, owners, kept

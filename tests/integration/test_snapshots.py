@@ -17,10 +17,10 @@ from outreach.models import Contact, SnapshotDay, StageChange
 from tests.support import at
 
 
-def report(engine: Engine, owner: str | None = None) -> Report:
+def report(engine: Engine, owner: str | None = None, today: date | None = None) -> Report:
     with session_scope(engine.db) as s:
         return build_report(s, engine.project.rules, Filters(date(2026, 11, 1), date(2026, 11, 3), owner),
-                            timedelta(days=14))
+                            timedelta(days=14), today=today)
 
 
 def counts(r: Report, day: str) -> list[int]:
@@ -52,6 +52,9 @@ def test_a_kept_day_shows_what_was_known_then(engine: Engine) -> None:
     assert counts(r, "2026-11-03") == [1, 1, 0, 0, 0]  # not kept yet: from the stage changes
     assert [f["now"] for f in r["funnel"]] == [1, 1, 0, 0, 0]
     assert counts(report(engine, "rep1@example.com"), "2026-11-02") == [1, 0, 0, 0, 0]
+    # today is counted from the contacts' stages as they are now (a group-by), and agrees
+    assert counts(report(engine, today=date(2026, 11, 3)), "2026-11-03") == [1, 1, 0, 0, 0]
+    assert counts(report(engine, "rep1@example.com", date(2026, 11, 3)), "2026-11-03") == [0, 1, 0, 0, 0]
     with session_scope(engine.db) as s:
         # the engine was down for days: 11-03 to 11-05 are filled in, reconstructed (with the correction)
         assert take_snapshots(s, stages, at("2026-11-06 10:00")) == (0, 3)
