@@ -124,8 +124,7 @@ def widgets(s: Session, engine: Engine, f: Filters) -> dict[str, Callable[[], An
     return {
         "funnel+history, nothing kept": lambda: funnel.daily_counts(s, len(stages), funnel.timeline(stages, None),
                                                                     f.days()),
-        "conversion": lambda: funnel.conversion(s, stages, f, moved),
-        "velocity": lambda: funnel.velocity(s, stages, f, moved),
+        "conversion+velocity": lambda: funnel.moves(s, stages, f, moved),
         "steps": lambda: activity.steps(s, rules, f, timedelta(days=14)),
         "channels": lambda: activity.channels(s, rules, f),
         "queue": lambda: activity.queue(s, f),

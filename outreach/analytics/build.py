@@ -38,12 +38,13 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
         per_day.update({d.isoformat(): computed[(d.isoformat(), "")] for d in missing})
     # conversion and velocity look at moves in the period: the contacts that moved or came in since it began
     tl = funnel.timeline(stage_ids, f.owner, active_since=f.start)
+    conversion, velocity = funnel.moves(session, stage_ids, f, tl)
     history = funnel.history_rows(stage_ids, per_day)
     return {
         "period": {"since": f.since.isoformat(), "until": f.until.isoformat()},
         "funnel": funnel.funnel_of(stage_ids, per_day[f.until.isoformat()]),
-        "conversion": funnel.conversion(session, stage_ids, f, tl),
-        "velocity": funnel.velocity(session, stage_ids, f, tl),
+        "conversion": conversion,
+        "velocity": velocity,
         "steps": activity.steps(session, rules, f, advance_within),
         "channels": activity.channels(session, rules, f),
         "history": history,

@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CompoundSelect, Select, Subquery, and_, case, func, literal, select, union, union_all
+from sqlalchemy import CompoundSelect, Select, Subquery, and_, case, func, literal, or_, select, union, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 from sqlmodel.sql.sqltypes import UTCDateTime
@@ -118,40 +118,40 @@ def history_rows(stage_ids: list[str], per_day: dict[str, list[int]]) -> list[Hi
     return [{"date": d, "stage": s, "count": per_day[d][i]} for d in sorted(per_day) for i, s in enumerate(stage_ids)]
 
 
-def conversion(session: Session, stage_ids: list[str], f: Filters, tl: Subquery) -> list[ConversionRow]:
-    """Of the contacts who entered a stage in the period, how many went on to a later one by its end
-    (a contact that skips the next stage still advanced; one that skipped this stage never entered it)."""
-    in_period = and_(tl.c.t >= f.start, tl.c.t < f.end)
-    # entered: reached this stage itself (not straight through to a later one at the same moment)
-    stayed = case((and_(tl.c.t_next.is_not(None), tl.c.t_next == tl.c.t), 0), else_=1)
-    left = case((and_(tl.c.t_next.is_not(None), tl.c.t_next < f.end, tl.c.t_next > tl.c.t), 1), else_=0)
-    got = {idx: (int(n or 0), int(a or 0)) for idx, n, a in session.execute(
-        select(tl.c.idx, func.sum(stayed), func.sum(left)).where(in_period).group_by(tl.c.idx))}
-    rows: list[ConversionRow] = []
-    for i in range(len(stage_ids) - 1):
-        entered, advanced = got.get(i, (0, 0))
-        rate, low, high = wilson(advanced, entered)
-        rows.append({"from": stage_ids[i], "to": stage_ids[i + 1], "entered": entered, "advanced": advanced,
-                     "rate": round(rate, 4), "low": round(low, 4), "high": round(high, 4)})
-    return rows
+def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
+          ) -> tuple[list[ConversionRow], list[VelocityRow]]:
+    """Conversion and velocity from one pass over the paths.
 
-
-def velocity(session: Session, stage_ids: list[str], f: Filters, tl: Subquery) -> list[VelocityRow]:
-    """Days spent in each stage by the contacts who left it in the period: median and 80th percentile,
-    kept to the hour (a histogram per stage comes back, not one row per contact)."""
-    hours = whole_hours(tl.c.t, tl.c.t_next, dialect(session))
+    Conversion: of the contacts who entered a stage in the period, how many went on to a later one by
+    its end (a contact that skips the next stage still advanced; one that skipped this stage never
+    entered it, and one that went through it in the instant it reached the next never stood there).
+    Velocity: the days spent in each stage by the contacts who left it in the period, median and 80th
+    percentile, kept to the hour (a histogram per stage comes back, not one row per contact)."""
+    entered_in = and_(tl.c.t >= f.start, tl.c.t < f.end)
+    left_in = and_(tl.c.t_next >= f.start, tl.c.t_next < f.end, tl.c.t_next > tl.c.t)
+    entered = case((entered_in, case((tl.c.t_next == tl.c.t, 0), else_=1)), else_=0)
+    advanced = case((and_(entered_in, tl.c.t_next < f.end, tl.c.t_next > tl.c.t), 1), else_=0)
+    hours = case((left_in, whole_hours(tl.c.t, tl.c.t_next, dialect(session))), else_=None)
+    got: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     hist: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for idx, h, n in session.execute(
-            select(tl.c.idx, hours.label("h"), func.count()).where(
-                tl.c.t_next >= f.start, tl.c.t_next < f.end, tl.c.t_next > tl.c.t).group_by(tl.c.idx, hours)):
-        hist[idx].append((float(h) / 24, int(n)))
-    rows: list[VelocityRow] = []
+    for idx, ent, adv, h, n in session.execute(
+            select(tl.c.idx, entered.label("e"), advanced.label("a"), hours.label("h"), func.count())
+            .where(or_(entered_in, left_in)).group_by(tl.c.idx, entered, advanced, hours)):
+        got[idx][0] += ent * n
+        got[idx][1] += adv * n
+        if h is not None:
+            hist[idx].append((float(h) / 24, int(n)))
+    conversion: list[ConversionRow] = []
+    for i in range(len(stage_ids) - 1):
+        went_in, went_on = got.get(i, [0, 0])
+        rate, low, high = wilson(went_on, went_in)
+        conversion.append({"from": stage_ids[i], "to": stage_ids[i + 1], "entered": went_in, "advanced": went_on,
+                           "rate": round(rate, 4), "low": round(low, 4), "high": round(high, 4)})
+    velocity: list[VelocityRow] = []
     for i, stage in enumerate(stage_ids[:-1]):  # nobody leaves the last stage
-        h = hist.get(i, [])
-        med, p80 = percentile(h, 0.5), percentile(h, 0.8)
-        rows.append({"stage": stage, "n": sum(n for _, n in h),
-                     "median_days": None if med is None else round(med, 2),
-                     "p80_days": None if p80 is None else round(p80, 2)})
-    return rows
-
-
+        days = hist.get(i, [])
+        med, p80 = percentile(days, 0.5), percentile(days, 0.8)
+        velocity.append({"stage": stage, "n": sum(n for _, n in days),
+                         "median_days": None if med is None else round(med, 2),
+                         "p80_days": None if p80 is None else round(p80, 2)})
+    return conversion, velocity
