@@ -4,6 +4,7 @@ touch was answered is an EXISTS on the evidence that names it (indexed by touch 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -40,20 +41,45 @@ def _sent_in(f: Filters) -> list[ColumnElement[bool]]:
     return [col(Touch.status) == TouchStatus.SENT, col(Touch.sent_at) >= f.start, col(Touch.sent_at) < f.end]
 
 
-def steps(session: Session, rules: Ruleset, f: Filters, advance_within: timedelta) -> list[StepRow]:
-    """Per playbook step and trigger: touches sent in the period, those answered, those followed by a
-    stage advance within `advance_within`, those that brought an opt-out, and touches that expired."""
+@dataclass(frozen=True)
+class Sent:
+    """Touches sent in the period, per rule, step, interaction type and channel: what both the steps and
+    the channels widgets group (one pass over the period's touches serves both)."""
+
+    rule: str
+    step: str
+    interaction: str
+    channel: str
+    sent: int
+    responses: int
+    advanced: int
+    opt_outs: int
+
+
+def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> list[Sent]:
     within = advance_within.total_seconds() / 3600
     advanced = case((exists().where(
         col(StageChange.contact_id) == col(Touch.contact_id), col(StageChange.at) > col(Touch.sent_at),
         hours_between(col(Touch.sent_at), col(StageChange.at), dialect(session)) <= within), 1), else_=0)
+    keys = (col(Touch.rule), col(Touch.step), col(Touch.interaction), col(Touch.channel))
+    query = select(*keys, func.count(), func.sum(_answered(RESPONSES)), func.sum(advanced),
+                   func.sum(_answered(OPT_OUTS))).where(*_sent_in(f))
+    return [Sent(rule, step, interaction, channel or "", n, int(resp or 0), int(adv or 0), int(opt or 0))
+            for rule, step, interaction, channel, n, resp, adv, opt in session.execute(
+                _owned(query, f.owner).group_by(*keys))]
+
+
+def steps(session: Session, rules: Ruleset, f: Filters, sent: list[Sent]) -> list[StepRow]:
+    """Per playbook step and trigger: touches sent in the period, those answered, those followed by a
+    stage advance within `report.advance_within`, those that brought an opt-out, and touches that expired."""
     found: dict[tuple[str, str], StepRow] = {}
-    sent = select(col(Touch.rule), col(Touch.step), func.count(), func.sum(_answered(RESPONSES)), func.sum(advanced),
-                  func.sum(_answered(OPT_OUTS))).where(*_sent_in(f))
-    for rule, step, n, resp, adv, opt in session.execute(
-            _owned(sent, f.owner).group_by(col(Touch.rule), col(Touch.step))):
-        found[(rule, step)] = {"rule": rule, "step": step, "sent": n, "responses": int(resp or 0),
-                               "advanced": int(adv or 0), "opt_outs": int(opt or 0), "expired": 0}
+    for t in sent:
+        row = found.setdefault((t.rule, t.step), {"rule": t.rule, "step": t.step, "sent": 0, "responses": 0,
+                                                  "advanced": 0, "opt_outs": 0, "expired": 0})
+        row["sent"] += t.sent
+        row["responses"] += t.responses
+        row["advanced"] += t.advanced
+        row["opt_outs"] += t.opt_outs
     for rule, step, n in session.execute(_owned(
             select(col(Touch.rule), col(Touch.step), func.count()).where(
                 col(Touch.status) == TouchStatus.EXPIRED, col(Touch.updated_at) >= f.start,
@@ -73,15 +99,18 @@ def _step_order(rules: Ruleset, rule: str, step: str) -> tuple[int, int, str, st
     return 1, 0, rule, step
 
 
-def channels(session: Session, rules: Ruleset, f: Filters) -> list[ChannelRow]:
+def channels(rules: Ruleset, sent: list[Sent]) -> list[ChannelRow]:
     """Response rate (a click, a reply, an accepted meeting; not an open) per interaction type and
     channel, with its 95% interval: in the rules' order of interaction types and their channels."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for t in sent:
+        got = totals.setdefault((t.interaction, t.channel), [0, 0])
+        got[0] += t.sent
+        got[1] += t.responses
     rows: list[ChannelRow] = []
-    for interaction, channel, n, resp in session.execute(_owned(
-            select(col(Touch.interaction), col(Touch.channel), func.count(), func.sum(_answered(RESPONSES))).where(
-                *_sent_in(f)), f.owner).group_by(col(Touch.interaction), col(Touch.channel))):
-        rate, low, high = wilson(int(resp or 0), n)
-        rows.append({"interaction": interaction, "channel": channel or "", "sent": n, "responses": int(resp or 0),
+    for (interaction, channel), (n, resp) in totals.items():
+        rate, low, high = wilson(resp, n)
+        rows.append({"interaction": interaction, "channel": channel, "sent": n, "responses": resp,
                      "rate": round(rate, 4), "low": round(low, 4), "high": round(high, 4)})
     order = list(rules.interactions)
 

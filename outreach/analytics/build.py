@@ -39,14 +39,15 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
     # conversion and velocity look at moves in the period: the contacts that moved or came in since it began
     tl = funnel.timeline(stage_ids, f.owner, active_since=f.start)
     conversion, velocity = funnel.moves(session, stage_ids, f, tl)
+    sent = activity.sent_touches(session, f, advance_within)
     history = funnel.history_rows(stage_ids, per_day)
     return {
         "period": {"since": f.since.isoformat(), "until": f.until.isoformat()},
         "funnel": funnel.funnel_of(stage_ids, per_day[f.until.isoformat()]),
         "conversion": conversion,
         "velocity": velocity,
-        "steps": activity.steps(session, rules, f, advance_within),
-        "channels": activity.channels(session, rules, f),
+        "steps": activity.steps(session, rules, f, sent),
+        "channels": activity.channels(rules, sent),
         "history": history,
         "queue": activity.queue(session, f),
     }
