@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from outreach.analytics.model import Report
+from outreach.analytics.text import rule_label
 
 _HERE = Path(__file__).parent
 STATIC = _HERE.parent / "web" / "static"  # the script the dashboard serves is the one the page inlines
@@ -18,6 +19,7 @@ CHARTJS = STATIC / "vendor" / "chartjs" / "chart.umd.min.js"
 CHARTS = STATIC / "charts.js"
 _env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(default=True),
                    trim_blocks=True, lstrip_blocks=True)
+_env.filters["rule_label"] = rule_label
 
 
 def widgets(report: Report, min_cases: int, advance_within: timedelta, csv: str | None = None,

@@ -15,6 +15,12 @@ def rate_text(successes: int, cases: int, low: float, high: float, min_cases: in
     return f"{successes / cases:.1%} ({successes} of {cases}, 95%: {low:.0%}-{high:.0%})"
 
 
+def rule_label(rule: str) -> str:
+    """'playbook:aware' -> 'aware playbook', 'trigger:pricing' -> 'trigger pricing'."""
+    kind, _, name = rule.partition(":")
+    return f"{name} playbook" if kind == "playbook" else f"{kind} {name}".strip()
+
+
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
 
@@ -41,7 +47,7 @@ def render(r: Report, min_cases: int, owner: str | None) -> str:
     out += ["", "Results per step (touches sent in the period):"]
     if r["steps"]:
         out += _table(["rule", "step", "sent", "answered", "moved on", "opted out", "expired"],
-                      [[s["rule"], s["step"], str(s["sent"]), str(s["responses"]), str(s["advanced"]),
+                      [[rule_label(s["rule"]), s["step"], str(s["sent"]), str(s["responses"]), str(s["advanced"]),
                         str(s["opt_outs"]), str(s["expired"])] for s in r["steps"]])
     else:
         out.append("  nothing sent or expired in the period")

@@ -82,4 +82,4 @@ def test_html_page_is_self_contained(root: Path, tmp_path: Path) -> None:
     assert embedded and json.loads(embedded.group(1)) == data
     for widget in ("funnel", "conversion", "history", "velocity", "channels", "steps"):
         assert f'data-chart="{widget}"' in page
-    assert "too few to read" in page and "<td>trigger:pricing-follow-up</td>" in page
+    assert "too few to read" in page and "<td>trigger pricing-follow-up</td>" in page

@@ -9,7 +9,7 @@ import pytest
 
 from outreach.analytics.model import period
 from outreach.analytics.stats import percentile, wilson
-from outreach.analytics.text import rate_text
+from outreach.analytics.text import rate_text, rule_label
 from outreach.errors import InvalidInput
 
 
@@ -56,3 +56,8 @@ def test_period_defaults_and_errors() -> None:
 def test_a_rate_from_too_few_cases_says_so() -> None:
     assert rate_text(5, 19, 0.1, 0.5, 20) == "too few to read (5 of 19)"
     assert rate_text(5, 20, 0.1119, 0.4687, 20) == "25.0% (5 of 20, 95%: 11%-47%)"
+
+
+def test_rules_in_words() -> None:
+    assert rule_label("playbook:aware") == "aware playbook"
+    assert rule_label("trigger:pricing-follow-up") == "trigger pricing-follow-up"

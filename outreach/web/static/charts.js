@@ -57,7 +57,7 @@
     }),
     steps: () => ({
       type: "bar",
-      data: { labels: r.steps.map((s) => s.rule.replace(/^playbook:/, "") + " / " + s.step),
+      data: { labels: r.steps.map((s) => s.rule.replace(/^playbook:/, "").replace(/^trigger:/, "trigger ") + " / " + s.step),
               datasets: [["sent", "sent"], ["responses", "answered"], ["advanced", "moved on"],
                          ["opt_outs", "opted out"], ["expired", "expired"]].map(([key, label], i) => ({
                 label, data: r.steps.map((s) => s[key]), backgroundColor: palette[i] })) },
