@@ -12,8 +12,8 @@ from sqlalchemy import Select, case, exists, func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from outreach.analytics.model import ChannelRow, Filters, QueueRow, StepRow
-from outreach.analytics.sql import dialect, hours_between
+from outreach.analytics.model import ChannelRow, DeliverabilityRow, Filters, QueueRow, StepRow
+from outreach.analytics.sql import dialect, hours_between, utc_week
 from outreach.analytics.stats import wilson
 from outreach.evidence import RESPONSES
 from outreach.models import Contact, Evidence, StageChange, Touch, TouchStatus
@@ -121,6 +121,31 @@ def channels(rules: Ruleset, sent: list[Sent]) -> list[ChannelRow]:
                 chans.index(r["channel"]) if r["channel"] in chans else len(chans), r["interaction"], r["channel"])
 
     return sorted(rows, key=key)
+
+
+# what the providers report about reaching the buyer, per column of the deliverability widget
+DELIVERY = {"email.delivered": ("email", "delivered"), "sms.delivered": ("sms", "delivered"),
+            "email.bounced": ("email", "bounced"), "sms.failed": ("sms", "bounced"),
+            "email.complained": ("email", "complained"), "email.unsubscribed": ("email", "unsubscribed"),
+            "sms.opted_out": ("sms", "opted_out")}
+
+
+def deliverability(session: Session, f: Filters) -> list[DeliverabilityRow]:
+    """Per UTC week and channel: delivered, bounced (an SMS that failed), complained, unsubscribed,
+    opted out, from the providers' events in the period."""
+    week = utc_week(col(Evidence.occurred_at), dialect(session))
+    query = select(week.label("w"), col(Evidence.type), func.count()).where(
+        col(Evidence.type).in_(sorted(DELIVERY)), col(Evidence.occurred_at) >= f.start,
+        col(Evidence.occurred_at) < f.end)
+    if f.owner is not None:
+        query = query.join(Contact, col(Contact.id) == col(Evidence.contact_id)).where(col(Contact.owner) == f.owner)
+    rows: dict[tuple[str, str], DeliverabilityRow] = {}
+    for w, kind, n in session.execute(query.group_by(week, col(Evidence.type))):
+        channel, field = DELIVERY[kind]
+        row = rows.setdefault((w, channel), {"week": w, "channel": channel, "delivered": 0, "bounced": 0,
+                                             "complained": 0, "unsubscribed": 0, "opted_out": 0})
+        row[field] += n  # type: ignore[literal-required]
+    return [rows[k] for k in sorted(rows)]
 
 
 def queue(session: Session, f: Filters) -> list[QueueRow]:

@@ -7,17 +7,19 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 
-from outreach.analytics.model import Report
+from outreach.analytics.model import DeliverabilityRow, Report
 from outreach.errors import NotFound
 
-WIDGETS = ("funnel", "conversion", "history", "velocity", "channels", "steps", "queue")
+WIDGETS = ("funnel", "conversion", "history", "velocity", "channels", "steps", "queue", "deliverability")
 _CASES = {"conversion": "entered", "channels": "sent", "velocity": "n"}  # the count each rate rests on
 
 
-def widget_csv(report: Report, widget: str, min_cases: int) -> str:
+def widget_csv(report: Report, widget: str, min_cases: int,
+               deliverability: Sequence[DeliverabilityRow] = ()) -> str:
     if widget not in WIDGETS:
         raise NotFound(f"no widget '{widget}' (there are {', '.join(WIDGETS)})")
-    rows: Sequence[Mapping[str, object]] = report[widget]  # type: ignore[literal-required]
+    rows: Sequence[Mapping[str, object]] = (
+        deliverability if widget == "deliverability" else report[widget])  # type: ignore[literal-required]
     out = io.StringIO()
     if not rows:
         return ""

@@ -10,7 +10,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from outreach.analytics.model import Report
+from outreach.analytics.model import DeliverabilityRow, Report
 from outreach.analytics.text import rule_label
 
 _HERE = Path(__file__).parent
@@ -23,12 +23,12 @@ _env.filters["rule_label"] = rule_label
 
 
 def widgets(report: Report, min_cases: int, advance_within: timedelta, csv: str | None = None,
-            kept: dict[str, bool] | None = None) -> Markup:
+            kept: dict[str, bool] | None = None, deliverability: list[DeliverabilityRow] | None = None) -> Markup:
     """Every widget's chart canvas and table, and the report as JSON for charts.js to draw from.
     `csv`: the query string for each widget's CSV link on the dashboard (None: no links). `kept`: the
     history's days read from snapshots (True: reconstructed), to say how each day's counts were made."""
     return Markup(_env.get_template("widgets.html").render(
-        r=report, min_cases=min_cases, csv=csv, kept=kept or {},
+        r=report, min_cases=min_cases, csv=csv, kept=kept or {}, deliverability=deliverability or [],
         advance_days=f"{advance_within.total_seconds() / 86400:g}"))
 
 
@@ -39,13 +39,13 @@ def _script(path: Path) -> Markup:
 
 
 def page(report: Report, min_cases: int, advance_within: timedelta, owner: str | None,
-         kept: dict[str, bool] | None = None) -> str:
+         kept: dict[str, bool] | None = None, deliverability: list[DeliverabilityRow] | None = None) -> str:
     return _env.get_template("report_page.html").render(
         r=report, owner=owner, min_cases=min_cases, made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        widgets=widgets(report, min_cases, advance_within, kept=kept), chartjs=_script(CHARTJS),
-        charts=_script(CHARTS))
+        widgets=widgets(report, min_cases, advance_within, kept=kept, deliverability=deliverability),
+        chartjs=_script(CHARTJS), charts=_script(CHARTS))
 
 
 def write_html(path: Path, report: Report, min_cases: int, advance_within: timedelta, owner: str | None,
-               kept: dict[str, bool] | None = None) -> None:
-    path.write_text(page(report, min_cases, advance_within, owner, kept), encoding="utf-8")
+               kept: dict[str, bool] | None = None, deliverability: list[DeliverabilityRow] | None = None) -> None:
+    path.write_text(page(report, min_cases, advance_within, owner, kept, deliverability), encoding="utf-8")

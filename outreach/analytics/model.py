@@ -109,6 +109,18 @@ class QueueRow(TypedDict):
     expired: int
 
 
+class DeliverabilityRow(TypedDict):
+    """Not part of `report --json` (SPEC section 11 fixes that shape): the dashboard's and the page's."""
+
+    week: str  # the Monday (UTC) the week starts on
+    channel: str
+    delivered: int
+    bounced: int
+    complained: int
+    unsubscribed: int
+    opted_out: int
+
+
 class Report(TypedDict):
     period: Period
     funnel: list[FunnelRow]

@@ -37,3 +37,11 @@ def stage_rank(expr: SQLCoreOperations[Any], stage_ids: list[str]) -> ColumnElem
     if not stage_ids:
         return literal(-1)
     return case({s: i for i, s in enumerate(stage_ids)}, value=expr, else_=-1)
+
+
+def utc_week(expr: SQLCoreOperations[Any], name: str) -> ColumnElement[str]:
+    """'YYYY-MM-DD' of the Monday that starts the UTC week a time falls in."""
+    if name == "postgresql":
+        return func.to_char(func.date_trunc("week", func.timezone("UTC", expr)), "YYYY-MM-DD")
+    # SQLite: forward to the next Sunday (or stay on it), then back six days
+    return func.strftime("%Y-%m-%d", expr, "weekday 0", "-6 days")

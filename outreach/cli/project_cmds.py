@@ -110,6 +110,7 @@ def report(
     now: NowOpt = None,
 ) -> None:
     """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
+    from outreach.analytics.activity import deliverability
     from outreach.analytics.build import build_report, check_owner
     from outreach.analytics.model import Filters, period
     from outreach.analytics.snapshots import kept_days
@@ -127,11 +128,12 @@ def report(
         data = build_report(s, engine.project.rules, filters, settings.advance_within,
                             today=None if now else today)  # --now in the past: no live counts for it
         kept = kept_days(s, filters)
+        delivery = deliverability(s, filters) if html is not None else []
     if html is not None:
         from outreach.analytics.html import write_html
 
         try:
-            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner, kept)
+            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner, kept, delivery)
         except OSError as exc:
             raise InvalidInput(f"--html {html}: cannot write it ({exc.strerror})") from None
     if as_json:

@@ -13,10 +13,11 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from outreach.analytics.activity import deliverability
 from outreach.analytics.build import build_report, check_owner
 from outreach.analytics.csvout import widget_csv
 from outreach.analytics.html import widgets
-from outreach.analytics.model import Filters, Report, period
+from outreach.analytics.model import DeliverabilityRow, Filters, Report, period
 from outreach.analytics.snapshots import kept_days
 from outreach.db import session_scope
 from outreach.engine import Engine
@@ -40,14 +41,15 @@ def _filters(s: Session, user: User, since: str | None, until: str | None, owner
 
 
 def _report(engine: Engine, user: User, since: str | None, until: str | None,
-            owner: str | None) -> tuple[Filters, Report, list[str], dict[str, bool]]:
+            owner: str | None) -> tuple[Filters, Report, list[str], dict[str, bool], list[DeliverabilityRow]]:
     with session_scope(engine.db) as s:
         f = _filters(s, user, since, until, owner)
         data = build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within,
                             today=datetime.now(UTC).date())
         owners = [] if user.role == "rep" else _owners(s)
         kept = kept_days(s, f)
-    return f, data, owners, kept
+        delivery = deliverability(s, f)
+    return f, data, owners, kept, delivery
 
 
 def _owners(s: Session) -> list[str]:
@@ -60,21 +62,22 @@ def _owners(s: Session) -> list[str]:
 @router.get("/dashboard")
 def dashboard(request: Request, user: PageUser, engine: EngineDep, since: Day = None, until: Day = None,
               owner: Owner = None) -> Response:
-    f, data, owners, kept = _report(engine, user, since, until, owner)
+    f, data, owners, kept, delivery = _report(engine, user, since, until, owner)
     settings = engine.project.settings.report
     query = urlencode({"since": f.since.isoformat(), "until": f.until.isoformat(),
                              **({"owner": f.owner} if f.owner and user.role != "rep" else {})})
     return render_page(request, "dashboard.html", {
         "f": f, "owners": owners, "is_rep": user.role == "rep", "min_cases": settings.min_cases,
-        "widgets": widgets(data, settings.min_cases, settings.advance_within, csv=query, kept=kept)})
+        "widgets": widgets(data, settings.min_cases, settings.advance_within, csv=query, kept=kept,
+                                deliverability=delivery)})
 
 
 @router.get("/dashboard.csv")
 def dashboard_csv(widget: Annotated[str, Query(max_length=20)], user: PageUser, engine: EngineDep,
                   since: Day = None, until: Day = None,
                   owner: Owner = None) -> Response:
-    f, data, _, _ = _report(engine, user, since, until, owner)
-    body = widget_csv(data, widget, engine.project.settings.report.min_cases)
+    f, data, _, _, delivery = _report(engine, user, since, until, owner)
+    body = widget_csv(data, widget, engine.project.settings.report.min_cases, delivery)
     who = f"-{re.sub(r'[^A-Za-z0-9._-]', '_', f.owner)}" if f.owner else ""
     name = f"{widget}-{f.since}-{f.until}{who}.csv"
     return Response(body, media_type="text/csv; charset=utf-8",

@@ -39,7 +39,8 @@ def test_a_manager_sees_everyone_or_picks_a_rep(web: Any) -> None:
     assert page.status_code == 200
     html = page.text
     for title in ("Buying funnel", "Conversion", "Stages over time", "Days in each stage",
-                  "Answered per interaction and channel", "Results per step", "Approval queue"):
+                  "Answered per interaction and channel", "Results per step", "Approval queue",
+                  "Deliverability per week"):
         assert f">{title}</h2>" in html
     assert 'src="/static/vendor/chartjs/chart.umd.min.js"' in html and 'data-chart="history"' in html
     assert f'<option value="{REP1}"' in html and "Everyone's contacts." in html
@@ -48,6 +49,9 @@ def test_a_manager_sees_everyone_or_picks_a_rep(web: Any) -> None:
     assert [int(r["reached"]) for r in funnel] == [5, 4, 3, 1, 1]
     one = rows(web.get("/dashboard.csv", params={"widget": "funnel", "owner": REP2, **PERIOD}).text)
     assert [int(r["now"]) for r in one] == [0, 1, 0, 0, 1]
+    weeks = rows(web.get("/dashboard.csv", params={"widget": "deliverability", **PERIOD}).text)
+    assert [(w["week"], w["channel"], w["delivered"]) for w in weeks] == [
+        ("2026-10-26", "email", "1"), ("2026-11-02", "email", "0"), ("2026-11-02", "sms", "1")]
     conv = web.get("/dashboard.csv", params={"widget": "conversion", **PERIOD})
     assert conv.headers["content-disposition"] == f'attachment; filename="conversion-{SINCE}-{UNTIL}.csv"'
     assert rows(conv.text)[0] == {"from": "aware", "to": "interested", "entered": "3", "advanced": "2",

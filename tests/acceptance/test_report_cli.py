@@ -80,6 +80,6 @@ def test_html_page_is_self_contained(root: Path, tmp_path: Path) -> None:
     assert "Chart.js v4" in page and "outreachCharts" in page
     embedded = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
     assert embedded and json.loads(embedded.group(1)) == data
-    for widget in ("funnel", "conversion", "history", "velocity", "channels", "steps"):
+    for widget in ("funnel", "conversion", "history", "velocity", "channels", "steps", "deliverability"):
         assert f'data-chart="{widget}"' in page
     assert "too few to read" in page and "<td>trigger pricing-follow-up</td>" in page

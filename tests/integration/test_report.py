@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from outreach.analytics.activity import deliverability
 from outreach.analytics.build import build_report, check_owner
 from outreach.analytics.model import Filters, Report
 from outreach.db import session_scope
@@ -97,6 +98,19 @@ def test_a_period_in_the_past_starts_from_what_came_before(engine: Engine) -> No
     assert [(c["entered"], c["advanced"]) for c in r["conversion"]] == [(0, 0), (0, 0), (0, 0), (0, 0)]
     # D left aware on 11-04 (10 days); nobody else left a stage that day
     assert r["velocity"][0] == {"stage": "aware", "n": 1, "median_days": 10.0, "p80_days": 10.0}
+
+
+def test_deliverability_per_week_and_channel(engine: Engine) -> None:
+    run(engine)
+    with session_scope(engine.db) as s:
+        rows = deliverability(s, Filters(date(2026, 11, 1), date(2026, 11, 10)))
+        mine = deliverability(s, Filters(date(2026, 11, 1), date(2026, 11, 10), REP2))
+    zero = {"delivered": 0, "bounced": 0, "complained": 0, "unsubscribed": 0, "opted_out": 0}
+    # 2026-11-01 is a Sunday: its week began on Monday 10-26
+    assert rows == [{"week": "2026-10-26", "channel": "email", **zero, "delivered": 1},
+                    {"week": "2026-11-02", "channel": "email", **zero, "bounced": 1, "unsubscribed": 1},
+                    {"week": "2026-11-02", "channel": "sms", **zero, "delivered": 1}]
+    assert mine == [{"week": "2026-11-02", "channel": "sms", **zero, "delivered": 1}]  # D's
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)

@@ -73,7 +73,8 @@ def seed_report(s: Session) -> dict[str, int]:
     s.flush()
     for key, kind, when in [("T1", "email.opened", "11-01 10:00"), ("T1", "email.clicked", "11-01 10:05"),
                             ("T1", "email.replied", "11-01 11:00"), ("T2", "email.unsubscribed", "11-02 14:00"),
-                            ("T4", "sms.replied", "11-06 10:30")]:
+                            ("T4", "sms.replied", "11-06 10:30"), ("T1", "email.delivered", "11-01 09:01"),
+                            ("T4", "sms.delivered", "11-06 10:01"), ("T7", "email.bounced", "11-03 08:01")]:
         t = touches[key]
         assert t.id is not None
         s.add(Evidence(contact_id=t.contact_id, type=kind, occurred_at=at(f"2026-{when}"), touch_id=t.id,

@@ -6,6 +6,8 @@
   const source = document.getElementById("report-data");
   if (!source || typeof Chart === "undefined") return;
   const r = JSON.parse(source.textContent);
+  const extra = document.getElementById("deliverability-data");
+  const delivery = extra ? JSON.parse(extra.textContent) : [];
   const palette = ["#6366f1", "#0ea5e9", "#10b981", "#f59e0b", "#ef4444", "#8b5cf6", "#14b8a6", "#64748b"];
   const base = { responsive: true, maintainAspectRatio: false, animation: false,
                  plugins: { legend: { position: "bottom" } } };
@@ -62,6 +64,14 @@
                          ["opt_outs", "opted out"], ["expired", "expired"]].map(([key, label], i) => ({
                 label, data: r.steps.map((s) => s[key]), backgroundColor: palette[i] })) },
       options: base,
+    }),
+    deliverability: () => ({
+      type: "bar",
+      data: { labels: delivery.map((d) => d.week + " · " + d.channel),
+              datasets: [["delivered", "delivered"], ["bounced", "bounced"], ["complained", "complained"],
+                         ["unsubscribed", "unsubscribed"], ["opted_out", "opted out"]].map(([key, label], i) => ({
+                label, data: delivery.map((d) => d[key]), backgroundColor: palette[(i + 2) % palette.length] })) },
+      options: { ...base, scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true } } },
     }),
   };
 
