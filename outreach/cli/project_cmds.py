@@ -123,8 +123,8 @@ def report(
     settings = engine.project.settings.report
     with session_scope(engine.db) as s:
         if owner is not None:
-            check_owner(s, owner.strip())
-        filters = Filters(first, last, owner.strip() if owner is not None else None)
+            check_owner(s, owner.strip().lower())
+        filters = Filters(first, last, owner.strip().lower() if owner is not None else None)
         data = build_report(s, engine.project.rules, filters, settings.advance_within,
                             today=None if now else today)  # --now in the past: no live counts for it
         kept = kept_days(s, filters)
