@@ -32,11 +32,6 @@ def _owned(query: Q, owner: str | None) -> Q:
     return query.join(Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Contact.owner) == owner)
 
 
-def _answered(types: frozenset[str]) -> ColumnElement[int]:
-    return case((exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type).in_(sorted(types))), 1),
-                else_=0)
-
-
 def _sent_in(f: Filters) -> list[ColumnElement[bool]]:
     return [col(Touch.status) == TouchStatus.SENT, col(Touch.sent_at) >= f.start, col(Touch.sent_at) < f.end]
 
@@ -61,9 +56,18 @@ def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> lis
     advanced = case((exists().where(
         col(StageChange.contact_id) == col(Touch.contact_id), col(StageChange.at) > col(Touch.sent_at),
         hours_between(col(Touch.sent_at), col(StageChange.at), dialect(session)) <= within), 1), else_=0)
+    # what each touch brought back, one row per touch that brought anything: joined, not probed per touch
+    kinds = sorted(RESPONSES | OPT_OUTS)
+    back = (select(col(Evidence.touch_id).label("tid"),
+                   func.max(case((col(Evidence.type).in_(sorted(RESPONSES)), 1), else_=0)).label("resp"),
+                   func.max(case((col(Evidence.type).in_(sorted(OPT_OUTS)), 1), else_=0)).label("opt"))
+            .where(col(Evidence.touch_id).is_not(None), col(Evidence.type).in_(kinds),
+                   col(Evidence.occurred_at) >= f.start)  # an answer comes after its touch
+            .group_by(col(Evidence.touch_id)).subquery())
     keys = (col(Touch.rule), col(Touch.step), col(Touch.interaction), col(Touch.channel))
-    query = select(*keys, func.count(), func.sum(_answered(RESPONSES)), func.sum(advanced),
-                   func.sum(_answered(OPT_OUTS))).where(*_sent_in(f))
+    query = (select(*keys, func.count(), func.sum(func.coalesce(back.c.resp, 0)), func.sum(advanced),
+                    func.sum(func.coalesce(back.c.opt, 0)))
+             .outerjoin(back, back.c.tid == col(Touch.id)).where(*_sent_in(f)))
     return [Sent(rule, step, interaction, channel or "", n, int(resp or 0), int(adv or 0), int(opt or 0))
             for rule, step, interaction, channel, n, resp, adv, opt in session.execute(
                 _owned(query, f.owner).group_by(*keys))]
