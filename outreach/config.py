@@ -183,6 +183,15 @@ class Dispatch(Strict):
     sending_lease: Duration = timedelta(minutes=10)
 
 
+class ReportSettings(Strict):
+    """The dashboards' and `outreach report`'s judgement calls."""
+
+    # a rate from fewer cases than this is shown as "too few to read" (its interval is too wide to act on)
+    min_cases: int = Field(default=20, ge=1)
+    # a touch counts as followed by a stage advance when the contact moves on within this long after it
+    advance_within: Duration = timedelta(days=14)
+
+
 class Settings(Strict):
     database: str = "sqlite:///outreach.db"
     timezone: str = "UTC"
@@ -195,6 +204,7 @@ class Settings(Strict):
     server: Server = Server()
     policy: Policy = Policy()
     dispatch: Dispatch = Dispatch()
+    report: ReportSettings = ReportSettings()
 
     @field_validator("timezone")
     @classmethod

@@ -218,3 +218,26 @@ class UnattributedEvent(SQLModel, table=True):
     provider_message_id: str | None = None
     dedupe_key: str | None = Field(default=None, unique=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SnapshotDay(SQLModel, table=True):
+    """A UTC day whose stage counts are kept in StageSnapshot: taken just after the day ended (exact:
+    what the engine knew then), or reconstructed from the stage changes for days before snapshots
+    began or missed while no engine ran."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str = Field(unique=True)  # YYYY-MM-DD
+    reconstructed: bool
+    taken_at: datetime = Field(default_factory=utcnow)
+
+
+class StageSnapshot(SQLModel, table=True):
+    """Contacts per owner and stage at the end of a SnapshotDay (a missing row is zero)."""
+
+    __table_args__ = (UniqueConstraint("day", "owner", "stage", name="uq_stagesnapshot_day_owner_stage"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str = Field(index=True)
+    owner: str = ""  # the owning rep's email; "" for contacts nobody owns
+    stage: str
+    count: int

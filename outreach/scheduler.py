@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
+from outreach.analytics.snapshots import take_snapshots
+from outreach.db import session_scope
 from outreach.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,16 @@ class Jobs:
         except Exception:
             log.exception("housekeeping job failed")
 
+    def snapshots(self) -> None:
+        """Keep yesterday's stage counts for the dashboards' history (idempotent: every worker may run it)."""
+        try:
+            with session_scope(self.engine.db) as s:
+                live, rebuilt = take_snapshots(s, self.engine.project.rules.stage_ids, datetime.now(UTC))
+            if live or rebuilt:
+                log.info("stage snapshots: %d day(s) taken, %d reconstructed", live, rebuilt)
+        except Exception:
+            log.exception("snapshot job failed")
+
 
 def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
     d = engine.settings.dispatch
@@ -86,6 +98,9 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
     scheduler.add_job(jobs.dispatch, "interval", seconds=d.poll_every.total_seconds(), id="dispatch",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
+                      next_run_time=datetime.now(UTC))
+    # every 10 minutes, so yesterday is taken live within LIVE_WITHIN (an hour) of its end
+    scheduler.add_job(jobs.snapshots, "interval", seconds=600, id="snapshots", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     scheduler.start()
     return scheduler, jobs

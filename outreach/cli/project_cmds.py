@@ -98,24 +98,47 @@ def dispatch(now: NowOpt = None, project: ProjectOpt = None, as_json: JsonOpt = 
 
 @app.command()
 @guarded
-def report(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """The funnel, stage velocity, and response by channel and interaction type."""
+def report(
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+    since: Annotated[str | None, typer.Option("--since", help="First UTC day, YYYY-MM-DD (default: 30 days "
+                                                               "before --until).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last UTC day, YYYY-MM-DD (default: today).")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only the contacts this rep (email) owns.")] = None,
+    html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained page with charts "
+                                                              "(no network needed) to this file.")] = None,
+    now: NowOpt = None,
+) -> None:
+    """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
+    from outreach.analytics.activity import deliverability
+    from outreach.analytics.build import build_report, check_owner
+    from outreach.analytics.model import Filters, period
+    from outreach.analytics.snapshots import kept_days
+    from outreach.analytics.text import render
     from outreach.db import session_scope
-    from outreach.report import report as build
 
+    today = parse_time(now).date()
+    first, last = period(since, until, today)
     engine = open_engine(project)
+    settings = engine.project.settings.report
     with session_scope(engine.db) as s:
-        data = build(s, engine.project.rules)
+        if owner is not None:
+            check_owner(s, owner.strip().lower())
+        filters = Filters(first, last, owner.strip().lower() if owner is not None else None)
+        data = build_report(s, engine.project.rules, filters, settings.advance_within,
+                            today=None if now else today)  # --now in the past: no live counts for it
+        kept = kept_days(s, filters)
+        delivery = deliverability(s, filters) if html is not None else []
+    if html is not None:
+        from outreach.analytics.html import write_html
+
+        try:
+            write_html(html, data, settings.min_cases, settings.advance_within, filters.owner, kept, delivery)
+        except OSError as exc:
+            raise InvalidInput(f"--html {html}: cannot write it ({exc.strerror})") from None
     if as_json:
         out_json(data)
         return
-    typer.echo("funnel:")
-    for f in data["funnel"]:
-        typer.echo(f"  {f['stage']:<14} {f['contacts']:>7} now  {f['reached']:>7} reached")
-    typer.echo("stage velocity:")
-    for v in data["velocity"]:
-        typer.echo(f"  {v['stage']:<14} {v['entered']:>7} entered, {v['avg_days_to_reach']} days on average")
-    typer.echo("response by channel and interaction:")
-    for r in data["response"]:
-        typer.echo(f"  {r['channel']:<8} {r['interaction']:<12} {r['sent']:>6} sent {r['responded']:>6} "
-                   f"responded ({r['response_rate']:.1%})")
+    typer.echo(render(data, settings.min_cases, filters.owner))
+    if html is not None:
+        typer.echo(f"\nwrote {html}: open it in a browser (it needs no network)")

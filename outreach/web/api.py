@@ -18,6 +18,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from outreach.analytics.build import build_report, check_owner
+from outreach.analytics.model import Filters, Report, period
 from outreach.consent import BuyerConsentOnly, refuse_buyer_consent
 from outreach.contact_info import (
     contact_detail,
@@ -34,7 +36,6 @@ from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact, UnattributedEvent, User
 from outreach.payload import check_data, check_time
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
-from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
 from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
@@ -277,10 +278,19 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
         return touch_json(t, c)
 
 
-@router.get("/report", summary="Funnel, stage velocity, response by channel and interaction (as `report --json`)")
-def get_report(user: ApiUser, engine: EngineDep) -> dict[str, Any]:
+@router.get("/report", summary="Funnel, history, conversion, velocity, steps, channels, queue (as `report --json`)")
+def get_report(user: ApiUser, engine: EngineDep, since: Annotated[str | None, Query(max_length=20)] = None,
+               until: Annotated[str | None, Query(max_length=20)] = None,
+               owner: Annotated[str | None, Query(max_length=320)] = None) -> Report:
+    """A rep's report covers their own contacts (`owner` is ignored for them, as in the queue); `since`
+    and `until` are UTC days (YYYY-MM-DD)."""
     with session_scope(engine.db) as s:
-        return report(s, engine.project.rules)
+        first, last = period(since, until, datetime.now(UTC).date())
+        chosen = owner_scope(user) or ((owner or "").strip().lower() or None)
+        if chosen is not None and not owner_scope(user):
+            check_owner(s, chosen)
+        return build_report(s, engine.project.rules, Filters(first, last, chosen),
+                            engine.project.settings.report.advance_within, today=datetime.now(UTC).date())
 
 
 @router.get("/unattributed", summary="Provider events not provably a buyer's (admins only), newest first")

@@ -21,7 +21,6 @@ from outreach.dryrun import summary
 from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, User
-from outreach.report import report
 from outreach.users import check_password, end_sessions
 from outreach.web.auth import owner_scope, visible_owner
 from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
@@ -154,18 +153,6 @@ def add_evidence(request: Request, contact_id: int, user: FormUser, engine: Engi
     moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)
     flash(request, "ok", f"Recorded {type.strip()}" + (f" ({moved})" if moved else ""))
     return RedirectResponse(back, status_code=303)
-
-
-@router.get("/dashboard")
-def dashboard(request: Request, user: PageUser, engine: EngineDep) -> Response:
-    with session_scope(engine.db) as s:
-        data = report(s, engine.project.rules)
-    top = max([f["reached"] for f in data["funnel"]] or [0]) or 1
-    channels = sorted({r["channel"] or "—" for r in data["response"]})
-    interactions = sorted({r["interaction"] or "—" for r in data["response"]})
-    grid = {(r["channel"] or "—", r["interaction"] or "—"): r for r in data["response"]}
-    return render_page(request, "dashboard.html", {"r": data, "top": top, "channels": channels,
-                                                   "interactions": interactions, "grid": grid})
 
 
 @router.get("/rules")

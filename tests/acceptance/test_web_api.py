@@ -241,9 +241,14 @@ def test_report(web: tuple[Engine, Seed, TestClient]) -> None:
     got = call(c, s, MARKETER, "GET", "/api/report")
     assert got.status_code == 200
     body = got.json()
-    assert {"funnel", "velocity", "response", "touches"} <= body.keys()
+    assert list(body) == ["period", "funnel", "conversion", "velocity", "steps", "channels", "history", "queue"]
     assert [f["stage"] for f in body["funnel"]][:2] == ["aware", "interested"]
-    assert body["touches"][TouchStatus.PENDING] == 8
+    assert sum(q["waiting"] for q in body["queue"]) == 8
+    mine = call(c, s, REP, "GET", "/api/report").json()  # a rep's report covers their own contacts
+    assert [q["owner"] for q in mine["queue"]] in ([], [REP])
+    assert call(c, s, REP, "GET", "/api/report?owner=rep2@example.com").json() == mine
+    bad = call(c, s, MARKETER, "GET", "/api/report?since=yesterday")
+    assert bad.status_code == 422 and "since 'yesterday' is not a date" in bad.text
     assert c.get("/api/report").status_code == 401
 
 

@@ -254,9 +254,24 @@ def test_open_a_contact_and_state_a_preference(page: Any, live: Live) -> None:
 def test_dashboard_and_rules_pages(page: Any, live: Live) -> None:
     sign_in(page, live, email="admin@example.com")
     shot(page, "queue-admin")
+    errors: list[str] = []  # a script the page's CSP blocked would show here
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.get_by_role("link", name="Dashboard").click()
     assert page.locator("h2", has_text="Buying funnel").is_visible()
+    # Chart.js (vendored, served by us) drew all seven charts, with something on each canvas
+    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 7")
+    drawn = page.evaluate("""Array.from(document.querySelectorAll('canvas[data-chart]')).map(c => {
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return d.some((v, i) => i % 4 === 3 && v > 0); })""")
+    assert drawn == [True] * 7 and not errors, errors
     shot(page, "dashboard")
+    # the filter: one rep's contacts (Ada, Grace and Linus, all interested), in the query string
+    page.select_option("select[name=owner]", REP)
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**/dashboard?*owner=rep%40example.com*")
+    assert page.locator("#w-funnel tbody tr", has_text="interested").locator("td").nth(1).inner_text() == "3"
+    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 7")
+    shot(page, "dashboard-rep")
     page.get_by_role("link", name="Rules").click()
     assert page.locator("#stage-interested").is_visible()
     assert "rep approves" in page.locator("#stage-interested").inner_text()

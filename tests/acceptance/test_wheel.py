@@ -21,7 +21,9 @@ IN_THE_WHEEL = [
     "outreach/example/rules/tests/aware.yaml", "outreach/example/content/aware/welcome.email.j2",
     "outreach/migrations/env.py", "outreach/migrations/script.py.mako",
     "outreach/migrations/versions/0001_initial_schema.py", "outreach/web/templates/base.html",
-    "outreach/web/static/app.css", "outreach/py.typed", "channels/py.typed",
+    "outreach/web/static/app.css", "outreach/web/static/charts.js",
+    "outreach/web/static/vendor/chartjs/chart.umd.min.js", "outreach/analytics/templates/report_page.html",
+    "outreach/py.typed", "channels/py.typed",
 ]
 
 

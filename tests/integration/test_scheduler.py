@@ -4,7 +4,7 @@ planner waits for the leader (PostgreSQL advisory lock), and shutdown claims not
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from sqlmodel import select
 from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Touch
+from outreach.models import SnapshotDay, Touch
 from outreach.project import Project
 from outreach.scheduler import leader, start_scheduler
 from tests.support import ALWAYS, ROOT, make_project
@@ -40,7 +40,10 @@ def test_the_scheduler_plans_and_dispatches_by_itself(tmp_path: Path) -> None:
                 break
             time.sleep(0.3)
         assert len(sent) == 6
-        assert {j.id for j in scheduler.get_jobs()} == {"plan", "dispatch", "housekeeping"}
+        assert {j.id for j in scheduler.get_jobs()} == {"plan", "dispatch", "housekeeping", "snapshots"}
+        with session_scope(engine.db) as s:  # yesterday's stage counts kept for the dashboards
+            yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+            assert s.exec(select(SnapshotDay.day)).all() == [yesterday]
     finally:
         jobs.dispatcher.stop.set()
         scheduler.shutdown(wait=True)

@@ -1,0 +1,53 @@
+"""The whole report: every widget for one set of filters (what `outreach report` prints)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import exists, select
+from sqlmodel import Session, col
+
+from outreach.analytics import activity, funnel, snapshots
+from outreach.analytics.model import Filters, Report
+from outreach.errors import InvalidInput
+from outreach.models import Contact, User
+from outreach.ruleset import Ruleset
+
+ADVANCE_WITHIN = timedelta(days=14)
+
+
+def check_owner(session: Session, owner: str) -> None:
+    """An owner nobody has (no user, no contact) is a typo, not an empty report."""
+    known = session.execute(select(exists().where(col(Contact.owner) == owner))).scalar_one() or \
+        session.execute(select(exists().where(col(User.email) == owner))).scalar_one()
+    if not known:
+        raise InvalidInput(f"--owner '{owner}': no user has this email and no contact is owned by it")
+
+
+def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: timedelta = ADVANCE_WITHIN,
+                 today: date | None = None) -> Report:
+    """Every widget for the filters. `today` (the current UTC day) is counted from the contacts' stages
+    as they are now, a plain group-by, rather than rebuilt from every stage change."""
+    stage_ids = rules.stage_ids
+    per_day = {d: counts for d, (counts, _) in snapshots.kept(session, stage_ids, f).items()}
+    if today is not None and f.since <= today <= f.until and today.isoformat() not in per_day:
+        per_day[today.isoformat()] = snapshots.live_counts(session, stage_ids, f.owner)
+    missing = [d for d in f.days() if d.isoformat() not in per_day]
+    if missing:  # days not kept (before the snapshot job first ran): rebuilt from the stage changes
+        computed = funnel.daily_counts(session, len(stage_ids), funnel.timeline(stage_ids, f.owner), f.days())
+        per_day.update({d.isoformat(): computed[(d.isoformat(), "")] for d in missing})
+    # conversion and velocity look at moves in the period: the contacts that moved or came in since it began
+    tl = funnel.timeline(stage_ids, f.owner, active_since=f.start)
+    conversion, velocity = funnel.moves(session, stage_ids, f, tl)
+    sent = activity.sent_touches(session, f, advance_within)
+    history = funnel.history_rows(stage_ids, per_day)
+    return {
+        "period": {"since": f.since.isoformat(), "until": f.until.isoformat()},
+        "funnel": funnel.funnel_of(stage_ids, per_day[f.until.isoformat()]),
+        "conversion": conversion,
+        "velocity": velocity,
+        "steps": activity.steps(session, rules, f, sent),
+        "channels": activity.channels(rules, sent),
+        "history": history,
+        "queue": activity.queue(session, f),
+    }
