@@ -14,6 +14,7 @@ from sqlmodel import Session
 
 from channels.base import Provider
 from channels.outbox import OutboxProvider
+from outreach.accounts.store import accounts_of, pause_for_answers, refresh_stages
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
@@ -107,8 +108,14 @@ class Engine:
         transaction."""
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            result = record(s, self.project.rules, items, now)
+            rules = self.project.rules
+            result = record(s, rules, items, now)
             self._count_evidence(s, result)
+            pause_for_answers(s, rules.accounts, result.recorded, now)
+            if result.stage_changes and rules.accounts.stages:
+                accounts = accounts_of(s, sorted({c.contact_id for c in result.stage_changes}))
+                refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
+                               rule_at=rules.account_rule_at)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
             moved = sorted({c.contact_id for c in result.stage_changes})
