@@ -10,6 +10,7 @@ from outreach import tokens
 from outreach.config import Settings
 from outreach.kinds import Channel
 from outreach.models import Contact, Evidence, Touch
+from outreach.senders import Sender
 
 
 def contact_context(contact: Contact) -> dict[str, Any]:
@@ -25,13 +26,16 @@ def evidence_context(ev: Evidence) -> dict[str, Any]:
     return {"type": ev.type, "occurred_at": ev.occurred_at, "source": ev.source, "data": dict(ev.data or {})}
 
 
-def template_context(settings: Settings, touch: Touch, contact: Contact) -> dict[str, Any]:
+def template_context(settings: Settings, touch: Touch, contact: Contact, sender: Sender | None = None
+                     ) -> dict[str, Any]:
     s = settings
     base = s.server.public_url.rstrip("/")
     token = tokens.sign(s.server.secret_key, "unsubscribe", [contact.id or 0, touch.id or 0])
     unsubscribe = f"{base}/unsubscribe/{token}"
     rep = {"email": contact.owner or s.sender.email, "name": s.sender.name if not contact.owner else
            contact.owner.split("@")[0].replace(".", " ").title()}
+    if sender is not None and sender.rep:  # the owner is a user: their own name and address
+        rep = {"email": sender.rep, "name": sender.rep_name or rep["name"]}
     return {
         "contact": contact_context(contact),
         "rep": rep,

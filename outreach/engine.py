@@ -28,6 +28,7 @@ from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
 from outreach.ruleset import Ruleset
+from outreach.senders import RepCache, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ class Engine:
     @property
     def db(self) -> DbEngine:
         return self.project.engine
+
+    @cached_property
+    def reps(self) -> RepCache:
+        """The enabled users, by address: a touch to a contact they own goes out as them."""
+        return RepCache(self.db)
 
     @cached_property
     def providers(self) -> dict[str, Provider]:
@@ -136,7 +142,8 @@ class Engine:
     def dispatcher(self) -> Dispatcher:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
-                          lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules),
+                          lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules,
+                                                            sender_for(project.settings, c.owner, self.reps())),
                           worker_id=self.worker_id, on_sent=self._count_sends,
                           templates=lambda key: available_channels(project.content_dir, key))
 
