@@ -26,8 +26,12 @@ def evidence_context(ev: Evidence) -> dict[str, Any]:
     return {"type": ev.type, "occurred_at": ev.occurred_at, "source": ev.source, "data": dict(ev.data or {})}
 
 
-def template_context(settings: Settings, touch: Touch, contact: Contact, sender: Sender | None = None
-                     ) -> dict[str, Any]:
+NO_ACCOUNT: dict[str, Any] = {"id": None, "name": None, "domain": None, "stage": None, "members": []}
+
+
+def template_context(settings: Settings, touch: Touch, contact: Contact, sender: Sender | None = None,
+                     account: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`account`: the contact's account and the other members of its committee (accounts.store.committee)."""
     s = settings
     base = s.server.public_url.rstrip("/")
     token = tokens.sign(s.server.secret_key, "unsubscribe", [contact.id or 0, touch.id or 0])
@@ -43,6 +47,7 @@ def template_context(settings: Settings, touch: Touch, contact: Contact, sender:
         "outreach": {"id": touch.id, "stage": touch.stage, "rule": touch.rule, "step": touch.step,
                      "interaction": touch.interaction, "channel": touch.channel},
         "links": {"unsubscribe": unsubscribe},
+        "account": account or NO_ACCOUNT,
     }
 
 
@@ -58,4 +63,10 @@ def sample_context(settings: Settings, stage: str = "interested") -> dict[str, A
     now = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
     touch = Touch(id=987654, contact_id=123456, dedupe_key="sample", stage=stage, rule=f"playbook:{stage}",
                   step="sample", interaction="routine", content="sample", channel=Channel.SMS, due_at=now)
-    return template_context(settings, touch, contact)
+    account = {"id": "CRM-ACC-9", "name": "Northwind Analytical Engines International", "domain": "northwind.example",
+               "stage": stage, "members": [
+                   {"first_name": "Bartholomew", "last_name": "Okafor-Lindqvist", "title": "Chief Financial Officer",
+                    "role": "economic_buyer", "stage": stage, "email": "bart@northwind.example"},
+                   {"first_name": "Mei", "last_name": "Tanaka", "title": "Staff Engineer",
+                    "role": "technical_evaluator", "stage": stage, "email": "mei@northwind.example"}]}
+    return template_context(settings, touch, contact, account=account)

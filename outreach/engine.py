@@ -8,13 +8,14 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine as DbEngine
 from sqlmodel import Session
 
-from channels.base import Provider
+from channels.base import OutgoingMessage, Provider
 from channels.outbox import OutboxProvider
-from outreach.accounts.store import accounts_of, pause_for_answers, refresh_stages
+from outreach.accounts.store import accounts_of, committee, pause_for_answers, refresh_stages
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
@@ -28,7 +29,7 @@ from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
 from outreach.ruleset import Ruleset
-from outreach.senders import RepCache, sender_for
+from outreach.senders import RepCache, Sender, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,23 @@ class Engine:
     def dispatcher(self) -> Dispatcher:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
-                          lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules,
-                                                            sender_for(project.settings, c.owner, self.reps())),
+                          self.build,
                           worker_id=self.worker_id, on_sent=self._count_sends,
                           templates=lambda key: available_channels(project.content_dir, key))
+
+    def sender_of(self, contact: Contact) -> Sender:
+        """Who a touch to this contact goes out from: its owning rep, or the project sender."""
+        return sender_for(self.settings, contact.owner, self.reps())
+
+    def committee_of(self, contact: Contact) -> dict[str, Any]:
+        """The contact's account and the rest of its committee, for templates (a query when it has one)."""
+        with Session(self.db) as s:
+            return committee(s, contact.id or 0, contact.account_id)
+
+    def build(self, touch: Touch, contact: Contact, rules: Ruleset) -> OutgoingMessage:
+        """The message the dispatcher sends (and the touch page previews)."""
+        return build_message(self.settings, self.project.content_dir, touch, contact, rules,
+                             self.sender_of(contact), self.committee_of(contact))
 
     def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
         with session_scope(self.db) as s:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from email.utils import formataddr
 from html import escape
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
@@ -24,10 +25,10 @@ from outreach.senders import Sender
 
 
 def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
-                 sender: Sender | None = None) -> Rendered:
+                 sender: Sender | None = None, account: dict[str, Any] | None = None) -> Rendered:
     """The content as the buyer will see it, with a rep's edits applied and, for email sent as a rep,
     the rep's signature (content/signatures/_<their address>.j2, else _default.j2) after it."""
-    ctx = template_context(settings, touch, contact, sender)
+    ctx = template_context(settings, touch, contact, sender, account)
     rendered = render(content_dir, touch.content, touch.channel or Channel.EMAIL, ctx)
     if touch.subject_override:
         rendered.subject = touch.subject_override
@@ -43,13 +44,14 @@ def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: C
 
 
 def build_message(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
-                  rules: Ruleset, sender: Sender | None = None) -> OutgoingMessage:
+                  rules: Ruleset, sender: Sender | None = None, account: dict[str, Any] | None = None
+                  ) -> OutgoingMessage:
     """`sender`: who it goes out from (outreach.senders); the project sender when None."""
     s = settings
     sender = sender or Sender(s.sender.email, s.sender.name)
-    rendered = render_touch(settings, content_dir, touch, contact, sender)
+    rendered = render_touch(settings, content_dir, touch, contact, sender, account)
     tid = touch.id or 0
-    ctx = template_context(settings, touch, contact, sender)
+    ctx = template_context(settings, touch, contact, sender, account)
     msg = OutgoingMessage(
         touch_id=tid, channel=touch.channel or Channel.EMAIL, to_email=contact.email, to_phone=contact.phone,
         to_name=" ".join(p for p in (contact.first_name, contact.last_name) if p) or None,

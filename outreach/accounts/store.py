@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlmodel import Session, col
@@ -135,6 +136,21 @@ def states(session: Session, rules: AccountRules, contact_ids: Sequence[int], no
                 if aid in by_id and at is not None:
                     by_id[aid].sent.append(at)
     return {cid: by_id[aid] for cid, aid in account.items() if aid in by_id}
+
+
+def committee(session: Session, contact_id: int, account_id: str | None) -> dict[str, Any]:
+    """What templates see as `account`: the contact's account and the *other* members of it (first
+    name, last name, title, role, stage), so content can name the rest of the committee."""
+    if not account_id:
+        return {"id": None, "name": None, "domain": None, "stage": None, "members": []}
+    acc = session.get(Account, account_id)
+    members = [{"first_name": c.first_name, "last_name": c.last_name, "title": c.title, "role": c.role,
+                "stage": c.stage, "email": c.email}
+               for c in session.execute(select(Contact).where(
+                   col(Contact.account_id) == account_id, col(Contact.id) != contact_id).order_by(
+                   col(Contact.id)).limit(50)).scalars()]
+    return {"id": account_id, "name": acc.name if acc else None, "domain": acc.domain if acc else None,
+            "stage": acc.stage if acc else None, "members": members}
 
 
 def count_members(session: Session, account_ids: Sequence[str]) -> dict[str, int]:

@@ -32,6 +32,10 @@ bad@acme.example,Bad,ACME-1,,,ceo,
 def setup(tmp_path: Path, database: str) -> tuple[Engine, RecordingProvider]:
     root = make_project(tmp_path / "proj", database,
                         **{"policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS}})
+    welcome = root / "content" / "aware" / "welcome.email.j2"  # content that names the rest of the committee
+    welcome.write_text(welcome.read_text().replace(
+        "\nUnsubscribe:", "\nWith you: {{ account.members | map(attribute='first_name') | join(', ') }}\n"
+        "Unsubscribe:", 1))
     provider = RecordingProvider()
     engine = Engine(Project.open(root), providers=provider.as_providers())
     (tmp_path / "people.csv").write_text(CSV)
@@ -96,4 +100,6 @@ def test_one_answer_pauses_the_others_and_moves_the_account(tmp_path: Path, data
     assert {m["email"] for m in acme.stage_proof["members"]} == {"champ@acme.example", "tech@acme.example"}
 
     engine.dispatch(MONDAY + timedelta(days=3, hours=1))  # the pause is over
-    assert "cfo@acme.example" in {m.to_email for m in provider.sent}
+    [to_cfo] = [m for m in provider.sent if m.to_email == "cfo@acme.example"]
+    assert "With you: Chad, Tess" in to_cfo.text
+    assert "With you: \n" in next(m.text for m in provider.sent if m.to_email == "solo@gmail.com")
