@@ -73,7 +73,7 @@ def run(kind: str, accounts: int) -> list[dict[str, object]]:
 
         def refresh() -> int:
             with session_scope(engine.db) as s:
-                return refresh_stages(s, rules.accounts, rules.stage_ids, ids, now, rules.account_rule_at)
+                return len(refresh_stages(s, rules.accounts, rules.stage_ids, ids, now, rules.account_rule_at))
 
         moved, seconds = timed(refresh)
         again, seconds_again = timed(refresh)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from channels.base import OutgoingMessage, Provider
 from channels.outbox import OutboxProvider
-from outreach.accounts.store import accounts_of, committee, pause_for_answers, refresh_stages
+from outreach.accounts.store import accounts_of, committee, member_ids, pause_for_answers, refresh_stages
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
@@ -119,15 +119,18 @@ class Engine:
             result = record(s, rules, items, now)
             self._count_evidence(s, result)
             pause_for_answers(s, rules.accounts, result.recorded, now)
+            advanced: list[str] = []
             if result.stage_changes and rules.accounts.stages:
                 accounts = accounts_of(s, sorted({c.contact_id for c in result.stage_changes}))
-                refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
-                               rule_at=rules.account_rule_at)
+                advanced = refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
+                                          rule_at=rules.account_rule_at)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
-            moved = sorted({c.contact_id for c in result.stage_changes})
+            moved = {c.contact_id for c in result.stage_changes}
+            if advanced and any(step.account_stage for steps in rules.playbooks.values() for step in steps):
+                moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
             if moved:
-                planner.plan(s, now, moved)
+                planner.plan(s, now, sorted(moved))
             return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:

@@ -52,14 +52,14 @@ class AccountState:
 
 
 def refresh_stages(session: Session, rules: AccountRules, stage_ids: Sequence[str], account_ids: Iterable[str],
-                   now: datetime, rule_at: Sequence[str] = ()) -> int:
-    """Recompute the stage of these accounts from their members; returns how many advanced. Two
+                   now: datetime, rule_at: Sequence[str] = ()) -> list[str]:
+    """Recompute the stage of these accounts from their members; returns those that advanced. Two
     queries per chunk of accounts, one executemany for those that moved. `rule_at`: each account rule's
     FILE:LINE, kept in the proof."""
     if not rules.stages:
-        return 0
+        return []
     ids = sorted(set(account_ids))
-    moved = 0
+    moved: list[str] = []
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
         current: dict[str, str] = {aid: stage for aid, stage in session.execute(
@@ -78,7 +78,7 @@ def refresh_stages(session: Session, rules: AccountRules, stage_ids: Sequence[st
                                                              else "") | {"at": now.isoformat()}})
         if changes:
             session.execute(update(Account), changes)
-            moved += len(changes)
+            moved += [str(c["id"]) for c in changes]
     return moved
 
 
@@ -151,6 +151,14 @@ def committee(session: Session, contact_id: int, account_id: str | None) -> dict
                    col(Contact.id)).limit(50)).scalars()]
     return {"id": account_id, "name": acc.name if acc else None, "domain": acc.domain if acc else None,
             "stage": acc.stage if acc else None, "members": members}
+
+
+def member_ids(session: Session, account_ids: Sequence[str]) -> list[int]:
+    out: list[int] = []
+    for i in range(0, len(account_ids), CHUNK):
+        out += session.execute(select(col(Contact.id)).where(
+            col(Contact.account_id).in_(account_ids[i:i + CHUNK]))).scalars().all()
+    return out
 
 
 def count_members(session: Session, account_ids: Sequence[str]) -> dict[str, int]:

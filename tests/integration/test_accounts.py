@@ -26,6 +26,7 @@ tech@acme.example,Tess,ACME-1,,,Technical Evaluator,rep@example.com
 solo@gmail.com,Sol,,,,,
 bo@beta.example,Bo,,,https://www.Beta.example/about,user,
 bad@acme.example,Bad,ACME-1,,,ceo,
+uma@acme.example,Uma,ACME-1,,,user,
 """
 
 
@@ -36,6 +37,10 @@ def setup(tmp_path: Path, database: str) -> tuple[Engine, RecordingProvider]:
     welcome.write_text(welcome.read_text().replace(
         "\nUnsubscribe:", "\nWith you: {{ account.members | map(attribute='first_name') | join(', ') }}\n"
         "Unsubscribe:", 1))
+    nurture = root / "rules" / "nurture.yaml"  # a step for economic buyers once their account evaluates
+    nurture.write_text(nurture.read_text().replace("      skip_if: [email.clicked]\n", (
+        "      skip_if: [email.clicked]\n    - id: exec-intro\n      interaction: nurture\n"
+        "      content: aware/welcome\n      role: economic_buyer\n      account_stage: [evaluating]\n"), 1))
     provider = RecordingProvider()
     engine = Engine(Project.open(root), providers=provider.as_providers())
     (tmp_path / "people.csv").write_text(CSV)
@@ -44,7 +49,7 @@ def setup(tmp_path: Path, database: str) -> tuple[Engine, RecordingProvider]:
         result = import_csv(s, tmp_path / "people.csv", region="US", first_stage="aware", now=MONDAY,
                             roles=rules.accounts.roles)
         refresh_stages(s, rules.accounts, rules.stage_ids, result.account_ids, MONDAY, rules.account_rule_at)
-    assert result.created == 5
+    assert result.created == 6
     assert result.rejected == [(7, "role 'ceo' is not a committee role (one of: economic_buyer, champion, "
                                    "technical_evaluator, user, legal)")]
     return engine, provider
@@ -67,6 +72,7 @@ def test_import_names_accounts_and_roles(tmp_path: Path, database: str) -> None:
     got = {e: (c.account_id, c.role) for e, c in people(engine).items()}
     assert got == {"cfo@acme.example": ("ACME-1", "economic_buyer"), "champ@acme.example": ("ACME-1", "champion"),
                    "tech@acme.example": ("ACME-1", "technical_evaluator"), "solo@gmail.com": (None, None),
+                   "uma@acme.example": ("ACME-1", "user"),
                    "bo@beta.example": ("beta.example", "user")}
     acme = account(engine, "ACME-1")
     assert (acme.name, acme.domain, acme.stage) == ("Acme Corp", "acme.example", "")
@@ -80,6 +86,8 @@ def test_one_answer_pauses_the_others_and_moves_the_account(tmp_path: Path, data
     engine.record([EvidenceIn("email.replied", MONDAY, contact_id=ids["champ@acme.example"], dedupe_key="r1")],
                   MONDAY)
     acme = account(engine, "ACME-1")
+    with session_scope(engine.db) as s:
+        assert s.exec(select(Touch).where(Touch.step == "exec-intro")).all() == []
     assert acme.paused_until == MONDAY + timedelta(days=3) and acme.paused_by == ids["champ@acme.example"]
     assert acme.stage == ""  # one member at interested is not enough
 
@@ -88,18 +96,21 @@ def test_one_answer_pauses_the_others_and_moves_the_account(tmp_path: Path, data
     assert sent == {"solo@gmail.com", "bo@beta.example"}
     with session_scope(engine.db) as s:
         held = {t.contact_id: t.reason for t in s.exec(select(Touch).where(Touch.status == "approved")).all()}
-    assert set(held) == {ids["cfo@acme.example"], ids["tech@acme.example"]}
+    assert set(held) == {ids["cfo@acme.example"], ids["tech@acme.example"], ids["uma@acme.example"]}
     assert all(r and r.startswith("waiting: another member of Acme Corp answered") for r in held.values())
 
     engine.record([EvidenceIn("email.clicked", MONDAY + timedelta(hours=2), contact_id=ids["tech@acme.example"],
                               dedupe_key="c1")], MONDAY + timedelta(hours=2))
     acme = account(engine, "ACME-1")
     assert acme.stage == "evaluating"
+    with session_scope(engine.db) as s:  # planned as the account advanced: the economic buyer only
+        assert [t.contact_id for t in s.exec(select(Touch).where(Touch.step == "exec-intro")).all()] == [
+            ids["cfo@acme.example"]]
     assert acme.stage_proof["rule"] == "2 members reached interested"
     assert acme.stage_proof["where"] == "rules/accounts.yaml:12"
     assert {m["email"] for m in acme.stage_proof["members"]} == {"champ@acme.example", "tech@acme.example"}
 
     engine.dispatch(MONDAY + timedelta(days=3, hours=1))  # the pause is over
     [to_cfo] = [m for m in provider.sent if m.to_email == "cfo@acme.example"]
-    assert "With you: Chad, Tess" in to_cfo.text
+    assert "With you: Chad, Tess, Uma" in to_cfo.text
     assert "With you: \n" in next(m.text for m in provider.sent if m.to_email == "solo@gmail.com")
