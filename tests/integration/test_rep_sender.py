@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
+from channels.sendgrid_inbound import parse_inbound
 from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.inbound import inbound_evidence
+from outreach.models import Contact
 from outreach.project import Project
 from outreach.queue import list_touches, touch_json
 from outreach.sandbox.server import Sandbox
@@ -72,6 +76,15 @@ def test_touches_go_out_as_the_owning_rep(tmp_path: Path, database: str, sandbox
         m = got[unowned]
         assert (m["from"], m["from_name"]) == ("sales@example.com", "Example Sales")
         assert m["request"]["reply_to"]["email"].startswith("reply+") and "reply_to_list" not in m["request"]
+
+    # the buyer answers all of Reply-To (the engine and the rep): the engine still takes it as the reply
+    to = ", ".join(a["email"] for a in ann["request"]["reply_to_list"])
+    mail = parse_inbound({"headers": f"From: Ann <ann@acme.example>\nTo: {to}\nSubject: Re: hi\n".encode(),
+                          "from": b"Ann <ann@acme.example>", "to": to.encode(), "subject": b"Re: hi",
+                          "text": b"Yes, let's talk.", "SPF": b"pass", "dkim": b"{@acme.example : pass}"})
+    engine.record(inbound_evidence(engine.settings, mail, MONDAY), MONDAY)
+    with session_scope(engine.db) as s:
+        assert s.exec(select(Contact.stage).where(Contact.email == "ann@acme.example")).one() == "interested"
 
     with session_scope(engine.db) as s:
         pairs = list_touches(s)
