@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypedDict
 
 from sqlalchemy import ColumnElement, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from outreach.errors import NotFound
@@ -45,7 +46,8 @@ def iso(dt: datetime | None) -> str | None:
 
 
 def _owned_by(owner: str) -> ColumnElement[bool]:
-    return exists().where(col(Contact.account_id) == col(Account.id), col(Contact.owner) == owner.lower())
+    member = aliased(Contact)  # apart from the Contact the list joins for its counts
+    return exists().where(col(member.account_id) == col(Account.id), col(member.owner) == owner.lower())
 
 
 def list_accounts(session: Session, *, owner: str | None = None, text: str | None = None,
@@ -63,15 +65,12 @@ def list_accounts(session: Session, *, owner: str | None = None, text: str | Non
     if stage is not None:
         conds.append(col(Account.stage) == stage)
     total = session.execute(select(func.count()).select_from(Account).where(*conds)).scalar_one()
-    q = select(Account).where(*conds).order_by(col(Account.name), col(Account.id)).offset(offset)
-    accounts = list(session.execute(q.limit(limit) if limit else q).scalars())
-    counts: dict[str, int] = {}
-    if accounts:
-        counts = {aid: n for aid, n in session.execute(
-            select(col(Contact.account_id), func.count()).where(
-                col(Contact.account_id).in_([a.id for a in accounts])).group_by(col(Contact.account_id)))}
+    # one query with the member counts: PostgreSQL groups by the primary key and may select its columns
+    q = (select(Account, func.count(col(Contact.id))).outerjoin(Contact, col(Contact.account_id) == col(Account.id))
+         .where(*conds).group_by(col(Account.id)).order_by(col(Account.name), col(Account.id)).offset(offset))
+    rows = session.execute(q.limit(limit) if limit else q).all()
     return [{"account": {"id": a.id, "name": a.name, "domain": a.domain}, "stage": a.stage,
-             "member_count": counts.get(a.id, 0), "paused_until": iso(a.paused_until)} for a in accounts], total
+             "member_count": n, "paused_until": iso(a.paused_until)} for a, n in rows], total
 
 
 def find_account(session: Session, ref: str, owner: str | None = None) -> Account:
