@@ -60,18 +60,24 @@ def refresh_stages(session: Session, rules: AccountRules, stage_ids: Sequence[st
         return []
     ids = sorted(set(account_ids))
     moved: list[str] = []
+    # only members at or beyond the lowest stage a rule asks for can count: the rest are never loaded
+    lowest = min((stage_ids.index(r.when.need.stage) for r in rules.stages if r.when.need.stage in stage_ids),
+                 default=len(stage_ids))
+    counted = list(stage_ids[lowest:])
     for i in range(0, len(ids), CHUNK):
         part = ids[i:i + CHUNK]
-        current: dict[str, str] = {aid: stage for aid, stage in session.execute(
-            select(col(Account.id), col(Account.stage)).where(col(Account.id).in_(part)))}
         members: dict[str, list[Member]] = defaultdict(list)
         for aid, cid, email, role, stage in session.execute(
                 select(col(Contact.account_id), col(Contact.id), col(Contact.email), col(Contact.role),
-                       col(Contact.stage)).where(col(Contact.account_id).in_(part))):
+                       col(Contact.stage)).where(col(Contact.account_id).in_(part), col(Contact.stage).in_(counted))):
             members[aid].append(Member(cid, email, role, stage))
+        if not members:
+            continue
+        current: dict[str, str] = {aid: stage for aid, stage in session.execute(
+            select(col(Account.id), col(Account.stage)).where(col(Account.id).in_(list(members))))}
         changes = []
         for aid, stage in current.items():
-            advance = account_stage(rules, stage_ids, stage, members.get(aid, []))
+            advance = account_stage(rules, stage_ids, stage, members[aid])
             if advance is not None:
                 changes.append({"id": aid, "stage": advance.stage, "stage_entered_at": now, "updated_at": now,
                                 "stage_proof": advance.proof(rule_at[advance.index] if advance.index < len(rule_at)
