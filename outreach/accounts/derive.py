@@ -12,8 +12,6 @@ from typing import Any
 
 from outreach.accounts.rules import AccountRules, AccountStage
 
-FREEMAIL_FILE = "freemail.txt"
-
 
 @dataclass(frozen=True)
 class Member:
@@ -64,7 +62,3 @@ def account_stage(rules: AccountRules, stage_ids: Sequence[str], current: str,
         if found is not None:
             best = AccountAdvance(rule.stage, rule, i, found)
     return best
-
-
-def is_freemail(domain: str, freemail: frozenset[str]) -> bool:
-    return domain.lower() in freemail

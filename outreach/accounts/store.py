@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlmodel import Session, col
 
 from outreach.accounts.derive import Member, account_stage
@@ -164,12 +164,4 @@ def member_ids(session: Session, account_ids: Sequence[str]) -> list[int]:
     for i in range(0, len(account_ids), CHUNK):
         out += session.execute(select(col(Contact.id)).where(
             col(Contact.account_id).in_(account_ids[i:i + CHUNK]))).scalars().all()
-    return out
-
-
-def count_members(session: Session, account_ids: Sequence[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for i in range(0, len(account_ids), CHUNK):
-        out.update({aid: n for aid, n in session.execute(select(col(Contact.account_id), func.count()).where(
-            col(Contact.account_id).in_(account_ids[i:i + CHUNK])).group_by(col(Contact.account_id)))})
     return out
