@@ -44,6 +44,7 @@ def test_a_rep_sees_their_accounts_with_proof_and_timeline(engine: Engine, tmp_p
     assert "meeting.accepted" in text  # the account's timeline
     assert "Automated touches paused until" in text
     assert c.get("/accounts/BLETCH").status_code == 404  # rep2's account: not even a hint
+    assert 'href="/accounts/ACME-1">account ACME-1</a> (champion)' in c.get(f"/contacts/{ada}").text
     assert c.get("/accounts/bletchley.example").status_code == 404
 
 
