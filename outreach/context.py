@@ -3,6 +3,7 @@ the rep and sender, and the links (unsubscribe) that bring the buyer's answer ba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,35 @@ def evidence_context(ev: Evidence) -> dict[str, Any]:
     return {"type": ev.type, "occurred_at": ev.occurred_at, "source": ev.source, "data": dict(ev.data or {})}
 
 
+class Lazy(dict[str, Any]):
+    """A dict filled on its first read: a template that never looks at it costs no query."""
+
+    def __init__(self, load: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
+        self._load: Callable[[], dict[str, Any]] | None = load
+
+    def _fill(self) -> None:
+        if self._load is not None:
+            load, self._load = self._load, None
+            self.update(load())
+
+    def get(self, key: str, default: Any = None) -> Any:  # what View calls
+        self._fill()
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self._fill()
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        self._fill()
+        return super().__contains__(key)
+
+    def __str__(self) -> str:
+        self._fill()
+        return super().__str__()
+
+
 NO_ACCOUNT: dict[str, Any] = {"id": None, "name": None, "domain": None, "stage": None, "members": []}
 
 
@@ -47,7 +77,7 @@ def template_context(settings: Settings, touch: Touch, contact: Contact, sender:
         "outreach": {"id": touch.id, "stage": touch.stage, "rule": touch.rule, "step": touch.step,
                      "interaction": touch.interaction, "channel": touch.channel},
         "links": {"unsubscribe": unsubscribe},
-        "account": account or NO_ACCOUNT,
+        "account": NO_ACCOUNT if account is None else account,
     }
 
 

@@ -18,6 +18,7 @@ from channels.outbox import OutboxProvider
 from outreach.accounts.store import accounts_of, committee, member_ids, pause_for_answers, refresh_stages
 from outreach.config import Settings
 from outreach.content import available_channels
+from outreach.context import Lazy
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, record
@@ -155,9 +156,13 @@ class Engine:
         return sender_for(self.settings, contact.owner, self.reps())
 
     def committee_of(self, contact: Contact) -> dict[str, Any]:
-        """The contact's account and the rest of its committee, for templates (a query when it has one)."""
-        with Session(self.db) as s:
-            return committee(s, contact.id or 0, contact.account_id)
+        """The contact's account and the rest of its committee, for templates: loaded when a template
+        first reads it, so content that names no committee member costs no query."""
+        def load() -> dict[str, Any]:
+            with Session(self.db) as s:
+                return committee(s, contact.id or 0, contact.account_id)
+
+        return Lazy(load)
 
     def build(self, touch: Touch, contact: Contact, rules: Ruleset) -> OutgoingMessage:
         """The message the dispatcher sends (and the touch page previews)."""

@@ -69,7 +69,10 @@ def refresh_stages(session: Session, rules: AccountRules, stage_ids: Sequence[st
         members: dict[str, list[Member]] = defaultdict(list)
         for aid, cid, email, role, stage in session.execute(
                 select(col(Contact.account_id), col(Contact.id), col(Contact.email), col(Contact.role),
-                       col(Contact.stage)).where(col(Contact.account_id).in_(part), col(Contact.stage).in_(counted))):
+                       col(Contact.stage)).where(
+                    # `stage || ''`: a filter on the rows the account index finds; SQLite would otherwise
+                    # pick the stage index and scan every contact at those stages (measured: 2x slower)
+                    col(Contact.account_id).in_(part), (col(Contact.stage) + "").in_(counted))):
             members[aid].append(Member(cid, email, role, stage))
         if not members:
             continue
