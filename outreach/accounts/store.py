@@ -128,7 +128,9 @@ def pause_for_answers(session: Session, rules: AccountRules, recorded: Sequence[
 def states(session: Session, rules: AccountRules, contact_ids: Sequence[int], now: datetime
            ) -> dict[int, AccountState]:
     """contact id -> its account's state (one object per account, shared by its members in the batch):
-    two queries per chunk of accounts."""
+    two queries per chunk of accounts; none when the rules pause nothing and cap nothing."""
+    if not rules.daily_cap and (not rules.pause.after or rules.pause.for_ <= timedelta(0)):
+        return {}
     account = accounts_of(session, list(contact_ids))
     aids = sorted(set(account.values()))
     by_id: dict[str, AccountState] = {}
