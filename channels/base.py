@@ -31,6 +31,8 @@ class OutgoingMessage:
     text: str = ""
     html: str | None = None
     reply_to: str | None = None
+    # more Reply-To addresses after `reply_to` (the owning rep's inbox): a reply goes to all of them
+    reply_to_also: list[str] = field(default_factory=list)
     message_id: str | None = None  # RFC 5322 Message-ID, with angle brackets
     headers: dict[str, str] = field(default_factory=dict)
     categories: list[str] = field(default_factory=list)

@@ -55,7 +55,10 @@ def build_mail(message: OutgoingMessage) -> dict[str, Any]:
     }
     if headers:
         body["headers"] = headers
-    if message.reply_to:
+    if message.reply_to and message.reply_to_also:  # SendGrid takes reply_to or reply_to_list, not both
+        body["reply_to_list"] = [_address(email, name) for name, email in
+                                 map(parseaddr, [message.reply_to, *message.reply_to_also])]
+    elif message.reply_to:
         name, email = parseaddr(message.reply_to)
         body["reply_to"] = _address(email, name)
     if message.categories:

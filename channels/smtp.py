@@ -47,7 +47,7 @@ def build_email(message: OutgoingMessage) -> EmailMessage:
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = _message_id(message)
         if message.reply_to:
-            msg["Reply-To"] = message.reply_to
+            msg["Reply-To"] = ", ".join([message.reply_to, *message.reply_to_also])
         for name, value in message.headers.items():
             del msg[name]  # a header given twice would be two headers, not an override
             msg[name] = value

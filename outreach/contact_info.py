@@ -16,6 +16,7 @@ from outreach.errors import InvalidInput, NotFound
 from outreach.models import CHANNELS, ConsentChange, Contact, Evidence, Preference, StageChange, Suppression
 from outreach.preferences import pick_channel
 from outreach.queue import iso, list_touches, touch_json
+from outreach.senders import from_emails
 
 _EVENT = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -59,6 +60,7 @@ def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str
     prefs = session.execute(select(Preference).where(col(Preference.contact_id) == c.id)).scalars().all()
     audit = session.execute(select(ConsentChange).where(col(ConsentChange.contact_id) == c.id).order_by(
         col(ConsentChange.at), col(ConsentChange.id))).scalars().all()
+    sender = from_emails(session, engine.settings, [c.owner])[c.owner.lower() if c.owner else None]
     return {
         "contact": contact_json(c),
         "stage": c.stage,
@@ -69,7 +71,7 @@ def contact_detail(session: Session, engine: Engine, ref: str | int) -> dict[str
         "evidence": [{"id": e.id, "type": e.type, "occurred_at": iso(e.occurred_at), "source": e.source,
                       "touch_id": e.touch_id, "channel": e.channel, "interaction": e.interaction,
                       "data": e.data} for e in evidence],
-        "touches": [touch_json(t, contact) for t, contact in list_touches(session, contact_id=c.id)],
+        "touches": [touch_json(t, contact, sender) for t, contact in list_touches(session, contact_id=c.id)],
         "channels": channel_picks(session, engine, c),
         "stated": {p.interaction: p.channel for p in prefs},
         "consent": {"email": c.consent_email, "sms": c.consent_sms},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,15 +22,21 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
+from outreach import batch_loads
+from outreach.accounts.domains import account_of
+from outreach.accounts.rules import DEFAULT_ROLES
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import Contact, table_of
+from outreach.models import Account, Contact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
-           "external_id", "consent_email", "consent_sms")
+           "external_id", "consent_email", "consent_sms", "account_id", "role")
+# columns that describe the contact's account (SPEC section 11), not stored on the contact
+ACCOUNT_COLUMNS = ("account_name", "company_domain")
 # The longest value each column takes, in characters; a longer one rejects its row. Any other
 # column (an attribute) takes ATTRIBUTE_LIMIT, and a column's name COLUMN_NAME_LIMIT.
 LIMITS = {"email": 320, "owner": 320, "phone": 64, "first_name": 1000, "last_name": 1000, "company": 1000,
-          "title": 1000, "timezone": 64, "external_id": 255, "consent_email": 16, "consent_sms": 16}
+          "title": 1000, "timezone": 64, "external_id": 255, "consent_email": 16, "consent_sms": 16,
+          "account_id": 255, "account_name": 1000, "company_domain": 253, "role": 64}
 ATTRIBUTE_LIMIT = 10_000
 COLUMN_NAME_LIMIT = 200
 MAX_ID = 2**31 - 1  # contact ids are 32-bit integers in the database
@@ -89,8 +95,9 @@ def parse_consent(value: str, column: str) -> bool | None:
     raise InvalidInput(f"{column} '{show(value.strip())}' must be yes/no, true/false, 1/0 or blank")
 
 
-def parse_row(row: dict[str, str], region: str) -> dict[str, Any]:
-    """One CSV row -> contact fields; InvalidInput names the field that is wrong."""
+def parse_row(row: dict[str, str], region: str, roles: Sequence[str] = DEFAULT_ROLES) -> dict[str, Any]:
+    """One CSV row -> contact fields (and "_account": its account's id, name and domain, when the row
+    names or implies one); InvalidInput names the field that is wrong."""
     get = {k.strip().lower(): unescape_formula((v or "").strip()) for k, v in row.items() if k is not None}
     for name, text in get.items():
         limit = LIMITS.get(name, ATTRIBUTE_LIMIT)
@@ -118,7 +125,18 @@ def parse_row(row: dict[str, str], region: str) -> dict[str, Any]:
         value = parse_consent(get.get(name, ""), name)
         if value is not None:
             out[name] = value
-    attributes = {k: v for k, v in get.items() if k not in COLUMNS and v}
+    if get.get("role"):
+        role = get["role"].lower().replace(" ", "_")
+        if role not in roles:
+            raise InvalidInput(f"role '{show(get['role'])}' is not a committee role (one of: {', '.join(roles)})")
+        out["role"] = role
+    account = account_of(account_id=get.get("account_id"), company_domain=get.get("company_domain"),
+                         email=out.get("email"))
+    if account is not None:
+        out["account_id"] = account[0]
+        out["_account"] = {"id": account[0], "domain": account[1],
+                           "name": get.get("account_name") or get.get("company") or None}
+    attributes = {k: v for k, v in get.items() if k not in COLUMNS and k not in ACCOUNT_COLUMNS and v}
     if attributes:
         out["attributes"] = attributes
     return out
@@ -130,6 +148,7 @@ class ImportResult:
     updated: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     rejected_file: Path | None = None
+    account_ids: set[str] = field(default_factory=set)  # the accounts the good rows name
 
 
 def file_encoding(encoding: str | None) -> str:
@@ -157,7 +176,8 @@ def _fault(name: str, value: str, encoding: str) -> str | None:
 Row = tuple[int, dict[str, str], dict[str, Any] | str]
 
 
-def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
+def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Sequence[str] = DEFAULT_ROLES
+              ) -> Iterator[Row]:
     """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad)."""
     with path.open(newline="", encoding=encoding, errors="surrogateescape") as fh:
         reader = csv.reader(fh)
@@ -197,7 +217,7 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[
                 yield row_no, raw, next(w for w in (_fault(n, v, encoding) for n, v in raw.items()) if w)
                 continue
             try:
-                yield row_no, raw, parse_row(raw, region)
+                yield row_no, raw, parse_row(raw, region, roles)
             except InvalidInput as exc:
                 yield row_no, raw, str(exc)
 
@@ -222,7 +242,8 @@ def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
 
 
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
-               strict: bool = False, encoding: str | None = None) -> ImportResult:
+               strict: bool = False, encoding: str | None = None, roles: Sequence[str] = DEFAULT_ROLES
+               ) -> ImportResult:
     """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
     its cells escaped against formula injection). With strict=True one bad row imports nothing (the
     caller rolls back when `rejected` is not empty: some faults show only against the database)."""
@@ -230,7 +251,7 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     result = ImportResult()
     rejected_rows: list[tuple[int, dict[str, str], str]] = []
     if strict:  # a first pass, so that nothing is written when any row is bad
-        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec)):
+        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, roles)):
             if isinstance(parsed, str):
                 result.rejected.append((row_no, parsed))
         if result.rejected:
@@ -238,7 +259,7 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     fieldnames: list[str] = []
     batch: list[tuple[int, dict[str, str], dict[str, Any]]] = []
     matched: dict[int, int] = {}  # contact id -> the row that updated it
-    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec)):
+    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, roles)):
         fieldnames = fieldnames or list(raw.keys())
         if isinstance(parsed, str):
             rejected_rows.append((row_no, raw, parsed))
@@ -293,6 +314,7 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
             if email:
                 by_email[email] = cid
             attrs[cid] = attributes or {}
+    _upsert_accounts(session, [r.pop("_account") for _n, _raw, r in rows if "_account" in r], now, result)
     rejected: list[tuple[int, dict[str, str], str]] = []
     inserts: dict[tuple[str, str], dict[str, Any]] = {}
     updates: dict[int, dict[str, Any]] = {}
@@ -329,6 +351,31 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
         result.created += len(inserts)
     session.flush()
     return rejected
+
+
+def _upsert_accounts(session: Session, accounts: list[dict[str, Any]], now: datetime, result: ImportResult) -> None:
+    """Create the accounts a batch names that do not exist yet (one insert, conflicts ignored) and give
+    existing ones the name and domain the file states (one executemany): never a query per row."""
+    merged: dict[str, dict[str, Any]] = {}
+    for acc in accounts:
+        seen = merged.setdefault(acc["id"], {"id": acc["id"], "name": None, "domain": None})
+        seen["name"] = acc["name"] or seen["name"]
+        seen["domain"] = acc["domain"] or seen["domain"]
+    if not merged:
+        return
+    known = list(merged)
+    existing: set[str] = set()
+    for i in range(0, len(known), 900):
+        existing.update(session.execute(select(col(Account.id)).where(col(Account.id).in_(known[i:i + 900]))).scalars())
+    fresh = [{**a, "stage": "", "stage_proof": {}, "created_at": now, "updated_at": now}
+             for a in merged.values() if a["id"] not in existing]
+    if fresh:
+        batch_loads.insert_ignore(session, table_of(Account), fresh, ["id"])
+    named = [{k: v for k, v in a.items() if v is not None} | {"updated_at": now}
+             for a in merged.values() if a["id"] in existing and (a["name"] or a["domain"])]
+    for keys in {tuple(sorted(a)) for a in named}:  # executemany wants one set of columns per statement
+        session.execute(update(Account), [a for a in named if tuple(sorted(a)) == keys])
+    result.account_ids.update(known)
 
 
 def find_contact(session: Session, ref: str | int) -> Contact:

@@ -11,7 +11,15 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.errors import RenderError
 from outreach.kinds import Channel
-from outreach.templating import View, bounded_join, environment, frozen_sources, html_environment, limits
+from outreach.templating import (
+    View,
+    bounded_join,
+    environment,
+    frozen_sources,
+    html_environment,
+    inside,
+    limits,
+)
 
 REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": ()}
 OPTIONAL_BLOCKS = {"email": ("html",), "meeting": (), "sms": ()}
@@ -63,6 +71,32 @@ def render(content_dir: Path, key: str, channel: str, context: dict[str, Any],
     except OSError as exc:  # TemplateNotFound names the template (an include's, perhaps)
         raise RenderError(f"content/{name}: template '{exc}' not found in content/") from exc
     except Exception as exc:  # the sandbox refused something, or a filter failed
+        raise RenderError(f"content/{name}: {type(exc).__name__}: {exc}") from exc
+
+
+def render_signature(content_dir: Path, names: list[str], context: dict[str, Any]) -> Rendered | None:
+    """The first of `names` (partials under content/, like signatures/_jane-example-com.j2) that exists,
+    rendered: its `text` block, and its `html` block escaped as an email's HTML part is. None when none
+    exists; RenderError as for any template."""
+    name = next((n for n in names if (content_dir / n).is_file() and inside(content_dir, content_dir / n)), None)
+    if name is None:
+        return None
+    env = environment(str(content_dir))
+    variables = {k: _view(k, v) for k, v in context.items()}
+    try:
+        with limits():
+            template = env.get_template(name)
+            text_block = template.blocks.get("text")
+            text = bounded_join(text_block(template.new_context(variables))).strip() if text_block else \
+                template.render(**variables).strip()
+            html = None
+            html_template = html_environment(env).get_template(name)
+            if "html" in html_template.blocks:
+                html = bounded_join(html_template.blocks["html"](html_template.new_context(variables))).strip()
+            return Rendered(None, text, html)
+    except RenderError as exc:
+        raise RenderError(f"content/{name}: {exc}") from exc
+    except Exception as exc:  # a missing variable, a syntax error, the sandbox's refusal
         raise RenderError(f"content/{name}: {type(exc).__name__}: {exc}") from exc
 
 

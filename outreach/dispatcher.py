@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
 from outreach import batch_loads
+from outreach.accounts.store import states as account_states
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.db import rows_changed, session_scope
@@ -134,6 +135,7 @@ class Dispatcher:
             stated = batch_loads.stated_preferences(s, cids)
             history = batch_loads.recent_sends(s, cids, now - timedelta(days=8))
             others = batch_loads.in_flight(s, cids, ids)
+            accounts = account_states(s, rules.accounts, cids, now)
         go: list[tuple[Touch, Contact, OutgoingMessage]] = []
         settle: list[dict[str, Any]] = []
         for t in sorted(touches, key=lambda t: (t.due_at, t.id or 0)):
@@ -167,6 +169,10 @@ class Dispatcher:
                 # only another worker's unsettled send stands in the way: look again once it settles
                 verdict = Verdict(False, now + IN_FLIGHT_WAIT, "waiting: another worker is sending to this "
                                   "contact now, and caps count that send")
+            account = accounts.get(contact.id or 0)
+            hold = account.hold(contact.id or 0, now, rules.accounts.daily_cap, _pauses(rules, t)) if account else None
+            if verdict.send and hold is not None:
+                verdict = Verdict(False, hold.until, hold.reason)
             if not verdict.send:
                 settle.append({**done, "status": TouchStatus.APPROVED, "due_at": verdict.until,
                                "reason": verdict.reason,
@@ -182,6 +188,8 @@ class Dispatcher:
                 out.reasons[t.id or 0] = str(exc)
                 continue
             history.setdefault(contact.id or 0, []).append((channel, now))  # caps count it from now on
+            if account is not None:
+                account.sent.append(now)
             go.append((t, contact, message))
         if settle:
             self._save(settle)
@@ -313,6 +321,16 @@ class Dispatcher:
             rate = self.settings.sender.sms_rate if key.startswith("+") else 50.0
             self.limiters[key] = RateLimiter(rate)
         return self.limiters[key]
+
+
+def _pauses(rules: Ruleset, touch: Touch) -> bool:
+    """Whether an account's pause holds this touch: automated touches wait, unless their rule says
+    `account_pause: ignore`; a touch a rep approved is the rep's own call."""
+    if touch.rule.startswith("playbook:"):
+        step = rules.step(touch.rule.removeprefix("playbook:"), touch.step)
+        return step is None or (step.account_pause == "wait" and step.approval == "auto")
+    trigger = rules.trigger(touch.step)
+    return trigger is None or (trigger.account_pause == "wait" and trigger.approval == "auto")
 
 
 def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=10)) -> int:

@@ -8,14 +8,17 @@ import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
+from typing import Any
 
 from sqlalchemy import Engine as DbEngine
 from sqlmodel import Session
 
-from channels.base import Provider
+from channels.base import OutgoingMessage, Provider
 from channels.outbox import OutboxProvider
+from outreach.accounts.store import accounts_of, committee, member_ids, pause_for_answers, refresh_stages
 from outreach.config import Settings
 from outreach.content import available_channels
+from outreach.context import Lazy
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, record
@@ -27,6 +30,7 @@ from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
 from outreach.ruleset import Ruleset
+from outreach.senders import RepCache, Sender, sender_for
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,11 @@ class Engine:
         return self.project.engine
 
     @cached_property
+    def reps(self) -> RepCache:
+        """The enabled users, by address: a touch to a contact they own goes out as them."""
+        return RepCache(self.db)
+
+    @cached_property
     def providers(self) -> dict[str, Provider]:
         return self._providers or make_providers(self.project)
 
@@ -107,13 +116,22 @@ class Engine:
         transaction."""
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            result = record(s, self.project.rules, items, now)
+            rules = self.project.rules
+            result = record(s, rules, items, now)
             self._count_evidence(s, result)
+            pause_for_answers(s, rules.accounts, result.recorded, now)
+            advanced: list[str] = []
+            if result.stage_changes and rules.accounts.stages:
+                accounts = accounts_of(s, sorted({c.contact_id for c in result.stage_changes}))
+                advanced = refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
+                                          rule_at=rules.account_rule_at)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
-            moved = sorted({c.contact_id for c in result.stage_changes})
+            moved = {c.contact_id for c in result.stage_changes}
+            if advanced and any(step.account_stage for steps in rules.playbooks.values() for step in steps):
+                moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
             if moved:
-                planner.plan(s, now, moved)
+                planner.plan(s, now, sorted(moved))
             return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
@@ -129,9 +147,27 @@ class Engine:
     def dispatcher(self) -> Dispatcher:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
-                          lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules),
+                          self.build,
                           worker_id=self.worker_id, on_sent=self._count_sends,
                           templates=lambda key: available_channels(project.content_dir, key))
+
+    def sender_of(self, contact: Contact) -> Sender:
+        """Who a touch to this contact goes out from: its owning rep, or the project sender."""
+        return sender_for(self.settings, contact.owner, self.reps())
+
+    def committee_of(self, contact: Contact) -> dict[str, Any]:
+        """The contact's account and the rest of its committee, for templates: loaded when a template
+        first reads it, so content that names no committee member costs no query."""
+        def load() -> dict[str, Any]:
+            with Session(self.db) as s:
+                return committee(s, contact.id or 0, contact.account_id)
+
+        return Lazy(load)
+
+    def build(self, touch: Touch, contact: Contact, rules: Ruleset) -> OutgoingMessage:
+        """The message the dispatcher sends (and the touch page previews)."""
+        return build_message(self.settings, self.project.content_dir, touch, contact, rules,
+                             self.sender_of(contact), self.committee_of(contact))
 
     def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
         with session_scope(self.db) as s:

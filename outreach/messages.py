@@ -5,7 +5,10 @@ List-Unsubscribe), and for meetings the iCalendar invite."""
 from __future__ import annotations
 
 from datetime import timedelta
+from email.utils import formataddr
+from html import escape
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
@@ -13,34 +16,46 @@ from channels.meeting import build_invite, propose_slot
 from outreach import tokens
 from outreach.config import Settings
 from outreach.contacts import contact_tz
-from outreach.content import Rendered, render
+from outreach.content import Rendered, render, render_signature
 from outreach.context import template_context
 from outreach.kinds import Channel
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
+from outreach.senders import Sender
 
 
-def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: Contact) -> Rendered:
-    """The content as the buyer will see it, with a rep's edits applied."""
-    rendered = render(content_dir, touch.content, touch.channel or Channel.EMAIL,
-                      template_context(settings, touch, contact))
+def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
+                 sender: Sender | None = None, account: dict[str, Any] | None = None) -> Rendered:
+    """The content as the buyer will see it, with a rep's edits applied and, for email sent as a rep,
+    the rep's signature (content/signatures/_<their address>.j2, else _default.j2) after it."""
+    ctx = template_context(settings, touch, contact, sender, account)
+    rendered = render(content_dir, touch.content, touch.channel or Channel.EMAIL, ctx)
     if touch.subject_override:
         rendered.subject = touch.subject_override
     if touch.body_override:
         rendered.text, rendered.html = touch.body_override, None
+    if sender is not None and touch.channel == Channel.EMAIL:
+        signature = render_signature(content_dir, sender.signature_names, ctx)
+        if signature is not None:
+            rendered.text = f"{rendered.text}\n\n-- \n{signature.text}"  # "-- " : mail clients know a signature by it
+            if rendered.html is not None:
+                rendered.html += f'\n<div class="signature">{signature.html or escape(signature.text)}</div>'
     return rendered
 
 
 def build_message(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
-                  rules: Ruleset) -> OutgoingMessage:
+                  rules: Ruleset, sender: Sender | None = None, account: dict[str, Any] | None = None
+                  ) -> OutgoingMessage:
+    """`sender`: who it goes out from (outreach.senders); the project sender when None."""
     s = settings
-    rendered = render_touch(settings, content_dir, touch, contact)
+    sender = sender or Sender(s.sender.email, s.sender.name)
+    rendered = render_touch(settings, content_dir, touch, contact, sender, account)
     tid = touch.id or 0
-    ctx = template_context(settings, touch, contact)
+    ctx = template_context(settings, touch, contact, sender, account)
     msg = OutgoingMessage(
         touch_id=tid, channel=touch.channel or Channel.EMAIL, to_email=contact.email, to_phone=contact.phone,
         to_name=" ".join(p for p in (contact.first_name, contact.last_name) if p) or None,
-        from_email=s.sender.email, from_name=s.sender.name, sms_from=s.sender.sms_from,
+        from_email=sender.email, from_name=sender.name, sms_from=s.sender.sms_from,
         subject=rendered.subject, text=rendered.text, html=rendered.html,
         custom_args={TOUCH_ARG: str(tid)}, categories=[touch.rule.replace(":", "-"), touch.step],
     )
@@ -49,6 +64,8 @@ def build_message(settings: Settings, content_dir: Path, touch: Touch, contact: 
         return msg
     msg.message_id = tokens.message_id(s.server.secret_key, tid, s.sender.domain)
     msg.reply_to = f"reply+{tokens.reply_token(s.server.secret_key, tid)}@{s.sendgrid.inbound_domain}"
+    if sender.rep:  # the buyer's reply reaches the engine (evidence) and the rep's own inbox
+        msg.reply_to_also = [formataddr((sender.rep_name or "", sender.rep))]
     msg.headers = {
         "List-Unsubscribe": f"<{ctx['links']['unsubscribe']}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -46,6 +46,26 @@ class Contact(SQLModel, table=True):
     stage_entered_at: datetime = Field(default_factory=utcnow, index=True)
     stage_entry: int = 0  # bumped on every stage change: a step runs once per stage entry
     created_at: datetime = Field(default_factory=utcnow)
+    account_id: str | None = Field(default=None, index=True)  # Account.id; no FK: imports write both in one batch
+    role: str | None = None  # the contact's part in the buying committee (economic_buyer, champion, ...)
+
+
+class Account(SQLModel, table=True):
+    """A buying organization: its id is the imported account id, or the company domain it was inferred
+    from. Its stage is derived from its members' stages by the `accounts:` rules, with the proof kept."""
+
+    id: str = Field(primary_key=True)
+    name: str | None = None
+    domain: str | None = Field(default=None, index=True)
+    stage: str = Field(default="", index=True)  # "": no account rule has held yet
+    stage_entered_at: datetime | None = None
+    # why the stage holds: {"rule", "where", "members": [{"id", "email", "role", "stage"}]}
+    stage_proof: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # a member replied or booked: automated touches to the other members wait until then
+    paused_until: datetime | None = None
+    paused_by: int | None = None  # the member whose answer paused the account
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class Evidence(SQLModel, table=True):

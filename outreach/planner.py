@@ -18,7 +18,7 @@ from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
 from outreach.experiments.assign import Allocator, in_holdout
-from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
+from outreach.models import Account, Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.preferences import ChannelLearning, Learner, pick_channel
 from outreach.ruleset import Approval, Ruleset, Step, Trigger
 from outreach.templating import Condition, compile_condition, eval_condition
@@ -93,6 +93,11 @@ class Planner:
             conds.append(~exists().where(col(Evidence.contact_id) == col(Contact.id),
                                          col(Evidence.type).in_(step.skip_if),
                                          col(Evidence.occurred_at) >= col(Contact.stage_entered_at)))
+        if step.role:  # a step for some committee roles only
+            conds.append(col(Contact.role).in_(step.role))
+        if step.account_stage:  # a step only while the contact's account is at one of these stages
+            conds.append(exists().where(col(Account.id) == col(Contact.account_id),
+                                        col(Account.stage).in_(step.account_stage)))
         if contact_ids is not None:
             conds.append(col(Contact.id).in_(contact_ids))
         query = select(col(Contact.id), col(Contact.email), col(Contact.phone), col(Contact.consent_email),

@@ -26,14 +26,14 @@ def iso(dt: datetime | None) -> str | None:
     return dt.isoformat().replace("+00:00", "Z") if dt else None
 
 
-def touch_json(t: Touch, c: Contact) -> dict[str, Any]:
-    """The SPEC's touch shape."""
+def touch_json(t: Touch, c: Contact, from_email: str | None = None) -> dict[str, Any]:
+    """The SPEC's touch shape; `from_email`: who it goes out from (outreach.senders)."""
     return {
         "id": t.id, "status": t.status, "reason": t.reason,
         "contact": {"id": c.id, "email": c.email, "external_id": c.external_id},
         "stage": t.stage, "rule": t.rule, "step": t.step, "interaction": t.interaction,
         "channel": t.channel, "channel_reason": t.channel_reason, "due_at": iso(t.due_at),
-        "sent_at": iso(t.sent_at), "provider_message_id": t.provider_message_id,
+        "sent_at": iso(t.sent_at), "provider_message_id": t.provider_message_id, "from_email": from_email,
     }
 
 

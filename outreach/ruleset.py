@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from outreach.accounts.rules import AccountRules, without_section
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
 from outreach.kinds import Channel
@@ -68,6 +69,8 @@ Id = Annotated[str, AfterValidator(_check_id)]
 Event = Annotated[str, AfterValidator(_check_event)]
 ContentKey = Annotated[str, AfterValidator(_check_content)]
 Approval = Literal["auto", "rep"]
+# When the contact's account is paused (another member answered): wait with the others, or go anyway.
+AccountPause = Literal["wait", "ignore"]
 
 
 class Strict(BaseModel):
@@ -154,6 +157,10 @@ class Step(Strict):
     channel: Channel | None = None
     skip_if: Annotated[list[Event], BeforeValidator(_one_or_many)] = []
     meeting: Meeting | None = None
+    # only for contacts in one of these committee roles / whose account is at one of these stages
+    role: Annotated[list[str], BeforeValidator(_one_or_many)] = []
+    account_stage: Annotated[list[str], BeforeValidator(_one_or_many)] = []
+    account_pause: AccountPause = "wait"
 
     _split = model_validator(mode="before")(_variants)
 
@@ -174,6 +181,7 @@ class Trigger(Strict):
     within: Duration | None = None
     after: Duration = timedelta(0)
     meeting: Meeting | None = None
+    account_pause: AccountPause = "wait"
 
 
 class Learning(Strict):
@@ -192,6 +200,7 @@ class RuleFile(Strict):
     playbooks: dict[str, list[Any]] = {}
     triggers: list[Any] = []
     learning: Any = None
+    accounts: Any = None
 
 
 @dataclass
@@ -203,6 +212,7 @@ class Ruleset:
     playbooks: dict[str, list[Step]]
     triggers: list[Trigger]
     learning: Learning = field(default_factory=Learning)
+    accounts: AccountRules = field(default_factory=without_section)
     where: dict[tuple[str, ...], tuple[str, int]] = field(default_factory=dict)
     # items that did not validate, such as ("stage", id) or ("stages", "*"): their problem is reported
     # once, so the cross-checks do not report them again as unknown
@@ -219,6 +229,12 @@ class Ruleset:
     @property
     def first_stage(self) -> str:
         return self.stages[0].id
+
+    @property
+    def account_rule_at(self) -> list[str]:
+        """FILE:LINE of each `accounts.stages` rule, for the proof an account keeps."""
+        return [":".join(map(str, self.where.get(("account_stage", str(i)), ("rules/", 1))))
+                for i in range(len(self.accounts.stages))]
 
     def step(self, stage: str, step_id: str) -> Step | None:
         return next((s for s in self.playbooks.get(stage, []) if s.id == step_id), None)
@@ -337,6 +353,17 @@ def _read_file(src: Located, rs: Ruleset, broken: set[tuple[str, str]]) -> list[
         learning, found = validate(src, Learning, at=("learning",))
         out += found
         rs.learning = learning or rs.learning
+    if data.get("accounts") is not None:
+        if ("accounts",) in rs.where:
+            file, line = rs.where[("accounts",)]
+            out.append(src.problem(("accounts",), f"accounts: is already defined in {file} (line {line}): keep one"))
+        else:
+            accounts, found = validate(src, AccountRules, at=("accounts",))
+            out += found
+            rs.where[("accounts",)] = (src.file, src.line(("accounts",)))
+            for i in range(len(accounts.stages) if accounts else 0):
+                rs.where[("account_stage", str(i))] = (src.file, src.line(("accounts", "stages", i)))
+            rs.accounts = accounts or rs.accounts
     return out
 
 

@@ -73,6 +73,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
             for event in step.skip_if:
                 _check_event(event, (*key, "skip_if"), at)
             _check_experiment(step, key, f"playbooks.{stage}.{step.id}", experiments, at)
+            _check_targets(rs, key, f"playbooks.{stage}.{step.id}", step.role, step.account_stage, at)
     tids: set[str] = set()
     for tr in rs.triggers:
         key = ("trigger", tr.id)
@@ -88,6 +89,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
             message = condition_problem(tr.if_)
             if message:
                 at((*key, "if"), f"triggers.{tr.id}.if {message}")
+    _check_accounts(rs, at)
     return out
 
 
@@ -115,6 +117,32 @@ def _check_experiment(step: Step, key: tuple[str, ...], name: str, seen: dict[st
            "give each experiment its own id")
     else:
         seen[exp.id] = name
+def _check_targets(rs: Ruleset, key: tuple[str, ...], name: str, roles: list[str], account_stages: list[str],
+                   at: At) -> None:
+    """A step's `role` and `account_stage` name a committee role and a stage that exist."""
+    known_roles = rs.accounts.roles
+    for role in roles:
+        if role not in known_roles:
+            at((*key, "role"), f"{name}.role: '{role}' is not a committee role{_hint(role, known_roles)}")
+    for stage in account_stages:
+        if rs.stages and stage not in rs.stage_ids:
+            at((*key, "account_stage"), f"{name}.account_stage: there is no stage '{stage}'"
+               f"{_hint(stage, rs.stage_ids)}")
+
+
+def _check_accounts(rs: Ruleset, at: At) -> None:
+    """The `accounts:` stages name stages and roles that exist."""
+    roles = rs.accounts.roles
+    for i, rule in enumerate(rs.accounts.stages):
+        key = ("account_stage", str(i))
+        need = rule.when.need
+        for stage in (rule.stage, need.stage):
+            if rs.stages and stage not in rs.stage_ids:
+                at(key, f"accounts.stages[{i}]: there is no stage '{stage}'{_hint(stage, rs.stage_ids)}")
+        if need.role and need.role not in roles:
+            at(key, f"accounts.stages[{i}]: '{need.role}' is not a committee role{_hint(need.role, roles)}")
+    for event in rs.accounts.pause.after:
+        _check_event(event, ("accounts",), at)
 
 
 def _check_stages(rs: Ruleset, broken: set[tuple[str, str]], at: At) -> None:

@@ -27,10 +27,12 @@ contacts_app = typer.Typer(help="Import, show and set preferences of contacts.",
 queue_app = typer.Typer(help="The queue of touches: list, approve, reject.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Record what a buyer did.", no_args_is_help=True)
 users_app = typer.Typer(help="People who use the web app.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts: buying committees, their stage and its proof.", no_args_is_help=True)
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(queue_app, name="queue")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(users_app, name="users")
+app.add_typer(accounts_app, name="accounts")
 
 ProjectOpt = Annotated[Path | None, typer.Option("--project", envvar="OUTREACH_PROJECT",
                                                  help="The project folder (default: here).")]

@@ -32,6 +32,7 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
     from sqlalchemy.exc import DBAPIError
 
+    from outreach.accounts.store import refresh_stages
     from outreach.contacts import file_encoding, import_csv
     from outreach.db import session_scope
 
@@ -41,10 +42,15 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     engine = open_engine(project)
     try:
         with session_scope(engine.db) as s:
+            rules = engine.project.rules
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
-                                first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
+                                first_stage=rules.first_stage, now=datetime.now(UTC), strict=strict,
+                                roles=rules.accounts.roles)
             if strict and result.rejected:
                 s.rollback()
+            else:  # members may have joined or left an account: its stage follows them
+                refresh_stages(s, rules.accounts, rules.stage_ids, result.account_ids, datetime.now(UTC),
+                               rule_at=rules.account_rule_at)
     except DBAPIError as exc:  # another import writing the same contacts at the same time, say
         raise fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported: "
                    f"run it again") from None

@@ -20,10 +20,13 @@ def queue_list(owner: Annotated[str | None, typer.Option("--owner")] = None,
     """List touches (every status unless --status)."""
     from outreach.db import session_scope
     from outreach.queue import list_touches, touch_json
+    from outreach.senders import from_emails
 
     engine = open_engine(project)
     with session_scope(engine.db) as s:
-        rows = [touch_json(t, c) for t, c in list_touches(s, owner=owner, status=status)]
+        pairs = list_touches(s, owner=owner, status=status)
+        senders = from_emails(s, engine.settings, (c.owner for _t, c in pairs))
+        rows = [touch_json(t, c, senders[c.owner.lower() if c.owner else None]) for t, c in pairs]
     if as_json:
         out_json(rows)
         return

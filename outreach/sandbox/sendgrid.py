@@ -94,6 +94,14 @@ def validate(body: Any) -> list[dict[str, Any]]:
     _check_address(body.get("from"), "from", errors, "from")
     if "reply_to" in body:
         _check_address(body["reply_to"], "reply_to", errors, "reply_to")
+    if "reply_to_list" in body:
+        if "reply_to" in body:
+            errors.append(_err("You may not use both reply_to and reply_to_list.", "reply_to_list"))
+        listed = body["reply_to_list"]
+        if not isinstance(listed, list) or not listed:
+            errors.append(_err("The reply_to_list must be a non-empty array.", "reply_to_list"))
+        for i, addr in enumerate(listed if isinstance(listed, list) else []):
+            _check_address(addr, f"reply_to_list.{i}", errors, "reply_to_list")
     has_template = bool(body.get("template_id"))
     if not has_template and not body.get("subject") and not all(
             isinstance(p, dict) and p.get("subject") for p in pers):
@@ -167,7 +175,9 @@ def records(body: dict[str, Any], message_id: str) -> list[dict[str, Any]]:
             "to_name": to.get("name"),
             "from": body["from"]["email"],
             "from_name": body["from"].get("name"),
-            "reply_to": (body.get("reply_to") or {}).get("email"),
+            "reply_to": (body.get("reply_to") or (body.get("reply_to_list") or [{}])[0]).get("email"),
+            "reply_to_list": [a.get("email") for a in body.get("reply_to_list") or [body.get("reply_to") or {}]
+                              if a.get("email")],
             "subject": p.get("subject") or body.get("subject"),
             "text": content.get("text/plain"),
             "html": content.get("text/html"),

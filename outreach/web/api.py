@@ -36,6 +36,7 @@ from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact, UnattributedEvent, User
 from outreach.payload import check_data, check_time
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
+from outreach.senders import from_emails
 from outreach.web.auth import owner_scope, require_actor, visible_owner
 from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
@@ -229,15 +230,16 @@ def queue(user: ApiUser, engine: EngineDep, status: Annotated[str | None, Query(
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
     with session_scope(engine.db) as s:
-        return [touch_json(t, c) for t, c in list_touches(s, owner=owner_scope(user) or owner, status=status,
-                                                          limit=limit)]
+        pairs = list_touches(s, owner=owner_scope(user) or owner, status=status, limit=limit)
+        senders = from_emails(s, engine.settings, (c.owner for _t, c in pairs))
+        return [touch_json(t, c, senders[c.owner.lower() if c.owner else None]) for t, c in pairs]
 
 
 @router.get("/queue/{touch_id}", summary="One touch")
 def touch(touch_id: int, user: ApiUser, engine: EngineDep) -> dict[str, Any]:
     with session_scope(engine.db) as s:
         t, c = get_touch(s, touch_id, owner_scope(user))
-        return touch_json(t, c)
+        return touch_json(t, c, from_emails(s, engine.settings, [c.owner])[c.owner.lower() if c.owner else None])
 
 
 @router.post("/queue/approve", summary="Approve touches by id, or all pending ones in your scope")
@@ -275,7 +277,7 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
              allowed_channels=edit_channels(engine, t))
         if body.approve:
             transition(s, "approve", [touch_id], now, owner=owner_scope(user))
-        return touch_json(t, c)
+        return touch_json(t, c, from_emails(s, engine.settings, [c.owner])[c.owner.lower() if c.owner else None])
 
 
 @router.get("/report", summary="Funnel, history, conversion, velocity, steps, channels, queue (as `report --json`)")

@@ -7,7 +7,17 @@ from fastapi.responses import JSONResponse
 
 from outreach.engine import Engine
 from outreach.errors import WebhookRejected
-from outreach.web import api, dashboard, error_pages, experiment_pages, pages, queue_pages, unsubscribe, webhooks
+from outreach.web import (
+    account_pages,
+    api,
+    dashboard,
+    error_pages,
+    experiment_pages,
+    pages,
+    queue_pages,
+    unsubscribe,
+    webhooks,
+)
 from outreach.web.guards import BodyLimit, ClientAddress, SecurityHeaders, networks
 
 MAX_PAGE_BODY = 1024 * 1024  # a page's form, a sign-in
@@ -45,6 +55,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(queue_pages.router)
     app.include_router(experiment_pages.router)
     app.include_router(dashboard.router)
+    app.include_router(account_pages.router)
     # the last added runs first: headers on every answer (a 413 too), then the body limit before any
     # route reads or authenticates, then the client's address for the sign-in limit
     server = engine.settings.server

@@ -11,7 +11,7 @@ from outreach.content import available_channels, sms_segments
 from outreach.engine import Engine
 from outreach.errors import RenderError
 from outreach.kinds import Channel
-from outreach.messages import build_message, render_touch
+from outreach.messages import render_touch
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
 from outreach.web.render import to_utc
@@ -41,11 +41,12 @@ def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
     try:
         if channel == Channel.MEETING:
             # the invite itself, so the time shown is the slot the buyer's calendar will show
-            msg = build_message(engine.settings, engine.project.content_dir, touch, contact, engine.project.rules)
+            msg = engine.build(touch, contact, engine.project.rules)
             out.subject, out.text, out.minutes = msg.subject, msg.text, touch.meeting_minutes or 30
             out.starts_at = _dtstart(msg.calendar)
         else:
-            rendered = render_touch(engine.settings, engine.project.content_dir, touch, contact)
+            rendered = render_touch(engine.settings, engine.project.content_dir, touch, contact,
+                                    engine.sender_of(contact), engine.committee_of(contact))
             out.subject, out.text, out.has_html = rendered.subject, rendered.text, bool(rendered.html)
             if channel == Channel.SMS:
                 out.segments = sms_segments(rendered.text)

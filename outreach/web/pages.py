@@ -111,12 +111,14 @@ def _visible(s: Session, user: User, contact_id: int) -> Contact:
 def contact_page(request: Request, contact_id: int, user: PageUser, engine: EngineDep) -> Response:
     rules = engine.project.rules
     with session_scope(engine.db) as s:
-        _visible(s, user, contact_id)
+        found = _visible(s, user, contact_id)
+        member = {"account_id": found.account_id, "role": found.role}  # their buying committee, if any
         detail = contact_detail(s, engine, contact_id)
     suggestions = sorted({*MANUAL_EVENTS, *(c.event for st in rules.stages for c in st.reached_by),
                           *(tr.on for tr in rules.triggers)})
     return render_page(request, "contact.html", {
-        "d": detail, "c": detail["contact"], "events": timeline(detail), "interactions": rules.interactions,
+        "d": detail, "c": detail["contact"], "member": member, "events": timeline(detail),
+        "interactions": rules.interactions,
         "stages": rules.stage_ids, "suggestions": suggestions})
 
 

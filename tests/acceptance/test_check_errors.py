@@ -104,7 +104,21 @@ class Case:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+A = "rules/accounts.yaml"
+ACCOUNTS = ("version: 1\naccounts:\n  stages:\n    - stage: interested\n"
+            "      when: {role: champion, stage: interested}\n")
+
 CASES = [
+    # --- the accounts: section and the steps that target roles and account stages
+    Case("account-unknown-role", {A: ACCOUNTS.replace("role: champion", "role: cfo")},
+         [(f"{A}:4:", ("'cfo' is not a committee role",))]),
+    Case("account-unknown-stage", {A: ACCOUNTS.replace("- stage: interested", "- stage: closing")},
+         [(f"{A}:4:", ("there is no stage 'closing'",))]),
+    Case("account-two-forms", {A: ACCOUNTS.replace("{role: champion", "{members_at_least: {stage: aware}, role: x")},
+         [(f"{A}:5:", ("not both",))]),
+    Case("step-unknown-role",
+         rules("      content: aware/welcome\n", "      content: aware/welcome\n      role: ceo\n"),
+         [(f"{R}:19:", ("'ceo' is not a committee role",))]),
     # --- rules/*.yaml: the file itself
     Case("yaml-syntax", rules("reached_by: [email.clicked]", "reached_by: [email.clicked"),
          [(f"{R}:6:", ("YAML syntax error", "line 5"))]),

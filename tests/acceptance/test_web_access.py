@@ -68,7 +68,8 @@ def guarded_routes(engine: Engine) -> list[tuple[str, str]]:
 
 def fill(path: str, s: Seed) -> str:
     other = {"touch_id": s.other_touch(), "contact_id": s.contacts["Alan"], "contact": s.contacts["Alan"],
-             "exp_id": "no-such-experiment"}
+             "exp_id": "no-such-experiment",
+             "account_id": "bletchley.example"}  # Alan's account, inferred from his address: rep2's
     return re.sub(r"\{(\w+)\}", lambda m: str(other[m.group(1)]), path)
 
 

@@ -162,7 +162,8 @@ def test_queue_list_and_get(web: tuple[Engine, Seed, TestClient]) -> None:
     mine = call(c, s, REP, "GET", "/api/queue", params={"status": TouchStatus.PENDING}).json()
     assert sorted(t["id"] for t in mine) == sorted(s.pending[REP])
     assert set(mine[0]) == {"id", "status", "reason", "contact", "stage", "rule", "step", "interaction", "channel",
-                            "channel_reason", "due_at", "sent_at", "provider_message_id"}
+                            "channel_reason", "due_at", "sent_at", "provider_message_id", "from_email"}
+    assert {t["from_email"] for t in mine} == {REP}  # a user's contacts hear from that user (SPEC section 11)
     assert [t["due_at"] for t in mine] == sorted(t["due_at"] for t in mine)
     everything = call(c, s, REP, "GET", "/api/queue").json()
     assert len(everything) >= len(mine)
