@@ -22,8 +22,9 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
+from outreach import tokens
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import Contact, table_of
+from outreach.models import Contact, DoNotContact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms")
@@ -222,9 +223,10 @@ def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
 
 
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
-               strict: bool = False, encoding: str | None = None) -> ImportResult:
+               strict: bool = False, encoding: str | None = None, secret: str | None = None) -> ImportResult:
     """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
-    its cells escaped against formula injection). With strict=True one bad row imports nothing (the
+    its cells escaped against formula injection). With `secret` (the project's key) a row whose email or
+    phone is on the do-not-contact list is rejected. With strict=True one bad row imports nothing (the
     caller rolls back when `rejected` is not empty: some faults show only against the database)."""
     codec = file_encoding(encoding)
     result = ImportResult()
@@ -245,10 +247,12 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
             continue
         batch.append((row_no, raw, parsed))
         if len(batch) >= BATCH:
-            rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
+            batch, refused = refuse_forgotten(session, batch, secret)
+            rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
             batch = []
     if batch:
-        rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
+        batch, refused = refuse_forgotten(session, batch, secret)
+        rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
     rejected_rows.sort(key=lambda r: r[0])
     result.rejected = [(row_no, why) for row_no, _raw, why in rejected_rows]
     if rejected_rows:
@@ -263,6 +267,30 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
                                  *(escape_formula(raw.get(c) or "") for c in columns)])
         result.rejected_file = out
     return result
+
+
+GoodRow = tuple[int, dict[str, str], dict[str, Any]]
+BadRow = tuple[int, dict[str, str], str]
+
+
+def refuse_forgotten(session: Session, rows: list[GoodRow], secret: str | None) -> tuple[list[GoodRow], list[BadRow]]:
+    """Split a batch into the rows to write and those naming a forgotten address (with the reason)."""
+    if not secret:
+        return rows, []
+    hits = forgotten(session, secret, [r["email"] for _n, _raw, r in rows if r.get("email")],
+                     [r["phone"] for _n, _raw, r in rows if r.get("phone")])
+    if not hits:
+        return rows, []
+    kept: list[GoodRow] = []
+    refused: list[BadRow] = []
+    for row_no, raw, row in rows:
+        hit = next((h for h in (f"email:{row.get('email')}", f"phone:{row.get('phone')}") if h in hits), None)
+        if hit is None:
+            kept.append((row_no, raw, row))
+        else:
+            kind, value = hit.split(":", 1)
+            refused.append((row_no, raw, FORGOTTEN.format(kind=kind, value=show(value))))
+    return kept, refused
 
 
 def _encodable(text: str, codec: str) -> str:
@@ -329,6 +357,22 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
         result.created += len(inserts)
     session.flush()
     return rejected
+
+
+def forgotten(session: Session, secret: str, emails: Iterable[str], phones: Iterable[str]) -> set[str]:
+    """Which of these (normalized) addresses belong to a forgotten person, as "email:ADDR" / "phone:NUMBER":
+    the do-not-contact list holds only keyed hashes, so each address is hashed and looked up."""
+    wanted = {tokens.address_digest(secret, "email", e): f"email:{e}" for e in emails}
+    wanted.update({tokens.address_digest(secret, "phone", p): f"phone:{p}" for p in phones})
+    keys = sorted(wanted)
+    found: set[str] = set()
+    for part in range(0, len(keys), 500):
+        found.update(wanted[d] for (d,) in session.execute(
+            select(col(DoNotContact.digest)).where(col(DoNotContact.digest).in_(keys[part:part + 500]))))
+    return found
+
+
+FORGOTTEN = "{kind} '{value}' belongs to a person who asked to be forgotten: not imported"
 
 
 def find_contact(session: Session, ref: str | int) -> Contact:

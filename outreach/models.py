@@ -198,3 +198,22 @@ class UnattributedEvent(SQLModel, table=True):
     provider_message_id: str | None = None
     dedupe_key: str | None = Field(default=None, unique=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class DoNotContact(SQLModel, table=True):
+    """An address of a forgotten person, as a keyed hash (HMAC with the project's secret key): a later
+    import or API upsert of the same email or phone is refused without the address being kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # email | phone
+    digest: str = Field(unique=True)  # hex HMAC-SHA256 of "kind:address"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ErasureRequest(SQLModel, table=True):
+    """The audit trail of `outreach contacts forget`: who asked for a person's data to be erased, when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(index=True)  # no FK: the contact row stays, emptied, but need not
+    actor: str
+    at: datetime = Field(default_factory=utcnow)

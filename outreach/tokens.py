@@ -74,3 +74,9 @@ def touch_from_uid(secret: str, uid: str) -> int | None:
     if not match or not constant_eq(match.group(2).lower(), short_mac(secret, f"uid:{match.group(1)}")):
         return None
     return int(match.group(1))
+
+
+def address_digest(secret: str, kind: str, address: str) -> str:
+    """The keyed hash a forgotten address is remembered by (the do-not-contact list): without the
+    secret key nobody can test an address against the list, nor read one out of it."""
+    return hmac.new(secret.encode(), f"forgotten:{kind}:{address}".encode(), hashlib.sha256).hexdigest()

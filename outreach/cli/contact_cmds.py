@@ -42,7 +42,8 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     try:
         with session_scope(engine.db) as s:
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
-                                first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict)
+                                first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict,
+                                secret=engine.settings.server.secret_key)
             if strict and result.rejected:
                 s.rollback()
     except DBAPIError as exc:  # another import writing the same contacts at the same time, say
@@ -60,6 +61,85 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
                    + (f" (written to {result.rejected_file})" if result.rejected_file else ""))
     if result.rejected:
         raise typer.Exit(1)
+
+
+@contacts_app.command("export")
+@guarded
+def contacts_export(fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+                    out: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+                    project: ProjectOpt = None) -> None:
+    """Every contact, one row each: account, stage and the evidence that proved it, channel preferences,
+    consent, counts. Streamed (constant memory); CSV cells are escaped against formula injection."""
+    import csv
+    import json
+
+    from outreach.contacts import escape_formula
+    from outreach.db import session_scope
+    from outreach.personal import EXPORT_COLUMNS, export_rows
+
+    if fmt not in ("csv", "jsonl"):
+        raise fail(f"--format '{fmt}': give csv or jsonl")
+    engine = open_engine(project)
+    fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    count = 0
+    try:
+        writer = csv.writer(fh)
+        if fmt == "csv":
+            writer.writerow(EXPORT_COLUMNS)
+        with session_scope(engine.db) as s:
+            for row in export_rows(s):
+                if fmt == "csv":
+                    writer.writerow([escape_formula(_cell(row[c])) for c in EXPORT_COLUMNS])
+                else:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+    finally:
+        if out:
+            fh.close()
+    if out:
+        typer.echo(f"exported {count} contact(s) to {out}", err=True)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@contacts_app.command("export-personal")
+@guarded
+def contacts_export_personal(contact: str, project: ProjectOpt = None) -> None:
+    """Everything held about one person (contact, evidence, messages sent and received, consent history),
+    as one JSON document: the answer to a subject access request."""
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+    from outreach.personal import personal_data
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        document = personal_data(s, find_contact(s, contact))
+    out_json(document)
+
+
+@contacts_app.command("forget")
+@guarded
+def contacts_forget(contact: str, actor: Annotated[str, typer.Option(
+                        "--by", help="Who asked (recorded in the audit).")] = "cli",
+                    project: ProjectOpt = None) -> None:
+    """Erase a person's personal data, messages and evidence payloads (counts stay); their email and phone
+    go on the do-not-contact list as keyed hashes, so no later import brings them back. Audited."""
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+    from outreach.personal import forget
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        c = find_contact(s, contact)
+        request = forget(s, c, secret=engine.settings.server.secret_key, actor=actor, now=datetime.now(UTC))
+    typer.echo(f"contact {request.contact_id} forgotten (by {request.actor}); their addresses are on the "
+               f"do-not-contact list")
 
 
 @contacts_app.command("show")
