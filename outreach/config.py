@@ -3,6 +3,8 @@ OUTREACH_<KEY> variables override the file; unknown keys are errors."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import ipaddress
 import json
@@ -22,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
+from outreach.kinds import OutboundEvent
 from outreach.located_yaml import Loc, Located, load_file, path_text, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -180,6 +183,57 @@ class Dispatch(Strict):
     sending_lease: Duration = timedelta(minutes=10)
 
 
+class OutboundWebhook(Strict):
+    """A receiver of outbound webhooks (Standard Webhooks): where, the `whsec_` secret that signs, and
+    the event types it gets (all of them when `events` is left out)."""
+
+    url: str
+    secret: str
+    events: list[str] = [e.value for e in OutboundEvent]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http(s) URL")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if not v.startswith("whsec_"):
+            raise ValueError("the secret starts with whsec_, then base64 of 24 to 64 random bytes (make one with "
+                             "`python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32))"
+                             ".decode())\"`)")
+        try:
+            key = base64.b64decode(v.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the part after whsec_ is not base64") from None
+        if not 24 <= len(key) <= 64:
+            raise ValueError(f"the key after whsec_ is {len(key)} bytes: give 24 to 64 (32 is usual)")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        known = [e.value for e in OutboundEvent]
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown event '{name}' (one of: {', '.join(known)})")
+        if not v:
+            raise ValueError("events is empty: name at least one (or leave it out for all)")
+        return v
+
+
+class Stripe(Strict):
+    webhook_secret: str = ""  # whsec_... from the Stripe dashboard's webhook endpoint
+
+
+class Shopify(Strict):
+    webhook_secret: str = ""  # the app's client secret (signs X-Shopify-Hmac-Sha256)
+
+
 class Settings(Strict):
     database: str = "sqlite:///outreach.db"
     timezone: str = "UTC"
@@ -192,6 +246,9 @@ class Settings(Strict):
     server: Server = Server()
     policy: Policy = Policy()
     dispatch: Dispatch = Dispatch()
+    outbound_webhooks: list[OutboundWebhook] = []
+    stripe: Stripe = Stripe()
+    shopify: Shopify = Shopify()
 
     @field_validator("timezone")
     @classmethod

@@ -23,6 +23,7 @@ from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
 from outreach.models import Channel, Contact, Touch
+from outreach.outbound import DeliveryRun, Sender, deliver_due, enqueue_record
 from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
@@ -108,6 +109,7 @@ class Engine:
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
             result = record(s, self.project.rules, items, now)
+            enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
             self._count_evidence(s, result)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)
@@ -139,6 +141,12 @@ class Engine:
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
+
+    def deliver_webhooks(self, sender: Sender, now: datetime | None = None,
+                         only: int | None = None) -> DeliveryRun:
+        """Post the outbound webhooks due now (or delivery `only`) with `sender`."""
+        return deliver_due(lambda: session_scope(self.db), self.settings.outbound_webhooks, sender,
+                           now or datetime.now(UTC), only=only)
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, inspect, or_, select, update
 from sqlmodel import Session, col
 
-from outreach import batch_loads, tokens
+from outreach import batch_loads, outbound, tokens
 from outreach.evidence import RESPONSES
 from outreach.models import (
     ConsentChange,
@@ -176,6 +176,7 @@ def forget(session: Session, contact: Contact, *, secret: str, actor: str, now: 
         lowered = [a.lower() for a in addresses]
         session.execute(delete(UnattributedEvent).where(or_(
             func.lower(col(UnattributedEvent.email)).in_(lowered), col(UnattributedEvent.phone).in_(addresses))))
+    outbound.erase_contact(session, cid)
     request = ErasureRequest(contact_id=cid, actor=actor, at=now)
     session.add(request)
     session.flush()

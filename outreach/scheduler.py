@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
+from channels.webhook_out import WebhookSender
 from outreach.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class Jobs:
         self.engine = engine
         self.busy = threading.Lock()
         self.dispatcher = engine.dispatcher()  # one per process: its rate limiters persist
+        self.sender = WebhookSender()
 
     def plan(self) -> None:
         try:
@@ -67,6 +69,21 @@ class Jobs:
         finally:
             self.busy.release()
 
+    def webhooks(self) -> None:
+        """Outbound webhooks, on the planning leader only: one process posts, so each contact's events
+        reach a receiver in order and once."""
+        if not self.engine.settings.outbound_webhooks:
+            return
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    run = self.engine.deliver_webhooks(self.sender)
+                    if run.delivered or run.failed or run.given_up:
+                        log.info("webhooks: %d delivered, %d to retry, %d given up", run.delivered, run.failed,
+                                 run.given_up)
+        except Exception:
+            log.exception("webhook delivery job failed")
+
     def housekeeping(self) -> None:
         try:
             expired, uncertain = self.engine.housekeeping(datetime.now(UTC))
@@ -84,6 +101,8 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
     scheduler.add_job(jobs.plan, "interval", seconds=d.plan_every.total_seconds(), id="plan",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.dispatch, "interval", seconds=d.poll_every.total_seconds(), id="dispatch",
+                      replace_existing=True, next_run_time=datetime.now(UTC))
+    scheduler.add_job(jobs.webhooks, "interval", seconds=d.poll_every.total_seconds(), id="webhooks",
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))

@@ -23,6 +23,7 @@ from outreach.models import (
     Touch,
     TouchStatus,
     UnattributedEvent,
+    WebhookEvent,
 )
 from outreach.personal import export_rows, forget, personal_data
 from tests.support import at
@@ -71,6 +72,8 @@ def seed_person(engine: Engine, tmp_path: Path) -> int:
                             reason="asked", actor="cli", at=at("2026-03-02 11:00")))
         s.add(UnattributedEvent(source="inbound", type="email.replied", occurred_at=at("2026-03-02 12:00"),
                                 reason="no touch", email=EMAIL, data={"from": EMAIL}))
+        s.add(WebhookEvent(msg_id="msg_1", type="email.replied", contact_id=cid,
+                           body=f'{{"data": {{"contact": {{"email": "{EMAIL}"}}}}}}'))
     engine.record([EvidenceIn("email.replied", at("2026-03-03 09:00"), "inbound", contact_id=cid,
                               dedupe_key=f"reply:{EMAIL}:1", data={"from": EMAIL, "text": f"call me on {PHONE}"}),
                    EvidenceIn("pricing.viewed", at("2026-03-03 10:00"), "api", contact_id=cid, dedupe_key="api:7",

@@ -1,0 +1,129 @@
+"""Outbound webhooks end to end: evidence recorded -> outbox (same transaction) -> signed POSTs to a
+local receiver that verifies each with the `standardwebhooks` package (an independent implementation
+of the specification), fails for a while, then recovers. Every event arrives exactly once, each
+contact's in order, and the failures never touched the evidence."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from channels.webhook_out import WebhookSender
+from outreach.contacts import import_csv
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.evidence import EvidenceIn
+from outreach.models import Evidence, WebhookDelivery
+from outreach.outbound import deliveries
+from outreach.project import Project
+from tests.support import at, make_project
+
+SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+class Receiver:
+    """A webhook receiver: verifies the signature, answers 500 to the first `failures` valid posts."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.accepted: list[dict[str, Any]] = []
+        self.ids: list[tuple[str, str]] = []
+        self.refused = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                try:
+                    payload = Webhook(SECRET).verify(body, dict(self.headers))
+                except WebhookVerificationError:
+                    receiver.refused += 1
+                    self.send_response(401)
+                    self.end_headers()
+                    return
+                if receiver.failures > 0:
+                    receiver.failures -= 1
+                    self.send_response(500)
+                else:
+                    receiver.accepted.append({**payload, "path": self.path})
+                    receiver.ids.append((self.path, self.headers["webhook-id"]))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(failures=3)
+    yield r
+    r.close()
+
+
+def test_every_event_arrives_once_in_order_per_contact_after_the_receiver_recovers(
+        database: str, tmp_path: Path, receiver: Receiver) -> None:
+    root = make_project(tmp_path / "proj", database, outbound_webhooks=[
+        {"url": receiver.url, "secret": SECRET},
+        {"url": receiver.url + "/stages-only", "secret": SECRET, "events": ["stage.changed"]}])
+    engine = Engine(Project.open(root))
+    people = tmp_path / "people.csv"
+    people.write_text("email,external_id\na@example.org,A\nb@example.org,B\n")
+    with session_scope(engine.db) as s:
+        import_csv(s, people, region="US", first_stage="aware", now=at("2026-03-02 09:00"))
+    t0 = at("2026-03-02 10:00")
+    engine.record([EvidenceIn("email.replied", t0, "inbound", email="a@example.org", dedupe_key="r1"),
+                   EvidenceIn("email.replied", t0, "inbound", email="b@example.org", dedupe_key="r2")], now=t0)
+    engine.record([EvidenceIn("meeting.accepted", t0 + timedelta(minutes=5), "inbound", email="a@example.org",
+                              dedupe_key="m1"),
+                   EvidenceIn("email.unsubscribed", t0 + timedelta(minutes=6), "sendgrid", email="b@example.org",
+                              dedupe_key="u1")], now=t0 + timedelta(minutes=6))
+    with session_scope(engine.db) as s:
+        assert s.execute(select(func.count()).select_from(Evidence)).scalar_one() == 4  # recorded regardless
+        queued = s.execute(select(func.count()).select_from(WebhookDelivery)).scalar_one()
+    # a: replied, stage.changed, meeting.accepted, stage.changed; b: replied, stage.changed, opted_out:
+    # 7 to the first receiver, 3 stage changes to the second
+    assert queued == 10
+    sender = WebhookSender(timeout=5)
+    now = t0 + timedelta(minutes=6)
+    for _ in range(8):  # each run 30 s after the last: past every backoff the failures caused
+        engine.deliver_webhooks(sender, now)
+        now += timedelta(seconds=30)
+    sender.close()
+
+    assert receiver.refused == 0
+    assert len(receiver.ids) == len(set(receiver.ids)) == 10  # each delivery exactly once
+    main = [p for p in receiver.accepted if p["path"] == "/hooks"]
+    assert set(main[0]) == {"type", "timestamp", "data", "path"}
+
+    def told(email: str, payloads: list[dict[str, Any]]) -> list[str]:
+        return [p["type"] + (f":{p['data']['to']}" if p["type"] == "stage.changed" else "")
+                for p in payloads if p["data"]["contact"]["email"] == email]
+
+    assert told("a@example.org", main) == ["email.replied", "stage.changed:interested", "meeting.accepted",
+                                           "stage.changed:evaluating"]
+    assert told("b@example.org", main) == ["email.replied", "stage.changed:interested", "contact.opted_out"]
+    stages = [p for p in receiver.accepted if p["path"] == "/hooks/stages-only"]
+    assert sorted(told("a@example.org", stages) + told("b@example.org", stages)) == [
+        "stage.changed:evaluating", "stage.changed:interested", "stage.changed:interested"]
+    with session_scope(engine.db) as s:
+        log = deliveries(s)
+    assert {d["status"] for d in log} == {"delivered"} and sum(d["attempts"] for d in log) == 13
+    assert any(d["last_error"] is None and d["attempts"] > 1 for d in log)
