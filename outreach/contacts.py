@@ -392,3 +392,39 @@ def contact_tz(contact: Contact, default: str) -> ZoneInfo:
         return ZoneInfo(contact.timezone or default)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(default)
+
+
+@dataclass
+class Upserted:
+    """What became of one item of an API batch: recorded (created or updated), or rejected and why."""
+
+    index: int
+    status: str  # recorded | rejected
+    error: str | None = None
+
+
+def upsert_contacts(session: Session, items: list[dict[str, str]], *, region: str, first_stage: str,
+                    now: datetime, secret: str | None) -> list[Upserted]:
+    """Upsert contacts given as column -> text (the CSV's columns; any other key is an attribute) by
+    external id, then email, with the same checks as a CSV row; one outcome per item, in order."""
+    rows: list[Row] = []
+    for index, raw in enumerate(items):
+        try:
+            rows.append((index, raw, parse_row(raw, region)))
+        except InvalidInput as exc:
+            rows.append((index, raw, str(exc)))
+    outcome = {i: Upserted(i, "recorded") for i in range(len(items))}
+    good: list[GoodRow] = []
+    for index, raw, parsed in _once_per_file(rows):
+        if isinstance(parsed, str):
+            outcome[index] = Upserted(index, "rejected", parsed.replace(" on row ", " at index "))
+        else:
+            good.append((index, raw, parsed))
+    good, refused = refuse_forgotten(session, good, secret)
+    result = ImportResult()
+    matched: dict[int, int] = {}
+    for part in range(0, len(good), BATCH):
+        refused += _upsert(session, good[part:part + BATCH], first_stage, now, result, matched)
+    for index, _raw, why in refused:
+        outcome[index] = Upserted(index, "rejected", why.replace(" as row ", " as index "))
+    return [outcome[i] for i in range(len(items))]
