@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from sqlmodel import select as select_model
 
 from outreach import tokens
 from outreach.errors import InvalidInput, NotFound
+from outreach.mappings import ColumnMap
 from outreach.models import Contact, DoNotContact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
@@ -158,8 +159,9 @@ def _fault(name: str, value: str, encoding: str) -> str | None:
 Row = tuple[int, dict[str, str], dict[str, Any] | str]
 
 
-def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[Row]:
-    """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad)."""
+def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", mapping: ColumnMap | None = None) -> Iterator[Row]:
+    """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad). With a
+    `mapping` the file's columns are read as ours (a CRM export) before the row is checked."""
     with path.open(newline="", encoding=encoding, errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         try:
@@ -167,9 +169,12 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[
         except csv.Error as exc:
             raise InvalidInput(f"{path.name}:1: the header is not CSV ({exc})") from None
         names = [h.strip().lower() for h in header or []]
+        if mapping is not None and header:
+            names = mapping.header(header)
         if not header or not {"email", "phone"} & set(names):
-            raise InvalidInput(f"{path.name}:1: the header needs an email or phone column "
-                               f"(columns: {', '.join(COLUMNS)})")
+            hint = (f"; the {mapping.name} mapping found neither in {', '.join(header[:8])}" if mapping and header
+                    else f" (columns: {', '.join(COLUMNS)}; a CRM export takes --map hubspot|salesforce|FILE)")
+            raise InvalidInput(f"{path.name}:1: the header needs an email or phone column{hint}")
         for name in header:
             why = _fault("a column name", name, encoding) or (
                 f"a column name is over {COLUMN_NAME_LIMIT} characters" if len(name) > COLUMN_NAME_LIMIT else None)
@@ -198,7 +203,7 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig") -> Iterator[
                 yield row_no, raw, next(w for w in (_fault(n, v, encoding) for n, v in raw.items()) if w)
                 continue
             try:
-                yield row_no, raw, parse_row(raw, region)
+                yield row_no, raw, parse_row(mapping.row(header, raw) if mapping else raw, region)
             except InvalidInput as exc:
                 yield row_no, raw, str(exc)
 
@@ -223,7 +228,8 @@ def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
 
 
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
-               strict: bool = False, encoding: str | None = None, secret: str | None = None) -> ImportResult:
+               strict: bool = False, encoding: str | None = None, secret: str | None = None,
+               mapping: ColumnMap | None = None, progress: Callable[[int], None] | None = None) -> ImportResult:
     """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
     its cells escaped against formula injection). With `secret` (the project's key) a row whose email or
     phone is on the do-not-contact list is rejected. With strict=True one bad row imports nothing (the
@@ -232,7 +238,7 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     result = ImportResult()
     rejected_rows: list[tuple[int, dict[str, str], str]] = []
     if strict:  # a first pass, so that nothing is written when any row is bad
-        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec)):
+        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, mapping)):
             if isinstance(parsed, str):
                 result.rejected.append((row_no, parsed))
         if result.rejected:
@@ -240,7 +246,7 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     fieldnames: list[str] = []
     batch: list[tuple[int, dict[str, str], dict[str, Any]]] = []
     matched: dict[int, int] = {}  # contact id -> the row that updated it
-    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec)):
+    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, mapping)):
         fieldnames = fieldnames or list(raw.keys())
         if isinstance(parsed, str):
             rejected_rows.append((row_no, raw, parsed))
@@ -250,9 +256,13 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
             batch, refused = refuse_forgotten(session, batch, secret)
             rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
             batch = []
+            if progress:
+                progress(row_no)
     if batch:
         batch, refused = refuse_forgotten(session, batch, secret)
         rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
+    if progress:
+        progress(-1)  # done
     rejected_rows.sort(key=lambda r: r[0])
     result.rejected = [(row_no, why) for row_no, _raw, why in rejected_rows]
     if rejected_rows:
@@ -428,3 +438,46 @@ def upsert_contacts(session: Session, items: list[dict[str, str]], *, region: st
     for index, _raw, why in refused:
         outcome[index] = Upserted(index, "rejected", why.replace(" as row ", " as index "))
     return [outcome[i] for i in range(len(items))]
+
+
+@dataclass
+class Preview:
+    """How one row of a file would land, without writing: its fields, and the contact it would update."""
+
+    row: int
+    fields: dict[str, Any] | None
+    error: str | None = None
+    updates: int | None = None  # the contact id it matches, None: a new contact
+
+
+def preview(session: Session, path: Path, *, region: str, rows: int = 5, encoding: str | None = None,
+            mapping: ColumnMap | None = None, secret: str | None = None) -> list[Preview]:
+    """The first `rows` rows of the file as they would be imported (read-only)."""
+    out: list[Preview] = []
+    for row_no, _raw, parsed in _once_per_file(read_rows(path, region, file_encoding(encoding), mapping)):
+        if len(out) >= rows:
+            break
+        if isinstance(parsed, str):
+            out.append(Preview(row_no, None, parsed))
+            continue
+        hits = forgotten(session, secret, [parsed["email"]] if parsed.get("email") else [],
+                         [parsed["phone"]] if parsed.get("phone") else []) if secret else set()
+        if hits:
+            kind, value = sorted(hits)[0].split(":", 1)
+            out.append(Preview(row_no, parsed, FORGOTTEN.format(kind=kind, value=show(value))))
+            continue
+        conds = [col(Contact.external_id) == parsed["external_id"]] if parsed.get("external_id") else []
+        conds += [col(Contact.email) == parsed["email"]] if parsed.get("email") else []
+        found = session.execute(select(col(Contact.id)).where(or_(*conds)).order_by(
+            col(Contact.external_id).is_(None)).limit(1)).scalar_one_or_none() if conds else None
+        out.append(Preview(row_no, parsed, None, found))
+    return out
+
+
+def count_rows(path: Path) -> int:
+    """About how many rows a file holds (its lines less the header), for a progress bar: one fast pass."""
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(0, lines - 1)

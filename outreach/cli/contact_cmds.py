@@ -22,33 +22,76 @@ from outreach.cli.app import (
     users_app,
 )
 
+PROGRESS_FROM = 5000  # rows: a smaller file imports before a bar would be worth drawing
+
 
 @contacts_app.command("import")
 @guarded
 def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")] = False,
                     encoding: Annotated[str | None, typer.Option(
                         "--encoding", help="The file's encoding (default: UTF-8, with or without a BOM).")] = None,
+                    mapping: Annotated[str | None, typer.Option(
+                        "--map", help="Read a CRM export: hubspot, salesforce, or a mapping YAML file.")] = None,
+                    dry_run: Annotated[bool, typer.Option(
+                        "--dry-run", help="Show how the first rows would land; write nothing.")] = False,
+                    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
                     project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
+    """Import contacts from CSV (ours, or a CRM's export with --map); bad rows are reported and written to
+    FILE.rejected.csv."""
     from sqlalchemy.exc import DBAPIError
 
-    from outreach.contacts import file_encoding, import_csv
+    from outreach.contacts import count_rows, file_encoding, import_csv, preview
     from outreach.db import session_scope
+    from outreach.mappings import load_mapping
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
     file_encoding(encoding)  # an unknown name is a bad argument, before anything is opened
+    columns = load_mapping(mapping) if mapping else None
     engine = open_engine(project)
+    secret = engine.settings.server.secret_key
+    if dry_run:
+        with session_scope(engine.db) as s:
+            rows = preview(s, file, region=engine.settings.default_region, encoding=encoding, mapping=columns,
+                           secret=secret)
+            s.rollback()
+        if as_json:
+            out_json([{"row": p.row, "fields": p.fields, "error": p.error, "updates": p.updates} for p in rows])
+            return
+        for note in columns.notes if columns else []:
+            typer.echo(f"note: {note}")
+        for p in rows:
+            if p.error or p.fields is None:
+                typer.echo(f"row {p.row}: rejected: {p.error}")
+                continue
+            typer.echo(f"row {p.row}: " + (f"updates contact {p.updates}" if p.updates else "a new contact"))
+            for key, value in p.fields.items():
+                typer.echo(f"    {key:<16} {value}")
+        typer.echo("(dry run: nothing written)")
+        return
+    total = 0 if quiet or as_json else count_rows(file)
+    bar = typer.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr) \
+        if total >= PROGRESS_FROM else None
+
+    def advance(row: int) -> None:
+        if bar is not None:
+            bar.update((total if row < 0 else min(row, total)) - bar.pos)
+
     try:
+        if bar is not None:
+            bar.__enter__()
         with session_scope(engine.db) as s:
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
                                 first_stage=engine.project.rules.first_stage, now=datetime.now(UTC), strict=strict,
-                                secret=engine.settings.server.secret_key)
+                                secret=secret, mapping=columns, progress=advance)
             if strict and result.rejected:
                 s.rollback()
     except DBAPIError as exc:  # another import writing the same contacts at the same time, say
         raise fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported: "
                    f"run it again") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     for row, why in result.rejected:
         typer.echo(f"{file.name}: row {row}: {why}", err=True)
     if as_json:
