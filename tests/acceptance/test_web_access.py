@@ -26,6 +26,7 @@ PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe"}  # they c
 # A valid body per POST route, so that a refusal comes from access, not from validation. `{other}` is
 # replaced by a touch of the other rep. A new POST route must be added here (the walk checks that).
 BODIES: dict[str, dict[str, Any]] = {
+    "/api/contacts": {"json": {"email": "alan@bletchley.example", "title": "hijacked"}},
     "/api/contacts/{contact}/preferences": {"json": {"interaction": "routine", "channel": "sms"}},
     "/api/evidence": {"json": {"contact": {"email": "alan@bletchley.example"}, "type": "pricing.viewed"}},
     "/api/queue/approve": {"json": {"ids": ["{other}"]}},
@@ -41,8 +42,9 @@ BODIES: dict[str, dict[str, Any]] = {
     "/logout": {"data": {}},
     "/login": {"data": {}},
 }
-# POST routes that name no object of another rep: they are only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login"}
+# POST routes that name no object of another rep, or refuse reps outright (creating and updating
+# contacts is for admins and marketers: 403): they are only checked for anonymous refusal.
+NO_OBJECT = {"/logout", "/login", "/api/contacts"}
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:
