@@ -36,6 +36,7 @@ from outreach.errors import InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact, UnattributedEvent, User
 from outreach.payload import check_data, check_time
+from outreach.personal import forget, personal_data
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.report import report
 from outreach.web.auth import owner_scope, require_actor, visible_owner
@@ -178,6 +179,33 @@ def contact(user: ApiUser, engine: EngineDep,
     with session_scope(engine.db) as s:
         c = _visible(s, user, contact)
         return contact_detail(s, engine, c.id or 0)
+
+
+@router.get("/contacts/{contact}/personal-data",
+            summary="Everything held about one person, as `contacts export-personal` (admins only)")
+def personal(user: ApiUser, engine: EngineDep,
+             contact: Annotated[str, Path(max_length=254, description="id, email or external id")]) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        _admin(user)
+        return personal_data(s, c)
+
+
+@router.post("/contacts/{contact}/forget",
+             summary="Erase a person's personal data, as `contacts forget` (admins only; audited)")
+def forget_contact(user: ApiUser, engine: EngineDep,
+                   contact: Annotated[str, Path(max_length=254, description="id, email or external id")]
+                   ) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        _admin(user)
+        request = forget(s, c, secret=engine.settings.server.secret_key, actor=user.email, now=datetime.now(UTC))
+        return {"forgotten": True, "contact_id": request.contact_id, "by": request.actor, "at": request.at.isoformat()}
+
+
+def _admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("only admins see or erase a person's personal data")
 
 
 @router.post("/contacts/{contact}/preferences", summary="State the channel a contact prefers for an interaction")

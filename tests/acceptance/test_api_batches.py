@@ -101,3 +101,20 @@ def test_contacts_are_upserted_by_external_id_then_email(web: tuple[Engine, Seed
     assert one.status_code == 200 and one.json()["contact"]["external_id"] == "S-1"
     assert post(web, ADMIN, "/api/contacts", {"email": "bad"}).status_code == 422
     assert post(web, REP, "/api/contacts", {"email": "rep@x.org"}).status_code == 403
+
+
+def test_an_admin_exports_and_erases_a_persons_data(web: tuple[Engine, Seed, TestClient]) -> None:
+    e, s, c = web
+    ada = s.contacts["Ada"]
+    assert c.get(f"/api/contacts/{ada}/personal-data", headers=bearer(s, MARKETER)).status_code == 403
+    assert c.post(f"/api/contacts/{ada}/forget", headers=bearer(s, REP)).status_code == 403  # her own rep too
+    got = c.get(f"/api/contacts/{ada}/personal-data", headers=bearer(s, ADMIN))
+    assert got.status_code == 200 and got.json()["contact"]["email"] == "ada@analytical.example"
+    assert {ev["type"] for ev in got.json()["evidence"]} >= {"email.clicked", "pricing.viewed"}
+    gone = c.post(f"/api/contacts/{ada}/forget", headers=bearer(s, ADMIN))
+    assert gone.status_code == 200 and gone.json()["by"] == ADMIN
+    with session_scope(e.db) as db:
+        row = db.get(Contact, ada)
+        assert row is not None and row.email is None and row.first_name is None
+    again = post(web, ADMIN, "/api/contacts", [{"email": "ada@analytical.example", "first_name": "Ada"}])
+    assert statuses(again) == [(0, "rejected")] and "forgotten" in again.json()["results"][0]["error"]

@@ -27,6 +27,7 @@ PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe"}  # they c
 # replaced by a touch of the other rep. A new POST route must be added here (the walk checks that).
 BODIES: dict[str, dict[str, Any]] = {
     "/api/contacts": {"json": {"email": "alan@bletchley.example", "title": "hijacked"}},
+    "/api/contacts/{contact}/forget": {"json": {}},
     "/api/contacts/{contact}/preferences": {"json": {"interaction": "routine", "channel": "sms"}},
     "/api/evidence": {"json": {"contact": {"email": "alan@bletchley.example"}, "type": "pricing.viewed"}},
     "/api/queue/approve": {"json": {"ids": ["{other}"]}},
