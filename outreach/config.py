@@ -226,6 +226,22 @@ class OutboundWebhook(Strict):
         return v
 
 
+class Retention(Strict):
+    """How long what people wrote and what providers sent is kept (left out: for ever). The prune job
+    empties older message bodies and evidence payloads and deletes older unattributed events and
+    outbound webhook events; the rows the dashboards count stay."""
+
+    message_bodies: Duration | None = None
+    provider_payloads: Duration | None = None
+
+    @field_validator("message_bodies", "provider_payloads")
+    @classmethod
+    def _positive(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v < timedelta(days=1):
+            raise ValueError("keep at least a day (1d): replies and retries need their payloads for a while")
+        return v
+
+
 class Stripe(Strict):
     webhook_secret: str = ""  # whsec_... from the Stripe dashboard's webhook endpoint
 
@@ -247,6 +263,7 @@ class Settings(Strict):
     policy: Policy = Policy()
     dispatch: Dispatch = Dispatch()
     outbound_webhooks: list[OutboundWebhook] = []
+    retention: Retention = Retention()
     stripe: Stripe = Stripe()
     shopify: Shopify = Shopify()
 

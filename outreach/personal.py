@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, inspect, or_, select, update
+from sqlalchemy import String, cast, delete, func, inspect, or_, select, update
 from sqlmodel import Session, col
 
 from outreach import batch_loads, outbound, tokens
+from outreach.config import Retention
+from outreach.consent import STAFF_SOURCES
 from outreach.evidence import RESPONSES
 from outreach.models import (
     ConsentChange,
@@ -31,6 +34,9 @@ from outreach.models import (
     Touch,
     TouchStatus,
     UnattributedEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEvent,
 )
 from outreach.queue import iso
 
@@ -181,3 +187,75 @@ def forget(session: Session, contact: Contact, *, secret: str, actor: str, now: 
     session.add(request)
     session.flush()
     return request
+
+
+PRUNE_BATCH = 5000
+
+
+@dataclass
+class Pruned:
+    messages: int = 0
+    evidence: int = 0
+    unattributed: int = 0
+    webhook_events: int = 0
+
+
+def prune(session: Session, retention: Retention, now: datetime) -> Pruned:
+    """Apply `retention:` (the scheduler runs it hourly): message bodies older than `message_bodies`
+    emptied; evidence payloads from providers older than `provider_payloads` emptied (what staff and
+    scripts wrote, `api`/`cli`/`web`, is theirs to keep), unattributed provider events and finished
+    outbound webhook events older than that deleted. In batches, each row touched once."""
+    done = Pruned()
+    if retention.message_bodies is not None:
+        cutoff = now - retention.message_bodies
+        done.messages = _in_batches(session, Message, [
+            col(Message.created_at) < cutoff,
+            or_(col(Message.text) != "", col(Message.html).is_not(None), col(Message.subject).is_not(None))],
+            {"text": "", "html": None, "subject": None})
+    if retention.provider_payloads is not None:
+        cutoff = now - retention.provider_payloads
+        done.evidence = _in_batches(session, Evidence, [
+            col(Evidence.recorded_at) < cutoff, col(Evidence.source).not_in(sorted(STAFF_SOURCES)),
+            cast(col(Evidence.data), String) != "{}"], {"data": {}})
+        done.unattributed = _delete_old(session, UnattributedEvent, col(UnattributedEvent.received_at) < cutoff)
+        done.webhook_events = _prune_webhooks(session, cutoff)
+    return done
+
+
+def _in_batches(session: Session, model: Any, where: list[Any], values: dict[str, Any]) -> int:
+    """UPDATE model SET values WHERE where, PRUNE_BATCH rows a statement (`where` must stop matching a
+    row once it is updated): a year of messages is not rewritten in one long statement."""
+    total = 0
+    while True:
+        ids = list(session.execute(select(col(model.id)).where(*where).limit(PRUNE_BATCH)).scalars())
+        if not ids:
+            return total
+        session.execute(update(model).where(col(model.id).in_(ids)).values(**values))
+        total += len(ids)
+        session.flush()
+
+
+def _delete_old(session: Session, model: Any, cond: Any) -> int:
+    total = 0
+    while True:
+        ids = list(session.execute(select(col(model.id)).where(cond).limit(PRUNE_BATCH)).scalars())
+        if not ids:
+            return total
+        session.execute(delete(model).where(col(model.id).in_(ids)))
+        total += len(ids)
+
+
+def _prune_webhooks(session: Session, cutoff: datetime) -> int:
+    """Outbound events older than `cutoff` none of whose deliveries is still pending, with their log."""
+    pending = select(col(WebhookDelivery.event_id)).where(col(WebhookDelivery.status) == "pending")
+    total = 0
+    while True:
+        ids = list(session.execute(select(col(WebhookEvent.id)).where(
+            col(WebhookEvent.created_at) < cutoff, col(WebhookEvent.id).not_in(pending)).limit(PRUNE_BATCH)).scalars())
+        if not ids:
+            return total
+        deliveries = select(col(WebhookDelivery.id)).where(col(WebhookDelivery.event_id).in_(ids))
+        session.execute(delete(WebhookAttempt).where(col(WebhookAttempt.delivery_id).in_(deliveries)))
+        session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.event_id).in_(ids)))
+        session.execute(delete(WebhookEvent).where(col(WebhookEvent.id).in_(ids)))
+        total += len(ids)

@@ -14,7 +14,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
 from channels.webhook_out import WebhookSender
+from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.personal import prune
 
 log = logging.getLogger(__name__)
 PLAN_LOCK = 0x6F757472  # "outr": the advisory lock id of the planning leader
@@ -84,6 +86,23 @@ class Jobs:
         except Exception:
             log.exception("webhook delivery job failed")
 
+    def prune(self) -> None:
+        """`retention:` applied on the planning leader (one process is enough)."""
+        retention = self.engine.settings.retention
+        if retention.message_bodies is None and retention.provider_payloads is None:
+            return
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    with session_scope(self.engine.db) as s:
+                        done = prune(s, retention, datetime.now(UTC))
+                    if done.messages or done.evidence or done.unattributed or done.webhook_events:
+                        log.info("retention: emptied %d message(s) and %d evidence payload(s), deleted %d "
+                                 "unattributed and %d outbound webhook event(s)", done.messages, done.evidence,
+                                 done.unattributed, done.webhook_events)
+        except Exception:
+            log.exception("retention prune job failed")
+
     def housekeeping(self) -> None:
         try:
             expired, uncertain = self.engine.housekeeping(datetime.now(UTC))
@@ -104,6 +123,8 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.webhooks, "interval", seconds=d.poll_every.total_seconds(), id="webhooks",
                       replace_existing=True, next_run_time=datetime.now(UTC))
+    scheduler.add_job(jobs.prune, "interval", hours=1, id="prune", replace_existing=True,
+                      next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     scheduler.start()

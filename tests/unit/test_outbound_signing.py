@@ -56,3 +56,17 @@ def test_outbound_webhooks_config(tmp_path: Path, entry: dict[str, object], erro
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path, environ={})
     assert error in str(caught.value) and "config.yaml:" in str(caught.value)
+
+
+@pytest.mark.parametrize(("retention", "error"), [
+    ({"message_bodies": "180d", "provider_payloads": "13w"}, None),
+    ({"message_bodies": "2h"}, "keep at least a day"),
+    ({"provider_payloads": "soon"}, "is not a duration"),
+])
+def test_retention_config(tmp_path: Path, retention: dict[str, str], error: str | None) -> None:
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"retention": retention}))
+    if error is None:
+        assert load_settings(tmp_path, environ={}).retention.provider_payloads == timedelta(weeks=13)
+        return
+    with pytest.raises(ConfigError, match=error):
+        load_settings(tmp_path, environ={})
