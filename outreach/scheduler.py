@@ -121,10 +121,13 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.dispatch, "interval", seconds=d.poll_every.total_seconds(), id="dispatch",
                       replace_existing=True, next_run_time=datetime.now(UTC))
-    scheduler.add_job(jobs.webhooks, "interval", seconds=d.poll_every.total_seconds(), id="webhooks",
-                      replace_existing=True, next_run_time=datetime.now(UTC))
-    scheduler.add_job(jobs.prune, "interval", hours=1, id="prune", replace_existing=True,
-                      next_run_time=datetime.now(UTC))
+    settings = engine.settings
+    if settings.outbound_webhooks:  # config is read once per process: no receivers, no job
+        scheduler.add_job(jobs.webhooks, "interval", seconds=d.poll_every.total_seconds(), id="webhooks",
+                          replace_existing=True, next_run_time=datetime.now(UTC))
+    if settings.retention.message_bodies is not None or settings.retention.provider_payloads is not None:
+        scheduler.add_job(jobs.prune, "interval", hours=1, id="prune", replace_existing=True,
+                          next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     scheduler.start()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +26,7 @@ from outreach.evidence import EvidenceIn
 from outreach.models import Evidence, WebhookDelivery
 from outreach.outbound import deliveries
 from outreach.project import Project
+from outreach.scheduler import start_scheduler
 from tests.support import at, make_project
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -127,3 +129,27 @@ def test_every_event_arrives_once_in_order_per_contact_after_the_receiver_recove
         log = deliveries(s)
     assert {d["status"] for d in log} == {"delivered"} and sum(d["attempts"] for d in log) == 13
     assert any(d["last_error"] is None and d["attempts"] > 1 for d in log)
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+def test_the_scheduler_delivers_by_itself(database: str, tmp_path: Path) -> None:
+    receiver = Receiver(failures=1)
+    root = make_project(tmp_path / "proj", database, outbound_webhooks=[{"url": receiver.url, "secret": SECRET,
+                                                                         "events": ["email.replied"]}],
+                        **{"dispatch.poll_every": "1s"})
+    engine = Engine(Project.open(root))
+    people = tmp_path / "people.csv"
+    people.write_text("email\na@example.org\n")
+    with session_scope(engine.db) as s:
+        import_csv(s, people, region="US", first_stage="aware", now=at("2026-03-02 09:00"))
+    scheduler, jobs = start_scheduler(engine)
+    try:
+        engine.record([EvidenceIn("email.replied", at("2026-03-02 10:00"), "inbound", email="a@example.org")])
+        deadline = time.monotonic() + 20
+        while not receiver.accepted and time.monotonic() < deadline:
+            time.sleep(0.2)  # the first attempt fails; the retry 5 s later gets through
+    finally:
+        jobs.dispatcher.stop.set()
+        scheduler.shutdown(wait=True)
+        receiver.close()
+    assert [p["type"] for p in receiver.accepted] == ["email.replied"]
