@@ -242,6 +242,27 @@ class Retention(Strict):
         return v
 
 
+class Tracking(Strict):
+    """Email links through the engine (`/c/{token}`) and page views from the marketer's site (`/t.js`).
+    `pages` maps a path (shell-style pattern) to the evidence a view of it records; other pages are
+    not recorded. A link works for `link_expires`; a visitor it identified stays known for
+    `visitor_expires`."""
+
+    pages: dict[str, str] = {"/pricing*": "pricing.viewed"}
+    link_expires: Duration = timedelta(days=90)
+    visitor_expires: Duration = timedelta(days=30)
+
+    @field_validator("pages")
+    @classmethod
+    def _pages(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern, event in v.items():
+            if not pattern.startswith("/"):
+                raise ValueError(f"'{pattern}' is a path on the site: it starts with /")
+            if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", event):
+                raise ValueError(f"'{event}' is not an evidence name like pricing.viewed")
+        return v
+
+
 class Stripe(Strict):
     webhook_secret: str = ""  # whsec_... from the Stripe dashboard's webhook endpoint
 
@@ -264,6 +285,7 @@ class Settings(Strict):
     dispatch: Dispatch = Dispatch()
     outbound_webhooks: list[OutboundWebhook] = []
     retention: Retention = Retention()
+    tracking: Tracking = Tracking()
     stripe: Stripe = Stripe()
     shopify: Shopify = Shopify()
 

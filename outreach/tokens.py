@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
@@ -22,6 +22,21 @@ def unsign(secret: str, purpose: str, token: str) -> int | str | list[int] | Non
         value: int | str | list[int] | None = _serializer(secret, purpose).loads(token)
         return value
     except BadSignature:
+        return None
+
+
+def sign_timed(secret: str, purpose: str, value: int | str | list[int | str]) -> str:
+    """A token that carries its signing time, for links that must stop working (`unsign_timed`)."""
+    return str(URLSafeTimedSerializer(secret, salt=f"outreach.{purpose}").dumps(value))
+
+
+def unsign_timed(secret: str, purpose: str, token: str, max_age: int) -> int | str | list[int | str] | None:
+    """The value of a `sign_timed` token no older than `max_age` seconds, or None (forged or expired)."""
+    try:
+        value: int | str | list[int | str] | None = URLSafeTimedSerializer(
+            secret, salt=f"outreach.{purpose}").loads(token, max_age=max_age)
+        return value
+    except BadSignature:  # SignatureExpired is one
         return None
 
 

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from outreach.engine import Engine
 from outreach.errors import WebhookRejected
-from outreach.web import api, error_pages, pages, queue_pages, unsubscribe, webhooks
+from outreach.web import api, error_pages, pages, queue_pages, tracking, unsubscribe, webhooks
 from outreach.web.guards import BodyLimit, ClientAddress, SecurityHeaders, networks
 
 MAX_PAGE_BODY = 1024 * 1024  # a page's form, a sign-in
@@ -39,6 +39,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(tracking.router)
     error_pages.install(app, engine)  # sessions, static files, error pages
     app.include_router(api.router)
     app.include_router(pages.router)

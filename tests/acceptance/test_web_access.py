@@ -21,7 +21,8 @@ from tests.support.web import PASSWORD, Seed, TestClient, bearer, client, csrf_o
 
 # Routes that answer anybody: sign-in, docs, health, and the provider webhooks (signed by the provider).
 PUBLIC = {"/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs-static"}
-PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe"}  # they check their own signatures
+# they check their own signatures
+PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe", "outreach.web.tracking"}
 
 # A valid body per POST route, so that a refusal comes from access, not from validation. `{other}` is
 # replaced by a touch of the other rep. A new POST route must be added here (the walk checks that).
