@@ -37,6 +37,7 @@ from outreach.models import (
     WebhookAttempt,
     WebhookDelivery,
     WebhookEvent,
+    table_of,
 )
 from outreach.queue import iso
 
@@ -51,12 +52,16 @@ def export_rows(session: Session, batch: int = EXPORT_BATCH) -> Iterator[dict[st
     """Every contact as one flat row (EXPORT_COLUMNS), in id order. Keyset pages of `batch` contacts,
     each with a handful of set-based queries for its extras: memory stays flat whatever the table's size."""
     after = 0
+    table = table_of(Contact)
+    columns = [table.c[name] for name in ("id", "external_id", "email", "phone", "first_name", "last_name",
+                                          "company", "title", "timezone", "owner", "attributes", "stage",
+                                          "stage_entered_at", "consent_email", "consent_sms", "created_at")]
     while True:
-        contacts = session.execute(select(Contact).where(col(Contact.id) > after).order_by(col(Contact.id))
-                                   .limit(batch)).scalars().all()
-        if not contacts:
+        # Core rows, not ORM objects: a third of the time, and nothing kept in the session
+        page = session.execute(select(*columns).where(table.c.id > after).order_by(table.c.id).limit(batch)).all()
+        if not page:
             return
-        ids = [c.id or 0 for c in contacts]
+        ids = [row.id for row in page]
         after = ids[-1]
         proofs = _stage_proofs(session, ids)
         prefs = batch_loads.stated_preferences(session, ids)
@@ -64,8 +69,8 @@ def export_rows(session: Session, batch: int = EXPORT_BATCH) -> Iterator[dict[st
         evidence = _count_by_contact(session, Evidence, ids)
         responses = _count_by_contact(session, Evidence, ids, col(Evidence.type).in_(sorted(RESPONSES)))
         sent = _count_by_contact(session, Touch, ids, col(Touch.status) == TouchStatus.SENT)
-        for c in contacts:
-            cid = c.id or 0
+        for c in page:
+            cid = c.id
             attrs = c.attributes or {}
             proof, proof_at = proofs.get(cid, (None, None))
             yield {"id": cid, "external_id": c.external_id, "email": c.email, "phone": c.phone,
@@ -78,7 +83,6 @@ def export_rows(session: Session, batch: int = EXPORT_BATCH) -> Iterator[dict[st
                    "suppressed": ";".join(sorted(suppressed.get(cid, set()))),
                    "evidence": evidence.get(cid, 0), "touches_sent": sent.get(cid, 0),
                    "responses": responses.get(cid, 0), "created_at": iso(c.created_at)}
-        session.expunge_all()  # what was read for this page is not kept in the session
 
 
 def _count_by_contact(session: Session, model: type[Evidence] | type[Touch], ids: list[int],

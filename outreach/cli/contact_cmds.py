@@ -123,7 +123,10 @@ def contacts_export(fmt: Annotated[str, typer.Option("--format", help="csv or js
     if fmt not in ("csv", "jsonl"):
         raise fail(f"--format '{fmt}': give csv or jsonl")
     engine = open_engine(project)
-    fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    try:
+        fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    except OSError as exc:
+        raise fail(f"--out {out}: {exc.strerror}") from None
     count = 0
     try:
         writer = csv.writer(fh)
@@ -132,7 +135,8 @@ def contacts_export(fmt: Annotated[str, typer.Option("--format", help="csv or js
         with session_scope(engine.db) as s:
             for row in export_rows(s):
                 if fmt == "csv":
-                    writer.writerow([escape_formula(_cell(row[c])) for c in EXPORT_COLUMNS])
+                    writer.writerow([_cell(row[c]) if c == "phone" else escape_formula(_cell(row[c]))
+                                     for c in EXPORT_COLUMNS])  # an E.164 number (+digits) is no formula
                 else:
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 count += 1
