@@ -173,6 +173,9 @@ def forget(session: Session, contact: Contact, *, secret: str, actor: str, now: 
     session.execute(update(Touch).where(col(Touch.contact_id) == cid, col(Touch.status).in_(
         [TouchStatus.PENDING, TouchStatus.APPROVED])).values(status=TouchStatus.CANCELLED, reason="forgotten",
                                                              updated_at=now))
+    for address in addresses:  # a provider's refusal may quote the address ("550 no such user: ...")
+        session.execute(update(Touch).where(col(Touch.contact_id) == cid, func.lower(col(Touch.reason)).contains(
+            address.lower(), autoescape=True)).values(reason="(erased)"))
     session.execute(update(Evidence).where(col(Evidence.contact_id) == cid).values(data={}))
     # Dedupe keys are provider ids, but an inbound reply's may hold the sender: keep a hash of those.
     for eid, key in session.execute(select(col(Evidence.id), col(Evidence.dedupe_key)).where(

@@ -63,7 +63,8 @@ def seed_person(engine: Engine, tmp_path: Path) -> int:
         touch = Touch(contact_id=cid, dedupe_key="t1", stage="aware", rule="playbook:aware", step="hello",
                       interaction="nurture", content="aware/hello", channel="email", status=TouchStatus.SENT,
                       due_at=at("2026-03-02 10:00"), sent_at=at("2026-03-02 10:00"), provider="outbox",
-                      provider_message_id="pm-1", body_override=f"Hi Ada ({EMAIL})")
+                      provider_message_id="pm-1", body_override=f"Hi Ada ({EMAIL})",
+                      reason=f"550 5.1.1 <{EMAIL.upper()}>: mailbox unavailable")
         s.add(touch)
         s.flush()
         s.add(Message(touch_id=touch.id or 0, channel="email", provider="outbox", to=EMAIL, subject="Hello Ada",
