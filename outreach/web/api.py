@@ -15,7 +15,7 @@ from fastapi import Body as BodyParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -219,6 +219,12 @@ def prefer(body: PreferenceBody, user: ApiUser, engine: EngineDep,
     return {"contact": detail["contact"], "stated": detail["stated"], "channels": detail["channels"]}
 
 
+def _one_or_list(model: type[Body]) -> dict[str, Any]:
+    """The request body a route takes when it reads its JSON itself: one `model`, or a list of them."""
+    schema = TypeAdapter(model | Annotated[list[model], Field(max_length=MAX_BATCH)]).json_schema()  # type: ignore[valid-type]
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}, "required": True}}
+
+
 def _one(model: type[BodyT], raw: Any) -> BodyT:
     """A single object validated as the route's model, its errors reported as FastAPI reports a body's."""
     try:
@@ -242,10 +248,7 @@ def _batch(items: list[Any]) -> None:
              responses={200: {"description": "a repeat of an `id` already recorded: nothing changed; or a list's "
                                              "`results`, one per item"},
                         403: {"description": "email.resubscribed and sms.opted_in: only the buyer lifts an opt-out"}},
-             openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"anyOf": [
-                 {"$ref": "#/components/schemas/EvidenceBody"},
-                 {"type": "array", "maxItems": MAX_BATCH, "items": {"$ref": "#/components/schemas/EvidenceBody"}}]}}},
-                 "required": True}})
+             openapi_extra=_one_or_list(EvidenceBody))
 def evidence(body: Annotated[Any, BodyParam()], user: ApiUser, engine: EngineDep) -> Any:
     if isinstance(body, list):
         return JSONResponse(_evidence_batch(body, user, engine), status_code=200)
@@ -368,10 +371,7 @@ class ContactBody(Body):
 
 
 @router.post("/contacts", summary="Create or update a contact (by external_id, then email), or a list of them",
-             openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"anyOf": [
-                 {"$ref": "#/components/schemas/ContactBody"},
-                 {"type": "array", "maxItems": MAX_BATCH, "items": {"$ref": "#/components/schemas/ContactBody"}}]}}},
-                 "required": True}})
+             openapi_extra=_one_or_list(ContactBody))
 def upsert(body: Annotated[Any, BodyParam()], user: ApiUser, engine: EngineDep) -> Any:
     if user.role not in ("admin", "marketer"):
         raise Forbidden("contacts are created and updated by admins and marketers")
