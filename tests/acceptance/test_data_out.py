@@ -10,7 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import make_project
+from outreach import db
+from outreach.contacts import import_csv
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.project import Project
+from tests.support import at, make_project
+from tests.support.receiver import SECRET, Receiver
 
 
 def cli(root: Path, *args: str, code: int = 0) -> str:
@@ -49,3 +55,25 @@ def test_export_personal_data_and_forget_from_the_cli(tmp_path: Path) -> None:
     cli(root, "contacts", "export-personal", "sam@example.org", code=2)  # nobody by that address now
     again = cli(root, "contacts", "import", str(people), code=1)
     assert "row 3: email 'sam@example.org' belongs to a person who asked to be forgotten" in again
+
+
+def test_outbound_deliveries_and_replay_from_the_cli(tmp_path: Path) -> None:
+    receiver = Receiver(failures=1)
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'hooks.db'}",
+                        outbound_webhooks=[{"url": receiver.url, "secret": SECRET, "events": ["email.replied"]}])
+    people = tmp_path / "people.csv"
+    people.write_text("email\nada@example.org\n")
+    engine = Engine(Project.open(root))
+    with session_scope(engine.db) as s:
+        import_csv(s, people, region="US", first_stage="aware", now=at("2026-03-02 09:00"))
+    db.dispose_all()
+    try:
+        cli(root, "evidence", "add", "ada@example.org", "email.replied")
+        assert "failed again" in cli(root, "webhooks", "replay", "1", code=1)  # the receiver is down
+        assert "delivered" in cli(root, "webhooks", "replay", "1")
+        log = json.loads(cli(root, "webhooks", "deliveries", "--json"))
+    finally:
+        receiver.close()
+    assert [(d["id"], d["event"], d["status"], d["attempts"]) for d in log] == [(1, "email.replied", "delivered", 2)]
+    assert [p["data"]["contact"]["email"] for p in receiver.accepted] == ["ada@example.org"]
+    cli(root, "webhooks", "replay", "99", code=2)
