@@ -25,7 +25,7 @@ from outreach.config import OutboundWebhook
 from outreach.errors import NotFound
 from outreach.evidence import SUPPRESS, RecordResult
 from outreach.kinds import OutboundEvent
-from outreach.models import Contact, WebhookAttempt, WebhookDelivery, WebhookEvent
+from outreach.models import Contact, WebhookAttempt, WebhookDelivery, WebhookEvent, table_of
 from outreach.queue import iso
 
 FIRST_RETRY = timedelta(seconds=5)
@@ -50,23 +50,36 @@ class Outgoing:
 
 def enqueue(session: Session, receivers: Sequence[OutboundWebhook], events: Iterable[Outgoing]) -> int:
     """Write `events` to the outbox with a delivery per receiver that subscribed to their type, in the
-    caller's transaction; return how many deliveries were queued. No receiver, no row."""
-    queued = 0
+    caller's transaction, in a few statements however many; return how many deliveries were queued.
+    No receiver, no row. Events keep their order (ids ascending), which delivery keeps per contact."""
+    rows: list[dict[str, Any]] = []
+    urls_of: dict[str, list[str]] = {}
     for event in events:
         urls = sorted({r.url for r in receivers if event.type in r.events})
         if not urls:
             continue
+        msg_id = f"msg_{uuid.uuid4().hex}"
         body = json.dumps({"type": str(event.type), "timestamp": iso(event.at), "data": event.data},
                           separators=(",", ":"), default=str)
-        row = WebhookEvent(msg_id=f"msg_{uuid.uuid4().hex}", type=event.type, contact_id=event.contact_id,
-                           body=body, created_at=event.at)
-        session.add(row)
-        session.flush()
-        session.add_all([WebhookDelivery(event_id=row.id or 0, url=url, next_at=event.at, updated_at=event.at)
-                         for url in urls])
-        queued += len(urls)
-    session.flush()
-    return queued
+        rows.append({"msg_id": msg_id, "type": str(event.type), "contact_id": event.contact_id, "body": body,
+                     "created_at": event.at})
+        urls_of[msg_id] = urls
+    if not rows:
+        return 0
+    events_table, deliveries_table = table_of(WebhookEvent), table_of(WebhookDelivery)
+    session.execute(events_table.insert(), rows)  # executemany, in order: ids ascend with it
+    ids: dict[str, int] = {}
+    keys = [r["msg_id"] for r in rows]
+    for part in range(0, len(keys), 500):
+        for msg_id, event_id in session.execute(select(col(WebhookEvent.msg_id), col(WebhookEvent.id)).where(
+                col(WebhookEvent.msg_id).in_(keys[part:part + 500]))):
+            if event_id is not None:
+                ids[msg_id] = event_id
+    deliveries = [{"event_id": ids[r["msg_id"]], "url": url, "status": "pending", "attempts": 0,
+                   "next_at": r["created_at"], "updated_at": r["created_at"]}
+                  for r in rows for url in urls_of[r["msg_id"]]]
+    session.execute(deliveries_table.insert(), deliveries)
+    return len(deliveries)
 
 
 def enqueue_record(session: Session, receivers: Sequence[OutboundWebhook], result: RecordResult,
