@@ -13,7 +13,7 @@ from sqlmodel import col
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import Contact, Evidence
-from tests.support.web import Seed, TestClient, bearer, client, seed
+from tests.support.web import Seed, TestClient, bearer, client, seed, sign_in
 
 ADMIN, MARKETER, REP = "admin@example.com", "marketer@example.com", "rep@example.com"
 pytestmark = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
@@ -118,3 +118,28 @@ def test_an_admin_exports_and_erases_a_persons_data(web: tuple[Engine, Seed, Tes
         assert row is not None and row.email is None and row.first_name is None
     again = post(web, ADMIN, "/api/contacts", [{"email": "ada@analytical.example", "first_name": "Ada"}])
     assert statuses(again) == [(0, "rejected")] and "forgotten" in again.json()["results"][0]["error"]
+
+
+def test_the_contact_page_lets_an_admin_download_and_erase(web: tuple[Engine, Seed, TestClient]) -> None:
+    e, s, c = web
+    grace = s.contacts["Grace"]
+    csrf = sign_in(c, MARKETER)
+    assert "Forget this person" not in c.get(f"/contacts/{grace}").text
+    assert c.get(f"/contacts/{grace}/personal-data").status_code == 403
+    c.cookies.clear()
+    csrf = sign_in(c, ADMIN)
+    page = c.get(f"/contacts/{grace}").text
+    assert "Forget this person" in page and f"/contacts/{grace}/personal-data" in page
+    download = c.get(f"/contacts/{grace}/personal-data")
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert download.json()["contact"]["email"] == "grace@cobol.example"
+    unconfirmed = c.post(f"/contacts/{grace}/forget", data={"csrf": csrf}, follow_redirects=False)
+    assert unconfirmed.status_code == 303
+    with session_scope(e.db) as db:
+        row = db.get(Contact, grace)
+        assert row is not None and row.email == "grace@cobol.example"  # not without the box ticked
+    done = c.post(f"/contacts/{grace}/forget", data={"csrf": csrf, "confirm": "on"}, follow_redirects=False)
+    assert done.status_code == 303
+    with session_scope(e.db) as db:
+        row = db.get(Contact, grace)
+        assert row is not None and row.email is None and row.last_name is None

@@ -36,6 +36,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/queue/{touch_id}/edit": {"json": {"subject": "hijacked", "approve": True}},
     "/contacts/{contact_id}/preference": {"data": {"interaction": "routine", "channel": "sms"}},
     "/contacts/{contact_id}/evidence": {"data": {"type": "call.completed", "note": "x"}},
+    "/contacts/{contact_id}/forget": {"data": {"confirm": "on"}},
     "/queue/{touch_id}/approve": {"data": {}},
     "/queue/{touch_id}/reject": {"data": {"reason": "not mine"}},
     "/queue/{touch_id}/snooze": {"data": {"delay": "1d"}},
