@@ -468,7 +468,7 @@ class TestStripe(StaleCases, OversizedCases):
 
     def body(self, env: Env) -> bytes:
         fixture = FIXTURES / "stripe" / "checkout_session_completed.json"
-        return fixture.read_bytes().replace(b"buyer@example.com", ADA.encode())
+        return fixture.read_bytes().replace(b"buyer@shop.example", ADA.encode())
 
     def valid(self, env: Env) -> Call:
         body = self.body(env)
@@ -513,7 +513,7 @@ class TestShopify(OversizedCases):  # Shopify signs no time: a replay is a repea
     recorded: ClassVar[set[str]] = {"order.placed"}
 
     def body(self, env: Env) -> bytes:
-        return (FIXTURES / "shopify" / "orders_create.json").read_bytes().replace(b"buyer@example.com",
+        return (FIXTURES / "shopify" / "orders_create.json").read_bytes().replace(b"buyer@shop.example",
                                                                                  ADA.encode())
 
     def valid(self, env: Env) -> Call:
