@@ -3,6 +3,8 @@ OUTREACH_<KEY> variables override the file; unknown keys are errors."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
 import ipaddress
 import json
@@ -22,6 +24,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
+from outreach.kinds import OutboundEvent
 from outreach.located_yaml import Loc, Located, load_file, path_text, validate
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
@@ -190,6 +193,92 @@ class ReportSettings(Strict):
     min_cases: int = Field(default=20, ge=1)
     # a touch counts as followed by a stage advance when the contact moves on within this long after it
     advance_within: Duration = timedelta(days=14)
+class OutboundWebhook(Strict):
+    """A receiver of outbound webhooks (Standard Webhooks): where, the `whsec_` secret that signs, and
+    the event types it gets (all of them when `events` is left out)."""
+
+    url: str
+    secret: str
+    events: list[str] = [e.value for e in OutboundEvent]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"'{v}' is not an http(s) URL")
+        return v
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, v: str) -> str:
+        if not v.startswith("whsec_"):
+            raise ValueError("the secret starts with whsec_, then base64 of 24 to 64 random bytes (make one with "
+                             "`python -c \"import base64, os; print('whsec_' + base64.b64encode(os.urandom(32))"
+                             ".decode())\"`)")
+        try:
+            key = base64.b64decode(v.removeprefix("whsec_"), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the part after whsec_ is not base64") from None
+        if not 24 <= len(key) <= 64:
+            raise ValueError(f"the key after whsec_ is {len(key)} bytes: give 24 to 64 (32 is usual)")
+        return v
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, v: list[str]) -> list[str]:
+        known = [e.value for e in OutboundEvent]
+        for name in v:
+            if name not in known:
+                raise ValueError(f"unknown event '{name}' (one of: {', '.join(known)})")
+        if not v:
+            raise ValueError("events is empty: name at least one (or leave it out for all)")
+        return v
+
+
+class Retention(Strict):
+    """How long what people wrote and what providers sent is kept (left out: for ever). The prune job
+    empties older message bodies and evidence payloads and deletes older unattributed events and
+    outbound webhook events; the rows the dashboards count stay."""
+
+    message_bodies: Duration | None = None
+    provider_payloads: Duration | None = None
+
+    @field_validator("message_bodies", "provider_payloads")
+    @classmethod
+    def _positive(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v < timedelta(days=1):
+            raise ValueError("keep at least a day (1d): replies and retries need their payloads for a while")
+        return v
+
+
+class Tracking(Strict):
+    """Email links through the engine (`/c/{token}`) and page views from the marketer's site (`/t.js`).
+    `pages` maps a path (shell-style pattern) to the evidence a view of it records; other pages are
+    not recorded. A link works for `link_expires`; a visitor it identified stays known for
+    `visitor_expires`."""
+
+    pages: dict[str, str] = {"/pricing*": "pricing.viewed"}
+    link_expires: Duration = timedelta(days=90)
+    visitor_expires: Duration = timedelta(days=30)
+
+    @field_validator("pages")
+    @classmethod
+    def _pages(cls, v: dict[str, str]) -> dict[str, str]:
+        for pattern, event in v.items():
+            if not pattern.startswith("/"):
+                raise ValueError(f"'{pattern}' is a path on the site: it starts with /")
+            if not re.match(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$", event):
+                raise ValueError(f"'{event}' is not an evidence name like pricing.viewed")
+        return v
+
+
+class Stripe(Strict):
+    webhook_secret: str = ""  # whsec_... from the Stripe dashboard's webhook endpoint
+
+
+class Shopify(Strict):
+    webhook_secret: str = ""  # the app's client secret (signs X-Shopify-Hmac-Sha256)
 
 
 class Settings(Strict):
@@ -205,6 +294,11 @@ class Settings(Strict):
     policy: Policy = Policy()
     dispatch: Dispatch = Dispatch()
     report: ReportSettings = ReportSettings()
+    outbound_webhooks: list[OutboundWebhook] = []
+    retention: Retention = Retention()
+    tracking: Tracking = Tracking()
+    stripe: Stripe = Stripe()
+    shopify: Shopify = Shopify()
 
     @field_validator("timezone")
     @classmethod

@@ -144,3 +144,36 @@ def find_contact_by(session: Session, *, id: int | None = None, email: str | Non
     if found is None:
         raise NotFound("no such contact")
     return found
+
+
+def resolve_contacts(session: Session, refs: list[tuple[int | None, str | None, str | None, str | None]],
+                     region: str) -> list[tuple[int, str | None] | str]:
+    """For each (id, email, external_id, phone) the contact it names (by the first key given) as (id,
+    owner), or why none: a few set-based queries whatever the number of refs."""
+    keyed: list[tuple[str, str | int] | str] = []
+    for cid, email, ext, phone in refs:
+        if cid is not None:
+            keyed.append(("id", cid))
+        elif email:
+            keyed.append(("email", email.strip().lower()))
+        elif ext:
+            keyed.append(("external_id", ext))
+        elif phone:
+            try:
+                keyed.append(("phone", normalize_phone(phone, region)))
+            except InvalidInput as exc:
+                keyed.append(str(exc))
+        else:
+            keyed.append("name the contact by one of: id, email, external_id, phone")
+    found: dict[tuple[str, str | int], tuple[int, str | None]] = {}
+    columns = {"id": col(Contact.id), "email": col(Contact.email), "external_id": col(Contact.external_id),
+               "phone": col(Contact.phone)}
+    for kind, column in columns.items():
+        values = sorted({k[1] for k in keyed if isinstance(k, tuple) and k[0] == kind}, key=str)
+        for part in range(0, len(values), 500):
+            for cid, owner, value in session.execute(
+                    select(col(Contact.id), col(Contact.owner), column).where(column.in_(values[part:part + 500]))
+                    .order_by(col(Contact.id).desc())):  # for a phone two share, the first contact wins
+                if cid is not None and value is not None:
+                    found[(kind, value)] = (cid, owner)
+    return [k if isinstance(k, str) else found.get(k, "no such contact") for k in keyed]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,11 +22,12 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
-from outreach import batch_loads
+from outreach import batch_loads, tokens
 from outreach.accounts.domains import account_of
 from outreach.accounts.rules import DEFAULT_ROLES
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import Account, Contact, table_of
+from outreach.mappings import ColumnMap
+from outreach.models import Account, Contact, DoNotContact, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms", "account_id", "role")
@@ -176,9 +177,10 @@ def _fault(name: str, value: str, encoding: str) -> str | None:
 Row = tuple[int, dict[str, str], dict[str, Any] | str]
 
 
-def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Sequence[str] = DEFAULT_ROLES
-              ) -> Iterator[Row]:
-    """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad)."""
+def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Sequence[str] = DEFAULT_ROLES,
+              mapping: ColumnMap | None = None) -> Iterator[Row]:
+    """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad). With a
+    `mapping` the file's columns are read as ours (a CRM export) before the row is checked."""
     with path.open(newline="", encoding=encoding, errors="surrogateescape") as fh:
         reader = csv.reader(fh)
         try:
@@ -186,9 +188,12 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Seque
         except csv.Error as exc:
             raise InvalidInput(f"{path.name}:1: the header is not CSV ({exc})") from None
         names = [h.strip().lower() for h in header or []]
+        if mapping is not None and header:
+            names = mapping.header(header)
         if not header or not {"email", "phone"} & set(names):
-            raise InvalidInput(f"{path.name}:1: the header needs an email or phone column "
-                               f"(columns: {', '.join(COLUMNS)})")
+            hint = (f"; the {mapping.name} mapping found neither in {', '.join(header[:8])}" if mapping and header
+                    else f" (columns: {', '.join(COLUMNS)}; a CRM export takes --map hubspot|salesforce|FILE)")
+            raise InvalidInput(f"{path.name}:1: the header needs an email or phone column{hint}")
         for name in header:
             why = _fault("a column name", name, encoding) or (
                 f"a column name is over {COLUMN_NAME_LIMIT} characters" if len(name) > COLUMN_NAME_LIMIT else None)
@@ -217,7 +222,7 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Seque
                 yield row_no, raw, next(w for w in (_fault(n, v, encoding) for n, v in raw.items()) if w)
                 continue
             try:
-                yield row_no, raw, parse_row(raw, region, roles)
+                yield row_no, raw, parse_row(mapping.row(header, raw) if mapping else raw, region, roles)
             except InvalidInput as exc:
                 yield row_no, raw, str(exc)
 
@@ -242,16 +247,18 @@ def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
 
 
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
-               strict: bool = False, encoding: str | None = None, roles: Sequence[str] = DEFAULT_ROLES
-               ) -> ImportResult:
+               strict: bool = False, encoding: str | None = None, roles: Sequence[str] = DEFAULT_ROLES,
+               secret: str | None = None, mapping: ColumnMap | None = None,
+               progress: Callable[[int], None] | None = None) -> ImportResult:
     """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
-    its cells escaped against formula injection). With strict=True one bad row imports nothing (the
+    its cells escaped against formula injection). With `secret` (the project's key) a row whose email or
+    phone is on the do-not-contact list is rejected. With strict=True one bad row imports nothing (the
     caller rolls back when `rejected` is not empty: some faults show only against the database)."""
     codec = file_encoding(encoding)
     result = ImportResult()
     rejected_rows: list[tuple[int, dict[str, str], str]] = []
     if strict:  # a first pass, so that nothing is written when any row is bad
-        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, roles)):
+        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping)):
             if isinstance(parsed, str):
                 result.rejected.append((row_no, parsed))
         if result.rejected:
@@ -259,17 +266,23 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     fieldnames: list[str] = []
     batch: list[tuple[int, dict[str, str], dict[str, Any]]] = []
     matched: dict[int, int] = {}  # contact id -> the row that updated it
-    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, roles)):
+    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping)):
         fieldnames = fieldnames or list(raw.keys())
         if isinstance(parsed, str):
             rejected_rows.append((row_no, raw, parsed))
             continue
         batch.append((row_no, raw, parsed))
         if len(batch) >= BATCH:
-            rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
+            batch, refused = refuse_forgotten(session, batch, secret)
+            rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
             batch = []
+            if progress:
+                progress(row_no)
     if batch:
-        rejected_rows += _upsert(session, batch, first_stage, now, result, matched)
+        batch, refused = refuse_forgotten(session, batch, secret)
+        rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
+    if progress:
+        progress(-1)  # done
     rejected_rows.sort(key=lambda r: r[0])
     result.rejected = [(row_no, why) for row_no, _raw, why in rejected_rows]
     if rejected_rows:
@@ -284,6 +297,30 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
                                  *(escape_formula(raw.get(c) or "") for c in columns)])
         result.rejected_file = out
     return result
+
+
+GoodRow = tuple[int, dict[str, str], dict[str, Any]]
+BadRow = tuple[int, dict[str, str], str]
+
+
+def refuse_forgotten(session: Session, rows: list[GoodRow], secret: str | None) -> tuple[list[GoodRow], list[BadRow]]:
+    """Split a batch into the rows to write and those naming a forgotten address (with the reason)."""
+    if not secret:
+        return rows, []
+    hits = forgotten(session, secret, [r["email"] for _n, _raw, r in rows if r.get("email")],
+                     [r["phone"] for _n, _raw, r in rows if r.get("phone")])
+    if not hits:
+        return rows, []
+    kept: list[GoodRow] = []
+    refused: list[BadRow] = []
+    for row_no, raw, row in rows:
+        hit = next((h for h in (f"email:{row.get('email')}", f"phone:{row.get('phone')}") if h in hits), None)
+        if hit is None:
+            kept.append((row_no, raw, row))
+        else:
+            kind, value = hit.split(":", 1)
+            refused.append((row_no, raw, FORGOTTEN.format(kind=kind, value=show(value))))
+    return kept, refused
 
 
 def _encodable(text: str, codec: str) -> str:
@@ -378,6 +415,22 @@ def _upsert_accounts(session: Session, accounts: list[dict[str, Any]], now: date
     result.account_ids.update(known)
 
 
+def forgotten(session: Session, secret: str, emails: Iterable[str], phones: Iterable[str]) -> set[str]:
+    """Which of these (normalized) addresses belong to a forgotten person, as "email:ADDR" / "phone:NUMBER":
+    the do-not-contact list holds only keyed hashes, so each address is hashed and looked up."""
+    wanted = {tokens.address_digest(secret, "email", e): f"email:{e}" for e in emails}
+    wanted.update({tokens.address_digest(secret, "phone", p): f"phone:{p}" for p in phones})
+    keys = sorted(wanted)
+    found: set[str] = set()
+    for part in range(0, len(keys), 500):
+        found.update(wanted[d] for (d,) in session.execute(
+            select(col(DoNotContact.digest)).where(col(DoNotContact.digest).in_(keys[part:part + 500]))))
+    return found
+
+
+FORGOTTEN = "{kind} '{value}' belongs to a person who asked to be forgotten: not imported"
+
+
 def find_contact(session: Session, ref: str | int) -> Contact:
     """A contact by id, email or external id; NotFound otherwise."""
     text = str(ref).strip()
@@ -395,3 +448,82 @@ def contact_tz(contact: Contact, default: str) -> ZoneInfo:
         return ZoneInfo(contact.timezone or default)
     except (ZoneInfoNotFoundError, ValueError):
         return ZoneInfo(default)
+
+
+@dataclass
+class Upserted:
+    """What became of one item of an API batch: recorded (created or updated), or rejected and why."""
+
+    index: int
+    status: str  # recorded | rejected
+    error: str | None = None
+
+
+def upsert_contacts(session: Session, items: list[dict[str, str]], *, region: str, first_stage: str,
+                    now: datetime, secret: str | None) -> list[Upserted]:
+    """Upsert contacts given as column -> text (the CSV's columns; any other key is an attribute) by
+    external id, then email, with the same checks as a CSV row; one outcome per item, in order."""
+    rows: list[Row] = []
+    for index, raw in enumerate(items):
+        try:
+            rows.append((index, raw, parse_row(raw, region)))
+        except InvalidInput as exc:
+            rows.append((index, raw, str(exc)))
+    outcome = {i: Upserted(i, "recorded") for i in range(len(items))}
+    good: list[GoodRow] = []
+    for index, raw, parsed in _once_per_file(rows):
+        if isinstance(parsed, str):
+            outcome[index] = Upserted(index, "rejected", parsed.replace(" on row ", " at index "))
+        else:
+            good.append((index, raw, parsed))
+    good, refused = refuse_forgotten(session, good, secret)
+    result = ImportResult()
+    matched: dict[int, int] = {}
+    for part in range(0, len(good), BATCH):
+        refused += _upsert(session, good[part:part + BATCH], first_stage, now, result, matched)
+    for index, _raw, why in refused:
+        outcome[index] = Upserted(index, "rejected", why.replace(" as row ", " as index "))
+    return [outcome[i] for i in range(len(items))]
+
+
+@dataclass
+class Preview:
+    """How one row of a file would land, without writing: its fields, and the contact it would update."""
+
+    row: int
+    fields: dict[str, Any] | None
+    error: str | None = None
+    updates: int | None = None  # the contact id it matches, None: a new contact
+
+
+def preview(session: Session, path: Path, *, region: str, rows: int = 5, encoding: str | None = None,
+            mapping: ColumnMap | None = None, secret: str | None = None) -> list[Preview]:
+    """The first `rows` rows of the file as they would be imported (read-only)."""
+    out: list[Preview] = []
+    for row_no, _raw, parsed in _once_per_file(read_rows(path, region, file_encoding(encoding), mapping=mapping)):
+        if len(out) >= rows:
+            break
+        if isinstance(parsed, str):
+            out.append(Preview(row_no, None, parsed))
+            continue
+        hits = forgotten(session, secret, [parsed["email"]] if parsed.get("email") else [],
+                         [parsed["phone"]] if parsed.get("phone") else []) if secret else set()
+        if hits:
+            kind, value = sorted(hits)[0].split(":", 1)
+            out.append(Preview(row_no, parsed, FORGOTTEN.format(kind=kind, value=show(value))))
+            continue
+        conds = [col(Contact.external_id) == parsed["external_id"]] if parsed.get("external_id") else []
+        conds += [col(Contact.email) == parsed["email"]] if parsed.get("email") else []
+        found = session.execute(select(col(Contact.id)).where(or_(*conds)).order_by(
+            col(Contact.external_id).is_(None)).limit(1)).scalar_one_or_none() if conds else None
+        out.append(Preview(row_no, parsed, None, found))
+    return out
+
+
+def count_rows(path: Path) -> int:
+    """About how many rows a file holds (its lines less the header), for a progress bar: one fast pass."""
+    lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(0, lines - 1)

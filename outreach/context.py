@@ -70,13 +70,20 @@ def template_context(settings: Settings, touch: Touch, contact: Contact, sender:
            contact.owner.split("@")[0].replace(".", " ").title()}
     if sender is not None and sender.rep:  # the owner is a user: their own name and address
         rep = {"email": sender.rep, "name": sender.rep_name or rep["name"]}
+
+    def click(url: str) -> str:
+        """`{{ links.click("https://example.com/pricing") }}`: the link through the engine (/c/...),
+        which records the click and lets /t.js on that site know the visitor."""
+        token = tokens.sign_timed(s.server.secret_key, "click", [touch.id or 0, contact.id or 0, str(url)])
+        return f"{base}/c/{token}"
+
     return {
         "contact": contact_context(contact),
         "rep": rep,
         "sender": {"email": s.sender.email, "name": s.sender.name, "domain": s.sender.domain},
         "outreach": {"id": touch.id, "stage": touch.stage, "rule": touch.rule, "step": touch.step,
                      "interaction": touch.interaction, "channel": touch.channel},
-        "links": {"unsubscribe": unsubscribe},
+        "links": {"unsubscribe": unsubscribe, "click": click},
         "account": NO_ACCOUNT if account is None else account,
     }
 

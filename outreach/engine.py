@@ -26,6 +26,7 @@ from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
 from outreach.models import Channel, Contact, Touch
+from outreach.outbound import DeliveryRun, Poster, deliver_due, enqueue_record
 from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
@@ -118,6 +119,7 @@ class Engine:
         with session_scope(self.db) as s:
             rules = self.project.rules
             result = record(s, rules, items, now)
+            enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
             self._count_evidence(s, result)
             pause_for_answers(s, rules.accounts, result.recorded, now)
             advanced: list[str] = []
@@ -175,6 +177,12 @@ class Engine:
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
+
+    def deliver_webhooks(self, sender: Poster, now: datetime | None = None,
+                         only: int | None = None) -> DeliveryRun:
+        """Post the outbound webhooks due now (or delivery `only`) with `sender`."""
+        return deliver_due(lambda: session_scope(self.db), self.settings.outbound_webhooks, sender,
+                           now or datetime.now(UTC), only=only)
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)

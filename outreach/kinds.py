@@ -54,3 +54,14 @@ class EvidenceType(StrEnum):
     MEETING_ACCEPTED = "meeting.accepted"
     MEETING_DECLINED = "meeting.declined"
     MEETING_TENTATIVE = "meeting.tentative"
+
+
+class OutboundEvent(StrEnum):
+    """What the engine tells other systems through outbound webhooks (SPEC section 11)."""
+
+    STAGE_CHANGED = "stage.changed"
+    EMAIL_REPLIED = "email.replied"
+    SMS_REPLIED = "sms.replied"
+    MEETING_ACCEPTED = "meeting.accepted"
+    CONTACT_OPTED_OUT = "contact.opted_out"
+    EXPERIMENT_CONCLUDED = "experiment.concluded"

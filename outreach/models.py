@@ -261,3 +261,63 @@ class StageSnapshot(SQLModel, table=True):
     owner: str = ""  # the owning rep's email; "" for contacts nobody owns
     stage: str
     count: int
+class DoNotContact(SQLModel, table=True):
+    """An address of a forgotten person, as a keyed hash (HMAC with the project's secret key): a later
+    import or API upsert of the same email or phone is refused without the address being kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str  # email | phone
+    digest: str = Field(unique=True)  # hex HMAC-SHA256 of "kind:address"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class ErasureRequest(SQLModel, table=True):
+    """The audit trail of `outreach contacts forget`: who asked for a person's data to be erased, when."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(index=True)  # no FK: the contact row stays, emptied, but need not
+    actor: str
+    at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookEvent(SQLModel, table=True):
+    """The outbox of outbound webhooks: one row per event, written in the transaction of the change it
+    tells (a stage change, a reply, an opt-out), so that no change goes untold and none is told twice.
+    `body` is the exact JSON sent (and signed) every time."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    msg_id: str = Field(unique=True)  # the webhook-id header: the same on every retry
+    type: str
+    contact_id: int | None = Field(default=None, index=True)  # events of one contact go out in order
+    body: str
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to one receiver: its state (pending, delivered, failed: gave up after a day of
+    retries), the next try, and how the last attempt went. The delivery log of `webhooks deliveries`."""
+
+    __table_args__ = (UniqueConstraint("event_id", "url"), Index("ix_webhookdelivery_status_next", "status",
+                                                                 "next_at"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: int = Field(foreign_key="webhookevent.id")
+    url: str
+    status: str = "pending"
+    attempts: int = 0
+    next_at: datetime = Field(default_factory=utcnow)
+    last_status: int | None = None  # the receiver's HTTP status
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Every POST made, with what came back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhookdelivery.id", index=True)
+    at: datetime
+    status: int | None = None
+    error: str | None = None
+    duration_ms: int = 0

@@ -13,9 +13,11 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import text
 
+from channels.webhook_out import WebhookSender
 from outreach.analytics.snapshots import take_snapshots
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.personal import prune
 
 log = logging.getLogger(__name__)
 PLAN_LOCK = 0x6F757472  # "outr": the advisory lock id of the planning leader
@@ -45,6 +47,7 @@ class Jobs:
         self.engine = engine
         self.busy = threading.Lock()
         self.dispatcher = engine.dispatcher()  # one per process: its rate limiters persist
+        self.sender = WebhookSender()
 
     def plan(self) -> None:
         try:
@@ -68,6 +71,38 @@ class Jobs:
             log.exception("dispatch job failed")
         finally:
             self.busy.release()
+
+    def webhooks(self) -> None:
+        """Outbound webhooks, on the planning leader only: one process posts, so each contact's events
+        reach a receiver in order and once."""
+        if not self.engine.settings.outbound_webhooks:
+            return
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    run = self.engine.deliver_webhooks(self.sender)
+                    if run.delivered or run.failed or run.given_up:
+                        log.info("webhooks: %d delivered, %d to retry, %d given up", run.delivered, run.failed,
+                                 run.given_up)
+        except Exception:
+            log.exception("webhook delivery job failed")
+
+    def prune(self) -> None:
+        """`retention:` applied on the planning leader (one process is enough)."""
+        retention = self.engine.settings.retention
+        if retention.message_bodies is None and retention.provider_payloads is None:
+            return
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    with session_scope(self.engine.db) as s:
+                        done = prune(s, retention, datetime.now(UTC))
+                    if done.messages or done.evidence or done.unattributed or done.webhook_events:
+                        log.info("retention: emptied %d message(s) and %d evidence payload(s), deleted %d "
+                                 "unattributed and %d outbound webhook event(s)", done.messages, done.evidence,
+                                 done.unattributed, done.webhook_events)
+        except Exception:
+            log.exception("retention prune job failed")
 
     def housekeeping(self) -> None:
         try:
@@ -97,6 +132,13 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
                       replace_existing=True, next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.dispatch, "interval", seconds=d.poll_every.total_seconds(), id="dispatch",
                       replace_existing=True, next_run_time=datetime.now(UTC))
+    settings = engine.settings
+    if settings.outbound_webhooks:  # config is read once per process: no receivers, no job
+        scheduler.add_job(jobs.webhooks, "interval", seconds=d.poll_every.total_seconds(), id="webhooks",
+                          replace_existing=True, next_run_time=datetime.now(UTC))
+    if settings.retention.message_bodies is not None or settings.retention.provider_payloads is not None:
+        scheduler.add_job(jobs.prune, "interval", hours=1, id="prune", replace_existing=True,
+                          next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     # every 10 minutes, so yesterday is taken live within LIVE_WITHIN (an hour) of its end

@@ -14,9 +14,9 @@ from outreach.reload import watch_rules
 from outreach.scheduler import start_scheduler
 
 log = logging.getLogger(__name__)
-# tokens that travel in URLs: Inbound Parse's ?token=, the unsubscribe links' path
+# tokens that travel in URLs: Inbound Parse's ?token=, the unsubscribe and click links' path
 _QUERY_TOKEN = re.compile(r"([?&](?:token|access_token|key|sig|signature)=)[^&#\s]*", re.IGNORECASE)
-_PATH_TOKEN = re.compile(r"(/unsubscribe/)[^/?#\s]+")
+_PATH_TOKEN = re.compile(r"(/unsubscribe/|/c/)[^/?#\s]+")
 
 
 def redact(text: str) -> str:

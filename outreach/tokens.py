@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, URLSafeSerializer, URLSafeTimedSerializer
 
 
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
@@ -22,6 +22,21 @@ def unsign(secret: str, purpose: str, token: str) -> int | str | list[int] | Non
         value: int | str | list[int] | None = _serializer(secret, purpose).loads(token)
         return value
     except BadSignature:
+        return None
+
+
+def sign_timed(secret: str, purpose: str, value: int | str | list[int | str]) -> str:
+    """A token that carries its signing time, for links that must stop working (`unsign_timed`)."""
+    return str(URLSafeTimedSerializer(secret, salt=f"outreach.{purpose}").dumps(value))
+
+
+def unsign_timed(secret: str, purpose: str, token: str, max_age: int) -> int | str | list[int | str] | None:
+    """The value of a `sign_timed` token no older than `max_age` seconds, or None (forged or expired)."""
+    try:
+        value: int | str | list[int | str] | None = URLSafeTimedSerializer(
+            secret, salt=f"outreach.{purpose}").loads(token, max_age=max_age)
+        return value
+    except BadSignature:  # SignatureExpired is one
         return None
 
 
@@ -74,3 +89,9 @@ def touch_from_uid(secret: str, uid: str) -> int | None:
     if not match or not constant_eq(match.group(2).lower(), short_mac(secret, f"uid:{match.group(1)}")):
         return None
     return int(match.group(1))
+
+
+def address_digest(secret: str, kind: str, address: str) -> str:
+    """The keyed hash a forgotten address is remembered by (the do-not-contact list): without the
+    secret key nobody can test an address against the list, nor read one out of it."""
+    return hmac.new(secret.encode(), f"forgotten:{kind}:{address}".encode(), hashlib.sha256).hexdigest()

@@ -22,30 +22,70 @@ from outreach.cli.app import (
     users_app,
 )
 
+PROGRESS_FROM = 5000  # rows: a smaller file imports before a bar would be worth drawing
+
 
 @contacts_app.command("import")
 @guarded
 def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")] = False,
                     encoding: Annotated[str | None, typer.Option(
                         "--encoding", help="The file's encoding (default: UTF-8, with or without a BOM).")] = None,
+                    mapping: Annotated[str | None, typer.Option(
+                        "--map", help="Read a CRM export: hubspot, salesforce, or a mapping YAML file.")] = None,
+                    dry_run: Annotated[bool, typer.Option(
+                        "--dry-run", help="Show how the first rows would land; write nothing.")] = False,
+                    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
                     project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """Import contacts from CSV; bad rows are reported and written to FILE.rejected.csv."""
+    """Import contacts from CSV (ours, or a CRM's export with --map); bad rows are reported and written to
+    FILE.rejected.csv."""
     from sqlalchemy.exc import DBAPIError
 
     from outreach.accounts.store import refresh_stages
-    from outreach.contacts import file_encoding, import_csv
+    from outreach.contacts import count_rows, file_encoding, import_csv, preview
     from outreach.db import session_scope
+    from outreach.mappings import load_mapping
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
     file_encoding(encoding)  # an unknown name is a bad argument, before anything is opened
+    columns = load_mapping(mapping) if mapping else None
     engine = open_engine(project)
+    secret = engine.settings.server.secret_key
+    if dry_run:
+        with session_scope(engine.db) as s:
+            rows = preview(s, file, region=engine.settings.default_region, encoding=encoding, mapping=columns,
+                           secret=secret)
+            s.rollback()
+        if as_json:
+            out_json([{"row": p.row, "fields": p.fields, "error": p.error, "updates": p.updates} for p in rows])
+            return
+        for note in columns.notes if columns else []:
+            typer.echo(f"note: {note}")
+        for p in rows:
+            if p.error or p.fields is None:
+                typer.echo(f"row {p.row}: rejected: {p.error}")
+                continue
+            typer.echo(f"row {p.row}: " + (f"updates contact {p.updates}" if p.updates else "a new contact"))
+            for key, value in p.fields.items():
+                typer.echo(f"    {key:<16} {value}")
+        typer.echo("(dry run: nothing written)")
+        return
+    total = 0 if quiet or as_json else count_rows(file)
+    bar = typer.progressbar(length=total, label=f"importing {file.name}", file=sys.stderr) \
+        if total >= PROGRESS_FROM else None
+
+    def advance(row: int) -> None:
+        if bar is not None:
+            bar.update((total if row < 0 else min(row, total)) - bar.pos)
+
     try:
+        if bar is not None:
+            bar.__enter__()
         with session_scope(engine.db) as s:
             rules = engine.project.rules
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
                                 first_stage=rules.first_stage, now=datetime.now(UTC), strict=strict,
-                                roles=rules.accounts.roles)
+                                roles=rules.accounts.roles, secret=secret, mapping=columns, progress=advance)
             if strict and result.rejected:
                 s.rollback()
             else:  # members may have joined or left an account: its stage follows them
@@ -54,6 +94,9 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     except DBAPIError as exc:  # another import writing the same contacts at the same time, say
         raise fail(f"the database refused the import ({type(exc.orig).__name__}); nothing was imported: "
                    f"run it again") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
     for row, why in result.rejected:
         typer.echo(f"{file.name}: row {row}: {why}", err=True)
     if as_json:
@@ -66,6 +109,89 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
                    + (f" (written to {result.rejected_file})" if result.rejected_file else ""))
     if result.rejected:
         raise typer.Exit(1)
+
+
+@contacts_app.command("export")
+@guarded
+def contacts_export(fmt: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+                    out: Annotated[Path | None, typer.Option("--out", help="Write here (default: stdout).")] = None,
+                    project: ProjectOpt = None) -> None:
+    """Every contact, one row each: account, stage and the evidence that proved it, channel preferences,
+    consent, counts. Streamed (constant memory); CSV cells are escaped against formula injection."""
+    import csv
+    import json
+
+    from outreach.contacts import escape_formula
+    from outreach.db import session_scope
+    from outreach.personal import EXPORT_COLUMNS, export_rows
+
+    if fmt not in ("csv", "jsonl"):
+        raise fail(f"--format '{fmt}': give csv or jsonl")
+    engine = open_engine(project)
+    try:
+        fh = out.open("w", newline="", encoding="utf-8") if out else sys.stdout
+    except OSError as exc:
+        raise fail(f"--out {out}: {exc.strerror}") from None
+    count = 0
+    try:
+        writer = csv.writer(fh)
+        if fmt == "csv":
+            writer.writerow(EXPORT_COLUMNS)
+        with session_scope(engine.db) as s:
+            for row in export_rows(s):
+                if fmt == "csv":
+                    writer.writerow([_cell(row[c]) if c == "phone" else escape_formula(_cell(row[c]))
+                                     for c in EXPORT_COLUMNS])  # an E.164 number (+digits) is no formula
+                else:
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+    finally:
+        if out:
+            fh.close()
+    if out:
+        typer.echo(f"exported {count} contact(s) to {out}", err=True)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+@contacts_app.command("export-personal")
+@guarded
+def contacts_export_personal(contact: str, project: ProjectOpt = None) -> None:
+    """Everything held about one person (contact, evidence, messages sent and received, consent history),
+    as one JSON document: the answer to a subject access request."""
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+    from outreach.personal import personal_data
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        document = personal_data(s, find_contact(s, contact))
+    out_json(document)
+
+
+@contacts_app.command("forget")
+@guarded
+def contacts_forget(contact: str, actor: Annotated[str, typer.Option(
+                        "--by", help="Who asked (recorded in the audit).")] = "cli",
+                    project: ProjectOpt = None) -> None:
+    """Erase a person's personal data, messages and evidence payloads (counts stay); their email and phone
+    go on the do-not-contact list as keyed hashes, so no later import brings them back. Audited."""
+    from outreach.contacts import find_contact
+    from outreach.db import session_scope
+    from outreach.personal import forget
+
+    engine = open_engine(project)
+    with session_scope(engine.db) as s:
+        c = find_contact(s, contact)
+        request = forget(s, c, secret=engine.settings.server.secret_key, actor=actor, now=datetime.now(UTC))
+    typer.echo(f"contact {request.contact_id} forgotten (by {request.actor}); their addresses are on the "
+               f"do-not-contact list")
 
 
 @contacts_app.command("show")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -105,14 +107,21 @@ def sandbox(port: Annotated[int, typer.Option("--port")] = 8025,
                   engine_url=engine_url, twilio_token=twilio_token, inbound_url=inbound_url, script=text)
 
 
-@app.command()
+webhooks_app = typer.Typer(help="Webhooks: the inbound URLs to give providers, and the outbound deliveries.")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.callback(invoke_without_command=True)
 @guarded
-def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
-    """The URLs to give SendGrid and Twilio (from server.public_url), Inbound Parse's secret included."""
+def webhooks(ctx: typer.Context, project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
+    """The URLs to give SendGrid and Twilio (from server.public_url), Inbound Parse's
+    secret included. `webhooks deliveries` and `webhooks replay ID` for the outbound ones."""
     from outreach import tokens
     from outreach.config import load_settings
     from outreach.project import project_dir
 
+    if ctx.invoked_subcommand is not None:
+        return
     settings = load_settings(project_dir(project))
     base = settings.server.public_url.rstrip("/")
     inbound = tokens.short_mac(settings.server.secret_key, "inbound-parse", 24)
@@ -124,6 +133,60 @@ def webhooks(project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     else:
         for name, url in urls.items():
             typer.echo(f"{name:<24} {url}")
+
+
+@webhooks_app.command("deliveries")
+@guarded
+def webhooks_deliveries(project: ProjectOpt = None, as_json: JsonOpt = False,
+                        limit: Annotated[int, typer.Option("--limit", min=1, help="How many, newest first.")] = 50,
+                        ) -> None:
+    """The outbound webhook delivery log, newest first: event, receiver, status, attempts, last answer."""
+    from outreach.db import session_scope
+    from outreach.outbound import deliveries
+
+    opened = open_project(project)
+    with session_scope(opened.engine) as s:
+        rows = deliveries(s, limit)
+    if as_json:
+        out_json(rows)
+        return
+    if not rows:
+        typer.echo("no outbound webhook deliveries yet (outbound_webhooks: in config.yaml names the receivers)")
+    zone = ZoneInfo(opened.settings.timezone)
+    for r in rows:
+        when = datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")).astimezone(zone)
+        answer = r["last_error"] or (f"HTTP {r['last_status']}" if r["last_status"] else "not tried yet")
+        typer.echo(f"#{r['id']:<6} {when:%Y-%m-%d %H:%M} {r['event']:<22} {r['status']:<10} "
+                   f"{r['attempts']} attempt(s), {answer}  -> {r['url']}")
+
+
+@webhooks_app.command("replay")
+@guarded
+def webhooks_replay(delivery: int, project: ProjectOpt = None) -> None:
+    """Send an outbound webhook delivery again now (same webhook-id); if the receiver fails it is
+    retried on the usual schedule by `outreach run`/`worker`."""
+    from channels.webhook_out import WebhookSender
+    from outreach.db import session_scope
+    from outreach.engine import Engine
+    from outreach.outbound import replay
+
+    engine = Engine(open_project(project))
+    now = datetime.now(UTC)
+    with session_scope(engine.db) as s:
+        d = replay(s, delivery, now)
+        url = d.url
+    sender = WebhookSender()
+    try:
+        run = engine.deliver_webhooks(sender, now, only=delivery)
+    finally:
+        sender.close()
+    if run.delivered:
+        typer.echo(f"delivery {delivery} sent again to {url}: delivered")
+    elif run.held:
+        typer.echo(f"delivery {delivery} queued: an earlier event of the same contact goes to {url} first")
+    else:
+        raise fail(f"delivery {delivery} to {url} failed again; it will be retried (see `outreach webhooks "
+                   f"deliveries`)", code=1)
 
 
 def setup_logging() -> None:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import Body as BodyParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -25,16 +26,19 @@ from outreach.contact_info import (
     contact_detail,
     contact_json,
     find_contact_by,
+    resolve_contacts,
     search_contacts,
     set_preference,
     validate_event,
 )
-from outreach.contacts import find_contact
+from outreach.contacts import COLUMNS, find_contact, upsert_contacts
 from outreach.db import session_scope
+from outreach.engine import Engine
 from outreach.errors import InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import STATUSES, Contact, UnattributedEvent, User
 from outreach.payload import check_data, check_time
+from outreach.personal import forget, personal_data
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.senders import from_emails
 from outreach.web.auth import owner_scope, require_actor, visible_owner
@@ -62,10 +66,14 @@ class _Route(APIRoute):
 
 router = APIRouter(prefix="/api", tags=["api"], route_class=_Route)
 MAX_DATA = 64 * 1024  # an evidence's `data`, serialized
+MAX_BATCH = 1000  # items in one POST of a JSON list
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+BodyT = TypeVar("BodyT", bound=Body)
 
 
 def _no_nul(value: str) -> str:
@@ -175,6 +183,33 @@ def contact(user: ApiUser, engine: EngineDep,
         return contact_detail(s, engine, c.id or 0)
 
 
+@router.get("/contacts/{contact}/personal-data",
+            summary="Everything held about one person, as `contacts export-personal` (admins only)")
+def personal(user: ApiUser, engine: EngineDep,
+             contact: Annotated[str, Path(max_length=254, description="id, email or external id")]) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        _admin(user)
+        return personal_data(s, c)
+
+
+@router.post("/contacts/{contact}/forget",
+             summary="Erase a person's personal data, as `contacts forget` (admins only; audited)")
+def forget_contact(user: ApiUser, engine: EngineDep,
+                   contact: Annotated[str, Path(max_length=254, description="id, email or external id")]
+                   ) -> dict[str, Any]:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact)
+        _admin(user)
+        request = forget(s, c, secret=engine.settings.server.secret_key, actor=user.email, now=datetime.now(UTC))
+        return {"forgotten": True, "contact_id": request.contact_id, "by": request.actor, "at": request.at.isoformat()}
+
+
+def _admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("only admins see or erase a person's personal data")
+
+
 @router.post("/contacts/{contact}/preferences", summary="State the channel a contact prefers for an interaction")
 def prefer(body: PreferenceBody, user: ApiUser, engine: EngineDep,
            contact: Annotated[str, Path(max_length=254)]) -> dict[str, Any]:
@@ -186,41 +221,192 @@ def prefer(body: PreferenceBody, user: ApiUser, engine: EngineDep,
     return {"contact": detail["contact"], "stated": detail["stated"], "channels": detail["channels"]}
 
 
-@router.post("/evidence", status_code=201, summary="Record what a buyer did (idempotent with `id`)",
-             responses={200: {"description": "a repeat of an `id` already recorded: nothing changed"},
-                        403: {"description": "email.resubscribed and sms.opted_in: only the buyer lifts an opt-out"}})
-def evidence(body: EvidenceBody, user: ApiUser, engine: EngineDep) -> Any:
-    validate_event(body.type)
+def _one_or_list(model: type[Body]) -> dict[str, Any]:
+    """The request body a route takes when it reads its JSON itself: one `model`, or a list of them."""
+    schema = TypeAdapter(model | Annotated[list[model], Field(max_length=MAX_BATCH)]).json_schema()  # type: ignore[valid-type]
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}, "required": True}}
+
+
+def _one(model: type[BodyT], raw: Any) -> BodyT:
+    """A single object validated as the route's model, its errors reported as FastAPI reports a body's."""
     try:
-        refuse_buyer_consent(body.type)
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+def _why(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}" for e in exc.errors())
+
+
+def _batch(items: list[Any]) -> None:
+    if not items:
+        raise InvalidInput("the list is empty")
+    if len(items) > MAX_BATCH:
+        raise InvalidInput(f"a list holds at most {MAX_BATCH:,} items (this one {len(items):,}): send several")
+
+
+@router.post("/evidence", status_code=201, summary="Record what a buyer did (idempotent with `id`), or a list",
+             responses={200: {"description": "a repeat of an `id` already recorded: nothing changed; or a list's "
+                                             "`results`, one per item"},
+                        403: {"description": "email.resubscribed and sms.opted_in: only the buyer lifts an opt-out"}},
+             openapi_extra=_one_or_list(EvidenceBody))
+def evidence(body: Annotated[Any, BodyParam()], user: ApiUser, engine: EngineDep) -> Any:
+    if isinstance(body, list):
+        return JSONResponse(_evidence_batch(body, user, engine), status_code=200)
+    one = _one(EvidenceBody, body)
+    validate_event(one.type)
+    try:
+        refuse_buyer_consent(one.type)
     except BuyerConsentOnly as exc:
         raise Forbidden(str(exc)) from None
     now = datetime.now(UTC)
-    when = _utc(body.occurred_at) if body.occurred_at else now
+    when = _utc(one.occurred_at) if one.occurred_at else now
     if when > now + timedelta(days=1):
         raise InvalidInput("occurred_at is in the future")
-    if len(json.dumps(body.data, default=str)) > MAX_DATA:
+    if len(json.dumps(one.data, default=str)) > MAX_DATA:
         raise InvalidInput(f"data is over {MAX_DATA // 1024} KiB")
-    ref = body.contact
+    ref = one.contact
     with session_scope(engine.db) as s:
         c = find_contact_by(s, id=ref.id, email=ref.email, external_id=ref.external_id, phone=ref.phone,
                             region=engine.settings.default_region)
         if not visible_owner(user, c.owner):
             raise NotFound("no such contact")
     # an id is unique within its source (the `source` given, else the token's user), not across them
-    scope = f"source:{body.source}" if body.source else f"user:{user.id}"
-    key = f"api:{scope}:{body.id}" if body.id else None
+    scope = f"source:{one.source}" if one.source else f"user:{user.id}"
+    key = f"api:{scope}:{one.id}" if one.id else None
     try:
-        result = engine.record([EvidenceIn(body.type, when, "api", contact_id=c.id, dedupe_key=key,
-                                           data=body.data)], now=now)
+        result = engine.record([EvidenceIn(one.type, when, "api", contact_id=c.id, dedupe_key=key,
+                                           data=one.data)], now=now)
     except IntegrityError:  # the same id, sent twice at once: the other request recorded it
         result = None
     if result is None or result.duplicates:
-        return JSONResponse({"recorded": False, "duplicate": True, "contact_id": c.id, "id": body.id},
+        return JSONResponse({"recorded": False, "duplicate": True, "contact_id": c.id, "id": one.id},
                             status_code=200)
     ev = result.recorded[0]
-    return {"recorded": True, "duplicate": False, "contact_id": c.id, "id": body.id, "evidence_id": ev.id,
+    return {"recorded": True, "duplicate": False, "contact_id": c.id, "id": one.id, "evidence_id": ev.id,
             "stage_changes": [{"from": ch.from_stage, "to": ch.to_stage} for ch in result.stage_changes]}
+
+
+def _checked(one: EvidenceBody, now: datetime) -> datetime:
+    """The item's time; InvalidInput or BuyerConsentOnly when it may not be recorded."""
+    validate_event(one.type)
+    refuse_buyer_consent(one.type)
+    when = _utc(one.occurred_at) if one.occurred_at else now
+    if when > now + timedelta(days=1):
+        raise InvalidInput("occurred_at is in the future")
+    if len(json.dumps(one.data, default=str)) > MAX_DATA:
+        raise InvalidInput(f"data is over {MAX_DATA // 1024} KiB")
+    return when
+
+
+def _evidence_batch(items: list[Any], user: User, engine: Engine) -> dict[str, Any]:
+    """Each item recorded, a repeat of an (source, id) already recorded, or rejected with its reason;
+    the good ones in one transaction."""
+    _batch(items)
+    now = datetime.now(UTC)
+    results: list[dict[str, Any]] = [{"index": i, "status": "rejected", "error": None} for i in range(len(items))]
+    valid: list[tuple[int, EvidenceBody, datetime]] = []
+    for i, raw in enumerate(items):
+        try:
+            one = EvidenceBody.model_validate(raw)
+            valid.append((i, one, _checked(one, now)))
+        except ValidationError as exc:
+            results[i]["error"] = _why(exc)
+        except (InvalidInput, BuyerConsentOnly) as exc:
+            results[i]["error"] = str(exc)
+    with session_scope(engine.db) as s:
+        found = resolve_contacts(s, [(o.contact.id, o.contact.email, o.contact.external_id, o.contact.phone)
+                                     for _i, o, _w in valid], engine.settings.default_region)
+    events: list[tuple[int, EvidenceIn]] = []
+    for (i, one, when), who in zip(valid, found, strict=True):
+        if isinstance(who, str) or not visible_owner(user, who[1]):
+            results[i]["error"] = who if isinstance(who, str) else "no such contact"
+            continue
+        scope = f"source:{one.source}" if one.source else f"user:{user.id}"
+        key = f"api:{scope}:{one.id}" if one.id else None
+        events.append((i, EvidenceIn(one.type, when, "api", contact_id=who[0], dedupe_key=key, data=one.data)))
+    if events:
+        try:
+            result = engine.record([e for _i, e in events], now=now)
+        except IntegrityError:  # a concurrent request recorded some of the same ids: theirs count
+            result = engine.record([e for _i, e in events], now=now)
+        fresh = {ev.dedupe_key for ev in result.recorded if ev.dedupe_key}
+        for i, event in events:
+            if event.dedupe_key is None or event.dedupe_key in fresh:
+                results[i]["status"] = "recorded"
+                fresh.discard(event.dedupe_key or "")  # a second item with the same id is the duplicate
+            else:
+                results[i]["status"] = "duplicate"
+    return {"results": results}
+
+
+class ContactBody(Body):
+    """A contact to create or update: matched by external_id, then email. Unknown keys are refused;
+    `attributes` holds any other field (industry, plan ...)."""
+
+    email: Text | None = Field(default=None, max_length=320)
+    phone: Text | None = Field(default=None, max_length=64)
+    first_name: Text | None = Field(default=None, max_length=1000)
+    last_name: Text | None = Field(default=None, max_length=1000)
+    company: Text | None = Field(default=None, max_length=1000)
+    title: Text | None = Field(default=None, max_length=1000)
+    timezone: Text | None = Field(default=None, max_length=64)
+    owner: Text | None = Field(default=None, max_length=320)
+    external_id: Text | None = Field(default=None, max_length=255)
+    consent_email: bool | None = None
+    consent_sms: bool | None = None
+    attributes: dict[str, Annotated[Text, Field(max_length=10_000)]] = Field(default={}, max_length=100)
+
+    @field_validator("attributes")
+    @classmethod
+    def _not_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key.strip().lower() in COLUMNS or not key.strip() or len(key) > 200:
+                raise ValueError(f"'{key[:60]}' cannot be an attribute name")
+        return value
+
+    def as_row(self) -> dict[str, str]:
+        row = {k: ("yes" if v else "no") if isinstance(v, bool) else v
+               for k, v in self.model_dump(exclude={"attributes"}).items() if v is not None}
+        return {**{k.strip().lower(): v for k, v in self.attributes.items()}, **row}
+
+
+@router.post("/contacts", summary="Create or update a contact (by external_id, then email), or a list of them",
+             openapi_extra=_one_or_list(ContactBody))
+def upsert(body: Annotated[Any, BodyParam()], user: ApiUser, engine: EngineDep) -> Any:
+    if user.role not in ("admin", "marketer"):
+        raise Forbidden("contacts are created and updated by admins and marketers")
+    items = body if isinstance(body, list) else [body]
+    if isinstance(body, list):
+        _batch(body)
+    rows: list[dict[str, str]] = []
+    results: list[dict[str, Any]] = []
+    positions: list[int] = []
+    for i, raw in enumerate(items):
+        try:
+            rows.append(_one(ContactBody, raw).as_row() if not isinstance(body, list)
+                        else ContactBody.model_validate(raw).as_row())
+            positions.append(i)
+            results.append({"index": i, "status": "recorded", "error": None})
+        except ValidationError as exc:
+            results.append({"index": i, "status": "rejected", "error": _why(exc)})
+    with session_scope(engine.db) as s:
+        outcomes = upsert_contacts(s, rows, region=engine.settings.default_region,
+                                   first_stage=engine.project.rules.first_stage, now=datetime.now(UTC),
+                                   secret=engine.settings.server.secret_key)
+    for pos, outcome in zip(positions, outcomes, strict=True):
+        results[pos].update(status=outcome.status, error=outcome.error)
+    if isinstance(body, list):
+        return {"results": results}
+    if results[0]["status"] == "rejected":
+        raise InvalidInput(results[0]["error"])
+    with session_scope(engine.db) as s:
+        row = rows[0]
+        c = find_contact_by(s, external_id=row.get("external_id"), email=row.get("email"),
+                            phone=None if row.get("external_id") or row.get("email") else row.get("phone"),
+                            region=engine.settings.default_region)
+        return {"contact": contact_json(c)}
 
 
 @router.get("/queue", summary="Touches, oldest due first (every status unless `status`)")

@@ -15,6 +15,7 @@ from outreach.web import (
     experiment_pages,
     pages,
     queue_pages,
+    tracking,
     unsubscribe,
     webhooks,
 )
@@ -49,6 +50,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(tracking.router)
     error_pages.install(app, engine)  # sessions, static files, error pages
     app.include_router(api.router)
     app.include_router(pages.router)

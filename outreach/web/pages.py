@@ -8,7 +8,7 @@ from math import ceil
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
@@ -21,13 +21,14 @@ from outreach.dryrun import summary
 from outreach.errors import ConfigError, InvalidInput, NotFound
 from outreach.evidence import EvidenceIn
 from outreach.models import Contact, User
+from outreach.personal import forget, personal_data
 from outreach.users import check_password, end_sessions
 from outreach.web.auth import owner_scope, visible_owner
 from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
 from outreach.web.page_data import playbooks, timeline, triggers
 from outreach.web.queue_pages import _back
 from outreach.web.render import flash, render_page
-from outreach.web.sessions import check_csrf, session_mark
+from outreach.web.sessions import Forbidden, check_csrf, session_mark
 
 router = APIRouter(include_in_schema=False)
 PER_PAGE = 25
@@ -155,6 +156,37 @@ def add_evidence(request: Request, contact_id: int, user: FormUser, engine: Engi
     moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)
     flash(request, "ok", f"Recorded {type.strip()}" + (f" ({moved})" if moved else ""))
     return RedirectResponse(back, status_code=303)
+
+
+def _admin(user: User) -> None:
+    if user.role != "admin":
+        raise Forbidden("only admins see or erase a person's personal data")
+
+
+@router.get("/contacts/{contact_id}/personal-data")
+def personal_data_download(contact_id: int, user: PageUser, engine: EngineDep) -> Response:
+    """Everything held about the person, as `contacts export-personal` prints it, as a download."""
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact_id)
+        _admin(user)
+        document = personal_data(s, c)
+    return JSONResponse(document, headers={
+        "content-disposition": f'attachment; filename="personal-data-{contact_id}.json"', "cache-control": "no-store"})
+
+
+@router.post("/contacts/{contact_id}/forget")
+def forget_person(request: Request, contact_id: int, user: FormUser, engine: EngineDep,
+                  confirm: Annotated[str, Form(max_length=10)] = "") -> Response:
+    with session_scope(engine.db) as s:
+        c = _visible(s, user, contact_id)
+        _admin(user)
+        if confirm != "on":
+            flash(request, "error", "Tick the box to confirm: erasing cannot be undone")
+            return RedirectResponse(f"/contacts/{contact_id}", status_code=303)
+        forget(s, c, secret=engine.settings.server.secret_key, actor=user.email, now=datetime.now(UTC))
+    flash(request, "ok", f"Contact {contact_id} forgotten: personal data erased, the address on the "
+                         "do-not-contact list")
+    return RedirectResponse(f"/contacts/{contact_id}", status_code=303)
 
 
 @router.get("/rules")

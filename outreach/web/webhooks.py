@@ -19,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.types import Message
 
 from channels.base import WebhookHandler, WebhookOutcome, WebhookRequest
+from channels.commerce_webhooks import ShopifyHandler, StripeHandler
 from channels.sendgrid_webhooks import EventWebhookHandler
 from channels.twilio_webhooks import InboundSmsHandler, StatusHandler
 from outreach.config import Settings
@@ -118,3 +119,7 @@ register("/twilio/sms", lambda s: InboundSmsHandler(s.twilio.auth_token, s.sende
          "An inbound SMS: a reply, an opt-out or opt-in keyword, or a HELP request.")
 register("/twilio/status", lambda s: StatusHandler(s.twilio.auth_token),
          "A delivery status callback for an SMS we sent.")
+register("/stripe", lambda s: StripeHandler(s.stripe.webhook_secret),
+         "Stripe: paid checkouts, expired checkouts, paid invoices, new subscriptions, matched by email.")
+register("/shopify", lambda s: ShopifyHandler(s.shopify.webhook_secret),
+         "Shopify: new and paid orders, checkouts left unfinished, matched by email.")

@@ -21,11 +21,14 @@ from tests.support.web import PASSWORD, Seed, TestClient, bearer, client, csrf_o
 
 # Routes that answer anybody: sign-in, docs, health, and the provider webhooks (signed by the provider).
 PUBLIC = {"/login", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/docs-static"}
-PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe"}  # they check their own signatures
+# they check their own signatures
+PUBLIC_MODULES = {"outreach.web.webhooks", "outreach.web.unsubscribe", "outreach.web.tracking"}
 
 # A valid body per POST route, so that a refusal comes from access, not from validation. `{other}` is
 # replaced by a touch of the other rep. A new POST route must be added here (the walk checks that).
 BODIES: dict[str, dict[str, Any]] = {
+    "/api/contacts": {"json": {"email": "alan@bletchley.example", "title": "hijacked"}},
+    "/api/contacts/{contact}/forget": {"json": {}},
     "/api/contacts/{contact}/preferences": {"json": {"interaction": "routine", "channel": "sms"}},
     "/api/evidence": {"json": {"contact": {"email": "alan@bletchley.example"}, "type": "pricing.viewed"}},
     "/api/queue/approve": {"json": {"ids": ["{other}"]}},
@@ -33,6 +36,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/api/queue/{touch_id}/edit": {"json": {"subject": "hijacked", "approve": True}},
     "/contacts/{contact_id}/preference": {"data": {"interaction": "routine", "channel": "sms"}},
     "/contacts/{contact_id}/evidence": {"data": {"type": "call.completed", "note": "x"}},
+    "/contacts/{contact_id}/forget": {"data": {"confirm": "on"}},
     "/queue/{touch_id}/approve": {"data": {}},
     "/queue/{touch_id}/reject": {"data": {"reason": "not mine"}},
     "/queue/{touch_id}/snooze": {"data": {"delay": "1d"}},
@@ -42,8 +46,10 @@ BODIES: dict[str, dict[str, Any]] = {
     "/login": {"data": {}},
     "/experiments/{exp_id}/stop": {"data": {"promote": ""}},
 }
-# POST routes that name no object of another rep: they are only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login", "/experiments/{exp_id}/stop"}  # stopping is for marketers and admins
+# POST routes that name no object of another rep, or refuse reps outright (stopping an experiment is
+# for marketers and admins; creating and updating contacts for admins and marketers: 403): they are
+# only checked for anonymous refusal.
+NO_OBJECT = {"/logout", "/login", "/experiments/{exp_id}/stop", "/api/contacts"}
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:

@@ -96,4 +96,5 @@ def test_a_url_secret_is_checked_before_the_body_is_read() -> None:
 
 def test_every_provider_endpoint_is_registered() -> None:
     assert sorted(getattr(r, "path", "") for r in router.routes) == [
-        "/webhooks/sendgrid/events", "/webhooks/sendgrid/inbound", "/webhooks/twilio/sms", "/webhooks/twilio/status"]
+        "/webhooks/sendgrid/events", "/webhooks/sendgrid/inbound", "/webhooks/shopify", "/webhooks/stripe",
+        "/webhooks/twilio/sms", "/webhooks/twilio/status"]

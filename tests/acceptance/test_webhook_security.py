@@ -8,6 +8,8 @@ changes nothing the second time. Bodies are the providers' real formats (tests/f
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 from collections.abc import Iterator
@@ -37,6 +39,7 @@ from tests.support import ALWAYS, FIXTURES, make_project
 from tests.support.payloads import load_form
 from tests.support.web import TestClient, client
 
+STRIPE_SECRET, SHOPIFY_SECRET = "whsec_test_stripe_endpoint_secret", "shopify-app-client-secret"
 PUBLIC_URL = "https://engine.example"  # what Twilio signs: server.public_url, not the test client's host
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 ADA, ADA_PHONE = "ada@analytical.example", "+14155550101"
@@ -66,6 +69,7 @@ def env(tmp_path: Path, database: str) -> Iterator[Env]:
     root = make_project(tmp_path / "proj", database, **{
         "sendgrid.webhook_public_key": public, "twilio.auth_token": TWILIO_TOKEN,
         "twilio.account_sid": "AC0123456789abcdef0123456789abcdef", "server.public_url": PUBLIC_URL,
+        "stripe.webhook_secret": STRIPE_SECRET, "shopify.webhook_secret": SHOPIFY_SECRET,
         "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
         "policy.caps": {"all": {"day": 20}}})
     engine = Engine(Project.open(root))
@@ -448,3 +452,106 @@ class TestUnsubscribe(WebhookSecurityCases):
         assert again["evidence"] == once["evidence"] + 1
         assert {**again, "evidence": 0} == {**once, "evidence": 0}
 
+
+# --- Stripe and Shopify ----------------------------------------------------------------------------
+
+def stripe_sign(body: bytes, secret: str = STRIPE_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    """Stripe-Signature as Stripe computes it: t=TIMESTAMP,v1=hex HMAC-SHA256 of `TIMESTAMP.body`."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={ts},v1={mac}", "Content-Type": "application/json"}
+
+
+class TestStripe(StaleCases, OversizedCases):
+    path = "/webhooks/stripe"
+    recorded: ClassVar[set[str]] = {"order.placed"}
+
+    def body(self, env: Env) -> bytes:
+        fixture = FIXTURES / "stripe" / "checkout_session_completed.json"
+        return fixture.read_bytes().replace(b"buyer@shop.example", ADA.encode())
+
+    def valid(self, env: Env) -> Call:
+        body = self.body(env)
+        return Call(self.path, body, stripe_sign(body))
+
+    def unsigned(self, env: Env) -> Call:
+        return Call(self.path, self.body(env), {"Content-Type": "application/json"})
+
+    def wrongly_signed(self, env: Env) -> list[Call]:
+        body = self.body(env)
+        good = stripe_sign(body)["Stripe-Signature"]
+        return [
+            Call(self.path, body, stripe_sign(body, "whsec_another_endpoint")),
+            Call(self.path, body, stripe_sign(b"{}")),
+            Call(self.path, body, {"Stripe-Signature": good.replace("t=", "t=1")}),
+            Call(self.path, body, {"Stripe-Signature": "t=1,v1=nope"}),
+            Call(self.path, body, {"Stripe-Signature": "garbage"}),
+        ]
+
+    def malformed(self, env: Env) -> list[Call]:
+        bodies = [b"not json", b"[]", json.dumps({"type": "checkout.session.completed"}).encode()]
+        return [Call(self.path, b, stripe_sign(b)) for b in bodies]
+
+    def stale(self, env: Env) -> Call:
+        body = self.body(env)
+        return Call(self.path, body, stripe_sign(body, timestamp=int(time.time()) - 3600))
+
+    def oversized(self, env: Env) -> Call:
+        body = b"{" + b" " * (1024 * 1024) + b"}"
+        return Call(self.path, body, stripe_sign(body))
+
+
+def shopify_sign(body: bytes, topic: str = "orders/create", secret: str = SHOPIFY_SECRET,
+                 webhook_id: str = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043") -> dict[str, str]:
+    mac = base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return {"X-Shopify-Hmac-Sha256": mac, "X-Shopify-Topic": topic, "X-Shopify-Webhook-Id": webhook_id,
+            "Content-Type": "application/json"}
+
+
+class TestShopify(OversizedCases):  # Shopify signs no time: a replay is a repeat, caught by the order id
+    path = "/webhooks/shopify"
+    recorded: ClassVar[set[str]] = {"order.placed"}
+
+    def body(self, env: Env) -> bytes:
+        return (FIXTURES / "shopify" / "orders_create.json").read_bytes().replace(b"buyer@shop.example",
+                                                                                 ADA.encode())
+
+    def valid(self, env: Env) -> Call:
+        body = self.body(env)
+        return Call(self.path, body, shopify_sign(body))
+
+    def unsigned(self, env: Env) -> Call:
+        return Call(self.path, self.body(env), {"X-Shopify-Topic": "orders/create"})
+
+    def wrongly_signed(self, env: Env) -> list[Call]:
+        body = self.body(env)
+        good = shopify_sign(body)
+        return [
+            Call(self.path, body, shopify_sign(body, secret="another shop's secret")),
+            Call(self.path, body, shopify_sign(b"{}")),
+            Call(self.path, body, {**good, "X-Shopify-Hmac-Sha256": good["X-Shopify-Hmac-Sha256"].lower()}),
+            Call(self.path, body, {**good, "X-Shopify-Hmac-Sha256": "bm9wZQ=="}),
+        ]
+
+    def malformed(self, env: Env) -> list[Call]:
+        no_topic = self.body(env)
+        headers = shopify_sign(no_topic)
+        del headers["X-Shopify-Topic"]
+        no_id = json.dumps({"email": ADA}).encode()
+        return [Call(self.path, b"not json", shopify_sign(b"not json")), Call(self.path, no_topic, headers),
+                Call(self.path, no_id, shopify_sign(no_id))]
+
+    def oversized(self, env: Env) -> Call:
+        body = b"{" + b" " * (2 * 1024 * 1024) + b"}"
+        return Call(self.path, body, shopify_sign(body))
+
+    def test_an_abandoned_checkout_is_recorded_once_however_often_it_changes(self, env: Env) -> None:
+        checkout = json.loads((FIXTURES / "shopify" / "checkouts_update.json").read_text())
+        checkout["email"] = ADA
+        for n in range(2):  # Shopify sends an update per change of the checkout
+            body = json.dumps({**checkout, "updated_at": f"2026-03-02T10:0{n}:00-05:00"}).encode()
+            assert post(env, Call(self.path, body, shopify_sign(body, "checkouts/update", webhook_id=str(n)))
+                        ).status_code == 200
+        completed = json.dumps({**checkout, "token": "other", "completed_at": "2026-03-02T10:05:00-05:00"}).encode()
+        assert post(env, Call(self.path, completed, shopify_sign(completed, "checkouts/update"))).status_code == 200
+        assert evidence_types(env.engine).count("cart.abandoned") == 1
