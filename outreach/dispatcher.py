@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, case, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
@@ -135,8 +135,9 @@ class Dispatcher:
     limiters: dict[str, Limiter] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # set: claim nothing more
     throttle: bool = True
-    # called once per batch with the (touch, contact) pairs just sent: channel learning counts them
-    on_sent: Callable[[list[tuple[Touch, Contact]]], None] | None = None
+    # called with each send in the transaction that records it (so a killed batch leaves no count
+    # behind and none missing): channel learning counts it, early provider callbacks are re-attributed
+    on_recorded: Callable[[Connection, Touch, Contact, SendResult, datetime], None] | None = None
 
     def run_once(self, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> DispatchResult:
         """Dispatch every touch due at `now` (default: the clock), batch after batch. Per-sender
@@ -248,9 +249,6 @@ class Dispatcher:
             untried = [t.id or 0 for (t, _, _), res in zip(go, results, strict=True) if res is None]
             if untried:
                 self._release(untried, now)
-            sent = [(t, c) for (t, c, _), res in zip(go, results, strict=True) if res is not None and res.sent]
-            if sent and self.on_sent is not None:
-                self.on_sent(sent)
         return out
 
     def _release(self, ids: list[int], now: datetime, attempts: int = 6) -> None:
@@ -308,6 +306,9 @@ class Dispatcher:
                 touch_id=touch.id or 0, channel=message.channel, provider=result.provider,
                 to=(message.to_phone if message.channel == Channel.SMS else message.to_email) or "",
                 subject=message.subject, text=message.text, html=message.html, created_at=now))
+            if self.on_recorded is not None:
+                touch.channel = message.channel
+                self.on_recorded(conn, touch, contact, result, now)
         out.sent += 1
         return out
 

@@ -9,16 +9,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine as DbEngine
 from sqlmodel import Session
 
-from channels.base import Provider
+from channels.base import Provider, SendResult
 from channels.outbox import OutboxProvider
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
-from outreach.evidence import EvidenceIn, RecordResult, record
+from outreach.evidence import EvidenceIn, RecordResult, early_callbacks, record, take_unattributed
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
@@ -107,14 +108,17 @@ class Engine:
         transaction."""
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            result = record(s, self.project.rules, items, now)
-            self._count_evidence(s, result)
-            planner = self.planner()
-            planner.fire_triggers(s, result.recorded, now)
-            moved = sorted({c.contact_id for c in result.stage_changes})
-            if moved:
-                planner.plan(s, now, moved)
-            return result
+            return self._record_in(s, items, now)
+
+    def _record_in(self, s: Session, items: list[EvidenceIn], now: datetime) -> RecordResult:
+        result = record(s, self.project.rules, items, now)
+        self._count_evidence(s, result)
+        planner = self.planner()
+        planner.fire_triggers(s, result.recorded, now)
+        moved = sorted({c.contact_id for c in result.stage_changes})
+        if moved:
+            planner.plan(s, now, moved)
+        return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
         """Teach channel learning in a savepoint: a failure there is logged and costs the learner
@@ -130,16 +134,52 @@ class Engine:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
                           lambda t, c, rules: build_message(project.settings, project.content_dir, t, c, rules),
-                          worker_id=self.worker_id, on_sent=self._count_sends,
+                          worker_id=self.worker_id, on_recorded=self._recorded,
                           templates=lambda key: available_channels(project.content_dir, key))
 
-    def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
+    def _recorded(self, conn: Connection, touch: Touch, contact: Contact, result: SendResult,
+                  now: datetime) -> None:
+        """In the transaction that records a send: count it for channel learning, and attribute the
+        provider's callbacks that arrived before it (kept unattributed, by the provider's message id).
+        Each in a savepoint: a failure there is logged and never costs the send its record."""
+        # joins the dispatcher's transaction: the session's commit leaves it to the dispatcher
+        with Session(bind=conn, expire_on_commit=False) as s:
+            try:
+                with s.begin_nested():
+                    count_sends(s, self.project.rules, [(touch, contact)])
+            except Exception:
+                log.exception("channel learning could not count the send of touch %s; sent anyway", touch.id)
+            if result.provider_message_id:
+                try:
+                    with s.begin_nested():
+                        self._reattribute(s, [result.provider_message_id], now)
+                except Exception:
+                    log.exception("could not attribute early callbacks for touch %s; housekeeping will retry",
+                                  touch.id)
+            s.commit()
+
+    def _reattribute(self, s: Session, provider_message_ids: list[str], now: datetime) -> int:
+        """Record, against their touch, the unattributed events that name these provider message ids
+        (callbacks that beat the send's record); returns how many were recorded."""
+        items = take_unattributed(s, provider_message_ids)
+        if not items:
+            return 0
+        return len(self._record_in(s, items, now).recorded)
+
+    def attribute_early_callbacks(self, now: datetime | None = None) -> int:
+        """Housekeeping's sweep for what a race left over: a callback kept unattributed just after
+        the send that would have claimed it was recorded."""
+        now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            count_sends(s, self.project.rules, sent)
+            return self._reattribute(s, early_callbacks(s), now)
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)
+        try:
+            self.attribute_early_callbacks(now)
+        except Exception:  # never at the cost of expiry and recovery
+            log.exception("could not attribute early provider callbacks")
         return expire(self.db, now), recover(self.db, now, self.settings.dispatch.sending_lease)

@@ -27,6 +27,7 @@ from outreach.models import (
     Touch,
     TouchStatus,
     UnattributedEvent,
+    table_of,
 )
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
@@ -259,3 +260,30 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
             ).values(status=TouchStatus.CANCELLED, reason="stage_changed", updated_at=now))
     session.flush()
     return changes
+
+
+def take_unattributed(session: Session, provider_message_ids: list[str]) -> list[NormalizedEvent]:
+    """Remove the unattributed events naming these provider message ids and return them as events to
+    record again (the send they answer is now recorded, so `record` finds its touch by that id)."""
+    out: list[NormalizedEvent] = []
+    table = table_of(UnattributedEvent)
+    ids = sorted(set(provider_message_ids))
+    for part in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+        rows = session.execute(delete(table).where(table.c.provider_message_id.in_(part)).returning(
+            table.c.source, table.c.type, table.c.occurred_at, table.c.reason, table.c.email, table.c.phone,
+            table.c.provider_message_id, table.c.dedupe_key, table.c.data)).all()
+        for source, kind, at, reason, email, phone, pmid, key, data in rows:
+            data = dict(data or {})
+            touch_id = data.pop("touch_id", None)
+            out.append(NormalizedEvent(type=kind, occurred_at=at, source=source, email=email, phone=phone,
+                                       provider_message_id=pmid, dedupe_key=key, data=data,
+                                       touch_id=touch_id if isinstance(touch_id, int) else None,
+                                       requires_touch=reason or None))
+    return sorted(out, key=lambda e: e.occurred_at)
+
+
+def early_callbacks(session: Session, limit: int = 5000) -> list[str]:
+    """Provider message ids of unattributed events whose touch has been recorded since they came."""
+    table = table_of(UnattributedEvent)
+    return [pmid for (pmid,) in session.execute(select(table.c.provider_message_id).join(
+        Touch, col(Touch.provider_message_id) == table.c.provider_message_id).distinct().limit(limit)) if pmid]
