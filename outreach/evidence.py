@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, inspect, or_, select, update
+from sqlalchemy import ColumnElement, delete, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -72,6 +72,11 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
             refuse_buyer_consent(item.type)
     result = RecordResult()
     touches = _touches_for(session, items)
+    early = [i for i in items if i.requires_touch and i.provider_message_id and not i.touch_id
+             and ("pmid", i.provider_message_id) not in touches]
+    if early and lock_message_ids(session, [i.provider_message_id or "" for i in early]):
+        # the send may have been recorded while we waited for its lock: look again (see take_unattributed)
+        touches.update(_touches_for(session, early))
     contacts = _contacts_for(session, items)
     invitees = _invitees(session, items, touches)
     keys = [i.dedupe_key for i in items if i.dedupe_key]
@@ -267,6 +272,7 @@ def take_unattributed(session: Session, provider_message_ids: list[str]) -> list
     record again (the send they answer is now recorded, so `record` finds its touch by that id)."""
     out: list[NormalizedEvent] = []
     table = table_of(UnattributedEvent)
+    lock_message_ids(session, provider_message_ids)
     ids = sorted(set(provider_message_ids))
     for part in (ids[i:i + 900] for i in range(0, len(ids), 900)):
         rows = session.execute(delete(table).where(table.c.provider_message_id.in_(part)).returning(
@@ -287,3 +293,16 @@ def early_callbacks(session: Session, limit: int = 5000) -> list[str]:
     table = table_of(UnattributedEvent)
     return [pmid for (pmid,) in session.execute(select(table.c.provider_message_id).join(
         Touch, col(Touch.provider_message_id) == table.c.provider_message_id).distinct().limit(limit)) if pmid]
+
+
+def lock_message_ids(session: Session, provider_message_ids: list[str]) -> bool:
+    """On PostgreSQL, take a transaction lock per provider message id (in one order: no deadlocks).
+    The dispatcher takes it when it records a send, a webhook when it finds no send for a message id:
+    so either the webhook sees the send, or the dispatcher sees the event the webhook kept. SQLite has
+    one writer at a time; housekeeping's sweep catches what is left there. False: no lock taken."""
+    if session.get_bind().dialect.name != "postgresql" or not provider_message_ids:
+        return False
+    session.execute(text("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(x) AS h "
+                         "FROM unnest(CAST(:ids AS text[])) AS x ORDER BY h) AS ids"),
+                    {"ids": sorted(set(provider_message_ids))})
+    return True
