@@ -273,6 +273,13 @@ class Dispatcher:
         if lost.is_set():
             return None
         try:
+            if message.channel == Channel.SMS and self.throttle:
+                self._limiter(message.sms_from).wait()  # the number's turn is kept in the database
+        except DBAPIError:
+            log.exception("lost the database while waiting for touch %s's turn to send", touch.id)
+            lost.set()
+            return None  # never attempted: it goes back to the queue with the rest
+        try:
             return self._attempt(touch, contact, message, now)
         except DBAPIError:
             # the provider's answer (if any) could not be recorded: this touch stays `sending` for
@@ -284,8 +291,6 @@ class Dispatcher:
     def _attempt(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
         out = DispatchResult()
         provider = self.providers[message.channel if message.channel != Channel.MEETING else "meeting"]
-        if message.channel == Channel.SMS and self.throttle:
-            self._limiter(message.sms_from).wait()
         try:
             result: SendResult = provider.send(message)
         except ProviderError as exc:
@@ -328,7 +333,11 @@ class Dispatcher:
             base = self.settings.dispatch.retry_base.total_seconds()
             delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
             if exc.status == 429:
-                self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel).slow_down(2.0)
+                try:
+                    self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel
+                                  ).slow_down(2.0)
+                except DBAPIError:  # recording the retry matters more than slowing the number down
+                    log.warning("could not slow %s down: the database is away", message.sms_from)
             values.update(status=TouchStatus.APPROVED, due_at=now + timedelta(seconds=delay),
                           reason=f"retrying after: {exc.reason}")
             out.retried += 1

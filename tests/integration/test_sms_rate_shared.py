@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from outreach.db import session_scope
@@ -56,3 +57,44 @@ def test_two_dispatchers_share_one_numbers_rate(tmp_path: Path, pg_url: str) -> 
     assert len(stamps) == 10 and min(gaps) >= 0.8 / RATE, gaps
     span = (stamps[-1] - stamps[0]).total_seconds()
     assert span >= 9 * 0.8 / RATE, span
+
+
+class LostAfterOne:
+    """A number's bucket whose database goes away after the first turn."""
+
+    def __init__(self) -> None:
+        self.turns = 0
+
+    def wait(self) -> None:
+        self.turns += 1
+        if self.turns > 1:
+            raise OperationalError("UPDATE sendrate", {}, Exception("server closed the connection"))
+
+    def slow_down(self, seconds: float) -> None:
+        pass
+
+
+def test_sms_waiting_for_a_turn_go_back_when_the_database_is_lost(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'lost.db'}", **{
+        "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS}})
+    provider = RecordingProvider()
+    engine = Engine(Project.open(root), providers=provider.as_providers())
+    due = datetime.now(UTC) - timedelta(hours=1)
+    with session_scope(engine.db) as s:
+        for i in range(3):
+            contact = Contact(email=f"buyer{i}@example.org", phone=f"+1415555010{i}", consent_sms=True,
+                              first_name=f"Buyer{i}", stage="interested")
+            s.add(contact)
+            s.flush()
+            s.add(Touch(contact_id=contact.id or 0, dedupe_key=f"t{i}", stage="interested",
+                        rule="playbook:interested", step="check-in", interaction="reminder",
+                        content="interested/check-in", channel="sms", status=TouchStatus.APPROVED, due_at=due))
+    dispatcher = engine.dispatcher()
+    dispatcher.limiters[engine.settings.sender.sms_from] = LostAfterOne()
+    dispatcher.throttle = True
+    ids = dispatcher.claim(datetime.now(UTC))
+    dispatcher._process(ids, datetime.now(UTC))
+    with session_scope(engine.db) as s:
+        statuses = sorted(t.status for t in s.execute(select(Touch)).scalars())
+    assert len(provider.sent) == 1
+    assert statuses == [TouchStatus.APPROVED, TouchStatus.APPROVED, TouchStatus.SENT]  # none left `sending`
