@@ -158,7 +158,11 @@ class Proc:
 
     def stop(self, timeout: float = 60.0) -> None:
         """SIGTERM, as systemd, Docker and Kubernetes stop a service; SIGKILL only after `timeout`."""
-        if self.popen is None or self.popen.poll() is not None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is not None:  # it stopped by itself before we asked: a crash
+            self.exits.append((self.popen.returncode, -1.0))
+            self.popen = None
             return
         started = time.monotonic()
         self.popen.send_signal(signal.SIGTERM)
@@ -169,6 +173,7 @@ class Proc:
             self.popen.wait()
             code = None
         self.exits.append((code, time.monotonic() - started))
+        self.popen = None
 
 
 class Soak:
@@ -289,8 +294,9 @@ class Soak:
     def sample_rss(self) -> None:
         now = time.time()
         for p in [self.run, *self.workers]:
-            if p.popen is not None and p.popen.poll() is None and (mb := rss_mb(p.popen.pid)) is not None:
-                self.rss[(p.name, p.popen.pid)].append((now, mb))
+            popen = p.popen  # stop() may clear it meanwhile
+            if popen is not None and popen.poll() is None and (mb := rss_mb(popen.pid)) is not None:
+                self.rss[(p.name, popen.pid)].append((now, mb))
 
     def collect_sandbox(self) -> None:
         """The sandbox forgets on restart and keeps its last 1,000 posts: gather both as we go."""
@@ -389,7 +395,7 @@ class Soak:
         with engine.connect() as c:
             touches = [dict(r._mapping) for r in c.execute(text(
                 "SELECT t.id, t.status, t.channel, t.sent_at, t.claimed_at, t.provider_message_id, t.contact_id, "
-                "c.email, c.timezone FROM touch t JOIN contact c ON c.id = t.contact_id"))]
+                "c.email, c.phone, c.timezone FROM touch t JOIN contact c ON c.id = t.contact_id"))]
             suppressions = c.execute(text("SELECT contact_id, channel, at FROM suppression")).all()
             status_orphans = c.execute(text(
                 "SELECT count(*) FROM evidence WHERE source = 'twilio' AND touch_id IS NULL "
@@ -413,25 +419,28 @@ class Soak:
         twice = [tid for tid, n in per_touch.items() if n > 1]
         if twice:
             broken.append(f"no touch sent twice: touches {twice[:10]} reached the provider more than once")
+        # nothing left `sending` or `uncertain`, but a send whose answer was lost with the database
+        def lost_with_db(t: dict[str, Any]) -> bool:
+            return t["claimed_at"] is not None and any(
+                what.startswith("database") and a - 60 <= t["claimed_at"].timestamp() <= b + 60
+                for what, a, b in self.faults)
+
+        unknown = [t for t in touches if t["status"] in ("sending", "uncertain")]
+        excused = [t for t in unknown if lost_with_db(t)]
+        stranded = [t["id"] for t in unknown if not lost_with_db(t)]
+        if stranded:
+            broken.append(f"no touch left sending (or uncertain) but when the database was lost mid-send: "
+                          f"{len(stranded)} touch(es), e.g. {stranded[:10]}")
+        self.figures["outcome_lost_with_db"] = len(excused)
         recorded = {t["provider_message_id"] for t in sent}
-        # a send whose answer was lost with the database is `uncertain`, for a person: the only exception
-        uncertain = {t["provider_message_id"] for t in touches if t["status"] == "uncertain"}
-        missing = [mid for mid in self.messages if mid not in recorded and mid not in uncertain]
+        excused_ids = {str(t["id"]) for t in excused}
+        excused_phones = {t["phone"] for t in excused if t["channel"] == "sms"}
+        missing = [mid for mid, m in self.messages.items() if mid not in recorded and not (
+            str((m.get("custom_args") or {}).get("outreach_touch_id")) in excused_ids or m.get("to") in excused_phones)]
         if missing:
             broken.append(f"every provider acceptance recorded: {len(missing)} accepted message(s) not recorded "
                           f"as sent, e.g. {missing[:5]}")
         self.figures["provider_accepted"] = len(self.messages)
-
-        # nothing left `sending`
-        left = [t["id"] for t in touches if t["status"] == "sending"]
-        if left:
-            broken.append(f"no touch left sending: {len(left)} touch(es), e.g. {left[:10]}")
-        in_db_fault = [t for t in touches if t["status"] == "uncertain" and not any(
-            what.startswith("database") and a - 60 <= t["claimed_at"].timestamp() <= b + 60
-            for what, a, b in self.faults)]
-        if in_db_fault:
-            broken.append(f"uncertain only when the database was lost mid-send: {len(in_db_fault)} other(s), "
-                          f"e.g. {[t['id'] for t in in_db_fault[:10]]}")
 
         # no send after a suppression (decided after it) or without consent
         suppressed = {(cid, ch): at for cid, ch, at in suppressions}
@@ -495,9 +504,10 @@ class Soak:
         if api5:
             broken.append(f"no 5xx answered to the API: {api5} evidence post(s)")
         for p in [self.run, *self.workers]:
-            bad = [code for code, _ in p.exits if code != 0]
+            bad = [f"{code} {'by itself' if took < 0 else 'on SIGTERM'}" for code, took in p.exits
+                   if code != 0 or took < 0]
             if bad:
-                broken.append(f"clean stop on SIGTERM: {p.name} exited {bad}")
+                broken.append(f"clean stop on SIGTERM, no crash: {p.name} exited {bad}")
         self.figures.update(posts_to_engine=len(self.emitted), api_posts=dict(self.api_answers),
                             approvals=self.approvals, run_stop_s=[round(s, 1) for _, s in self.run.exits])
 

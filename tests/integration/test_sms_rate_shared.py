@@ -4,15 +4,16 @@ connections send together on PostgreSQL; about three seconds of real time."""
 
 from __future__ import annotations
 
-import itertools
 import threading
+import time
+from bisect import bisect_right
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlmodel import col
 
+from channels.base import OutgoingMessage, SendResult
 from outreach.db import session_scope
 from outreach.dispatcher import DispatchResult
 from outreach.engine import Engine
@@ -24,11 +25,23 @@ from tests.support import ALWAYS, make_project
 RATE = 4.0  # messages a second from the one number
 
 
+class TimedProvider(RecordingProvider):
+    """Notes when each message was handed over: what the number's rate paces."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.called: list[float] = []
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        self.called.append(time.time())
+        return super().send(message)
+
+
 def test_two_dispatchers_share_one_numbers_rate(tmp_path: Path, pg_url: str) -> None:
     root = make_project(tmp_path / "proj", pg_url, **{
         "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
         "sender.sms_rate": RATE, "dispatch.batch_size": 2})
-    provider = RecordingProvider()
+    provider = TimedProvider()
     engine = Engine(Project.open(root), providers=provider.as_providers())
     due = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(engine.db) as s:
@@ -49,14 +62,12 @@ def test_two_dispatchers_share_one_numbers_rate(tmp_path: Path, pg_url: str) -> 
     for t in threads:
         t.join(30)
     assert sum(r.sent for r in results) == 10 and all(r.sent for r in results), results  # both sent
-    with session_scope(engine.db) as s:
-        stamps = sorted(at.replace(tzinfo=UTC) for at in s.execute(
-            select(col(Touch.sent_at)).where(col(Touch.status) == TouchStatus.SENT)).scalars() if at)
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
-    # one turn per 1/RATE s from the one number, whichever process sends (a little slack for the clock)
-    assert len(stamps) == 10 and min(gaps) >= 0.8 / RATE, gaps
-    span = (stamps[-1] - stamps[0]).total_seconds()
-    assert span >= 9 * 0.8 / RATE, span
+    stamps = sorted(provider.called)
+    # one turn per 1/RATE s from the one number, whichever process sends: at most RATE in any second
+    # (+1 for thread jitter on a loaded machine; two buckets of their own would allow 2 x RATE)
+    busiest = max(bisect_right(stamps, at + 1.0) - i for i, at in enumerate(stamps))
+    assert len(stamps) == 10 and busiest <= RATE + 1, stamps
+    assert stamps[-1] - stamps[0] >= 9 * 0.8 / RATE, stamps
 
 
 class LostAfterOne:
