@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, inspect, or_, select, text, update
+from sqlalchemy import ColumnElement, Connection, delete, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -267,7 +267,7 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
     return changes
 
 
-def take_unattributed(session: Session, provider_message_ids: list[str]) -> list[NormalizedEvent]:
+def take_unattributed(session: Session | Connection, provider_message_ids: list[str]) -> list[NormalizedEvent]:
     """Remove the unattributed events naming these provider message ids and return them as events to
     record again (the send they answer is now recorded, so `record` finds its touch by that id)."""
     out: list[NormalizedEvent] = []
@@ -295,12 +295,13 @@ def early_callbacks(session: Session, limit: int = 5000) -> list[str]:
         Touch, col(Touch.provider_message_id) == table.c.provider_message_id).distinct().limit(limit)) if pmid]
 
 
-def lock_message_ids(session: Session, provider_message_ids: list[str]) -> bool:
+def lock_message_ids(session: Session | Connection, provider_message_ids: list[str]) -> bool:
     """On PostgreSQL, take a transaction lock per provider message id (in one order: no deadlocks).
     The dispatcher takes it when it records a send, a webhook when it finds no send for a message id:
     so either the webhook sees the send, or the dispatcher sees the event the webhook kept. SQLite has
     one writer at a time; housekeeping's sweep catches what is left there. False: no lock taken."""
-    if session.get_bind().dialect.name != "postgresql" or not provider_message_ids:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name != "postgresql" or not provider_message_ids:
         return False
     session.execute(text("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(x) AS h "
                          "FROM unnest(CAST(:ids AS text[])) AS x ORDER BY h) AS ids"),
