@@ -147,3 +147,19 @@ def test_the_choice_costs_microseconds(sqlite_engine: Engine) -> None:
         pick = learner(row, "routine")
         assert pick is not None and pick(ROUTINE) is not None
     assert (time.perf_counter() - started) / len(rows) < 200e-6  # generous: a loaded CI machine
+
+
+def test_a_failure_in_counting_never_costs_the_send(project_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting runs in a savepoint of the send's transaction: when it fails, the send is still recorded."""
+    def broken(*_: object) -> None:
+        raise ValueError("math domain error")
+
+    monkeypatch.setattr("outreach.engine.count_sends", broken)
+    provider = RecordingProvider()
+    engine = Engine(Project.open(project_path), providers=provider.as_providers())
+    load(engine)
+    engine.plan(MONDAY)
+    result = engine.dispatch(MONDAY)
+    assert result.sent == len(provider.sent) == len(sent(engine)) > 0
+    with session_scope(engine.db) as s:
+        assert learning_counts.stored(s) == ({}, {})
