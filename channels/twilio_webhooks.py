@@ -114,6 +114,7 @@ def inbound_sms_events(sms: InboundSms, *, now: datetime | None = None) -> list[
     )]
 
 
+NOT_YET_OURS = "a status for a MessageSid no send of ours has recorded (yet)"
 _INBOUND_STATUSES = frozenset({"receiving", "received"})
 
 
@@ -141,6 +142,9 @@ def parse_status(params: Mapping[str, str], *, now: datetime | None = None) -> N
         type=kind, occurred_at=now or datetime.now(UTC), source=SOURCE,
         dedupe_key=f"{SOURCE}:{sid}:{status}", provider_message_id=sid,
         phone=(params.get("To") or "").strip() or None, data=data,
+        # by MessageSid only, never by phone: a callback that beats the send's record is kept and
+        # attributed when the dispatcher records that MessageSid
+        requires_touch=NOT_YET_OURS,
     )
 
 

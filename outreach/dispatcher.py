@@ -12,9 +12,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
@@ -24,9 +25,9 @@ from outreach.accounts.store import states as account_states
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.db import rows_changed, session_scope
-from outreach.errors import RenderError
+from outreach.errors import OutreachError, RenderError
 from outreach.kinds import Channel
-from outreach.models import Contact, Message, Suppression, Touch, TouchStatus, table_of
+from outreach.models import Contact, Message, SendRate, Suppression, Touch, TouchStatus, table_of
 from outreach.policy import Verdict, decide, unreachable
 from outreach.preferences import pick_channel
 from outreach.ruleset import Ruleset
@@ -73,6 +74,53 @@ class RateLimiter:
             self.next_at = max(self.next_at, time.monotonic() + seconds)
 
 
+class SharedRateLimiter:
+    """The token bucket of one sending number kept in the database (SendRate), shared by every process
+    and thread that sends from it. Taking a turn is one atomic UPDATE ... RETURNING: PostgreSQL locks
+    the row for it (a concurrent taker waits, then re-reads the new value), SQLite has one writer at a
+    time; so no two takers get the same slot, whatever the number of workers."""
+
+    def __init__(self, engine: Engine, sender: str, per_second: float) -> None:
+        self.engine = engine
+        self.sender = sender
+        self.interval = 1.0 / per_second
+        self._known = False
+
+    def _take(self, at_least: float, step: float) -> float:
+        """Set next_at = max(next_at, at_least) + step; return the new next_at."""
+        table = table_of(SendRate)
+        for attempt in range(3):
+            with self.engine.begin() as conn:
+                if not self._known:
+                    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+                    conn.execute(dialect.insert(table).values(sender=self.sender, next_at=0.0)
+                                 .on_conflict_do_nothing())
+                    self._known = True
+                later = case((table.c.next_at > at_least, table.c.next_at), else_=at_least) + step
+                row = conn.execute(update(table).where(table.c.sender == self.sender).values(
+                    next_at=later).returning(table.c.next_at)).first()
+            if row is not None:
+                return float(row[0])
+            self._known = False  # the row went away (a fresh database): make it again
+            time.sleep(0.01 * (attempt + 1))
+        raise OutreachError(f"could not take a sending turn for {self.sender}")
+
+    def wait(self) -> None:
+        now = time.time()
+        at = self._take(now, self.interval) - self.interval  # the start of the slot we took
+        if at > now:
+            time.sleep(at - now)
+
+    def slow_down(self, seconds: float) -> None:
+        self._take(time.time() + seconds, 0.0)
+
+
+class Limiter(Protocol):
+    def wait(self) -> None: ...
+
+    def slow_down(self, seconds: float) -> None: ...
+
+
 @dataclass
 class Dispatcher:
     """`build` turns a claimed touch and its contact into an OutgoingMessage (or raises RenderError);
@@ -85,11 +133,12 @@ class Dispatcher:
     build: Callable[[Touch, Contact, Ruleset], OutgoingMessage]
     worker_id: str = "worker"
     templates: Callable[[str], set[str]] | None = None  # content key -> channels with a template
-    limiters: dict[str, RateLimiter] = field(default_factory=dict)
+    limiters: dict[str, Limiter] = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)  # set: claim nothing more
     throttle: bool = True
-    # called once per batch with the (touch, contact) pairs just sent: channel learning counts them
-    on_sent: Callable[[list[tuple[Touch, Contact]]], None] | None = None
+    # called with each send in the transaction that records it (so a killed batch leaves no count
+    # behind and none missing): channel learning counts it, early provider callbacks are re-attributed
+    on_recorded: Callable[[Connection, Touch, Contact, SendResult, datetime], None] | None = None
 
     def run_once(self, now: datetime | None = None, clock: Callable[[], datetime] | None = None) -> DispatchResult:
         """Dispatch every touch due at `now` (default: the clock), batch after batch. Per-sender
@@ -208,9 +257,6 @@ class Dispatcher:
             untried = [t.id or 0 for (t, _, _), res in zip(go, results, strict=True) if res is None]
             if untried:
                 self._release(untried, now)
-            sent = [(t, c) for (t, c, _), res in zip(go, results, strict=True) if res is not None and res.sent]
-            if sent and self.on_sent is not None:
-                self.on_sent(sent)
         return out
 
     def _release(self, ids: list[int], now: datetime, attempts: int = 6) -> None:
@@ -235,6 +281,13 @@ class Dispatcher:
         if lost.is_set():
             return None
         try:
+            if message.channel == Channel.SMS and self.throttle:
+                self._limiter(message.sms_from).wait()  # the number's turn is kept in the database
+        except DBAPIError:
+            log.exception("lost the database while waiting for touch %s's turn to send", touch.id)
+            lost.set()
+            return None  # never attempted: it goes back to the queue with the rest
+        try:
             return self._attempt(touch, contact, message, now)
         except DBAPIError:
             # the provider's answer (if any) could not be recorded: this touch stays `sending` for
@@ -246,8 +299,6 @@ class Dispatcher:
     def _attempt(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime) -> DispatchResult:
         out = DispatchResult()
         provider = self.providers[message.channel if message.channel != Channel.MEETING else "meeting"]
-        if message.channel == Channel.SMS and self.throttle:
-            self._limiter(message.sms_from).wait()
         try:
             result: SendResult = provider.send(message)
         except ProviderError as exc:
@@ -268,6 +319,9 @@ class Dispatcher:
                 touch_id=touch.id or 0, channel=message.channel, provider=result.provider,
                 to=(message.to_phone if message.channel == Channel.SMS else message.to_email) or "",
                 subject=message.subject, text=message.text, html=message.html, created_at=now))
+            if self.on_recorded is not None:
+                touch.channel = message.channel
+                self.on_recorded(conn, touch, contact, result, now)
         out.sent += 1
         return out
 
@@ -287,7 +341,11 @@ class Dispatcher:
             base = self.settings.dispatch.retry_base.total_seconds()
             delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
             if exc.status == 429:
-                self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel).slow_down(2.0)
+                try:
+                    self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel
+                                  ).slow_down(2.0)
+                except DBAPIError:  # recording the retry matters more than slowing the number down
+                    log.warning("could not slow %s down: the database is away", message.sms_from)
             values.update(status=TouchStatus.APPROVED, due_at=now + timedelta(seconds=delay),
                           reason=f"retrying after: {exc.reason}")
             out.retried += 1
@@ -316,10 +374,12 @@ class Dispatcher:
                 conn.execute(update(table).where(table.c.id == tid,
                                                  table.c.status == TouchStatus.SENDING).values(**row))
 
-    def _limiter(self, key: str) -> RateLimiter:
+    def _limiter(self, key: str) -> Limiter:
         if key not in self.limiters:
-            rate = self.settings.sender.sms_rate if key.startswith("+") else 50.0
-            self.limiters[key] = RateLimiter(rate)
+            if key.startswith("+"):  # a sending number: its rate holds across processes
+                self.limiters[key] = SharedRateLimiter(self.engine, key, self.settings.sender.sms_rate)
+            else:
+                self.limiters[key] = RateLimiter(50.0)
         return self.limiters[key]
 
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy import Engine as DbEngine
 from sqlmodel import Session
 
-from channels.base import OutgoingMessage, Provider
+from channels.base import OutgoingMessage, Provider, SendResult
 from channels.outbox import OutboxProvider
 from outreach.accounts.store import accounts_of, committee, member_ids, pause_for_answers, refresh_stages
 from outreach.config import Settings
@@ -21,7 +22,7 @@ from outreach.content import available_channels
 from outreach.context import Lazy
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
-from outreach.evidence import EvidenceIn, RecordResult, record
+from outreach.evidence import EvidenceIn, RecordResult, early_callbacks, record, take_unattributed
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
@@ -117,24 +118,27 @@ class Engine:
         transaction."""
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            rules = self.project.rules
-            result = record(s, rules, items, now)
-            enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
-            self._count_evidence(s, result)
-            pause_for_answers(s, rules.accounts, result.recorded, now)
-            advanced: list[str] = []
-            if result.stage_changes and rules.accounts.stages:
-                accounts = accounts_of(s, sorted({c.contact_id for c in result.stage_changes}))
-                advanced = refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
-                                          rule_at=rules.account_rule_at)
-            planner = self.planner()
-            planner.fire_triggers(s, result.recorded, now)
-            moved = {c.contact_id for c in result.stage_changes}
-            if advanced and any(step.account_stage for steps in rules.playbooks.values() for step in steps):
-                moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
-            if moved:
-                planner.plan(s, now, sorted(moved))
-            return result
+            return self._record_in(s, items, now)
+
+    def _record_in(self, s: Session, items: list[EvidenceIn], now: datetime) -> RecordResult:
+        rules = self.project.rules
+        result = record(s, rules, items, now)
+        enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
+        self._count_evidence(s, result)
+        pause_for_answers(s, rules.accounts, result.recorded, now)
+        advanced: list[str] = []
+        if result.stage_changes and rules.accounts.stages:
+            accounts = accounts_of(s, sorted({c.contact_id for c in result.stage_changes}))
+            advanced = refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
+                                      rule_at=rules.account_rule_at)
+        planner = self.planner()
+        planner.fire_triggers(s, result.recorded, now)
+        moved = {c.contact_id for c in result.stage_changes}
+        if advanced and any(step.account_stage for steps in rules.playbooks.values() for step in steps):
+            moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
+        if moved:
+            planner.plan(s, now, sorted(moved))
+        return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
         """Teach channel learning in a savepoint: a failure there is logged and costs the learner
@@ -150,7 +154,7 @@ class Engine:
         project = self.project
         return Dispatcher(self.db, self.settings, lambda: project.rules, self.providers,
                           self.build,
-                          worker_id=self.worker_id, on_sent=self._count_sends,
+                          worker_id=self.worker_id, on_recorded=self._recorded,
                           templates=lambda key: available_channels(project.content_dir, key))
 
     def sender_of(self, contact: Contact) -> Sender:
@@ -171,9 +175,46 @@ class Engine:
         return build_message(self.settings, self.project.content_dir, touch, contact, rules,
                              self.sender_of(contact), self.committee_of(contact))
 
-    def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
+    def _recorded(self, conn: Connection, touch: Touch, contact: Contact, result: SendResult,
+                  now: datetime) -> None:
+        """In the transaction that records a send: count it for channel learning, and attribute the
+        provider's callbacks that arrived before it (kept unattributed, by the provider's message id).
+        Each in a savepoint: a failure there is logged and never costs the send its record."""
+        # Core on the dispatcher's connection: this runs once per message (a Session per send cost a
+        # third of dispatch's time); a Session joins that transaction only to record early callbacks
+        try:
+            with conn.begin_nested():
+                count_sends(conn, self.project.rules, [(touch, contact)])
+        except Exception:
+            log.exception("channel learning could not count the send of touch %s; sent anyway", touch.id)
+        # Twilio calls back within milliseconds, often before this commit; SendGrid's events carry the
+        # touch id in their custom args, so they need no help (housekeeping sweeps any that do)
+        if not result.provider_message_id or touch.channel != Channel.SMS:
+            return
+        try:
+            with conn.begin_nested():
+                items = take_unattributed(conn, [result.provider_message_id])
+                if items:
+                    with Session(bind=conn, expire_on_commit=False) as s:  # joins: its commit is a flush
+                        self._record_in(s, items, now)
+                        s.commit()
+        except Exception:
+            log.exception("could not attribute early callbacks for touch %s; housekeeping will retry", touch.id)
+
+    def _reattribute(self, s: Session, provider_message_ids: list[str], now: datetime) -> int:
+        """Record, against their touch, the unattributed events that name these provider message ids
+        (callbacks that beat the send's record); returns how many were recorded."""
+        items = take_unattributed(s, provider_message_ids)
+        if not items:
+            return 0
+        return len(self._record_in(s, items, now).recorded)
+
+    def attribute_early_callbacks(self, now: datetime | None = None) -> int:
+        """Housekeeping's sweep for what a race left over: a callback kept unattributed just after
+        the send that would have claimed it was recorded."""
+        now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
-            count_sends(s, self.project.rules, sent)
+            return self._reattribute(s, early_callbacks(s), now)
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
@@ -186,4 +227,8 @@ class Engine:
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)
+        try:
+            self.attribute_early_callbacks(now)
+        except Exception:  # never at the cost of expiry and recovery
+            log.exception("could not attribute early provider callbacks")
         return expire(self.db, now), recover(self.db, now, self.settings.dispatch.sending_lease)

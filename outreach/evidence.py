@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, delete, inspect, or_, select, update
+from sqlalchemy import ColumnElement, Connection, delete, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -27,6 +27,7 @@ from outreach.models import (
     Touch,
     TouchStatus,
     UnattributedEvent,
+    table_of,
 )
 from outreach.ruleset import Ruleset
 from outreach.stages import next_stage, relevant_events
@@ -71,6 +72,11 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
             refuse_buyer_consent(item.type)
     result = RecordResult()
     touches = _touches_for(session, items)
+    early = [i for i in items if i.requires_touch and i.provider_message_id and not i.touch_id
+             and ("pmid", i.provider_message_id) not in touches]
+    if early and lock_message_ids(session, [i.provider_message_id or "" for i in early]):
+        # the send may have been recorded while we waited for its lock: look again (see take_unattributed)
+        touches.update(_touches_for(session, early))
     contacts = _contacts_for(session, items)
     invitees = _invitees(session, items, touches)
     keys = [i.dedupe_key for i in items if i.dedupe_key]
@@ -259,3 +265,45 @@ def _advance(session: Session, rules: Ruleset, recorded: list[Evidence], now: da
             ).values(status=TouchStatus.CANCELLED, reason="stage_changed", updated_at=now))
     session.flush()
     return changes
+
+
+def take_unattributed(session: Session | Connection, provider_message_ids: list[str]) -> list[NormalizedEvent]:
+    """Remove the unattributed events naming these provider message ids and return them as events to
+    record again (the send they answer is now recorded, so `record` finds its touch by that id)."""
+    out: list[NormalizedEvent] = []
+    table = table_of(UnattributedEvent)
+    lock_message_ids(session, provider_message_ids)
+    ids = sorted(set(provider_message_ids))
+    for part in (ids[i:i + 900] for i in range(0, len(ids), 900)):
+        rows = session.execute(delete(table).where(table.c.provider_message_id.in_(part)).returning(
+            table.c.source, table.c.type, table.c.occurred_at, table.c.reason, table.c.email, table.c.phone,
+            table.c.provider_message_id, table.c.dedupe_key, table.c.data)).all()
+        for source, kind, at, reason, email, phone, pmid, key, data in rows:
+            data = dict(data or {})
+            touch_id = data.pop("touch_id", None)
+            out.append(NormalizedEvent(type=kind, occurred_at=at, source=source, email=email, phone=phone,
+                                       provider_message_id=pmid, dedupe_key=key, data=data,
+                                       touch_id=touch_id if isinstance(touch_id, int) else None,
+                                       requires_touch=reason or None))
+    return sorted(out, key=lambda e: e.occurred_at)
+
+
+def early_callbacks(session: Session, limit: int = 5000) -> list[str]:
+    """Provider message ids of unattributed events whose touch has been recorded since they came."""
+    table = table_of(UnattributedEvent)
+    return [pmid for (pmid,) in session.execute(select(table.c.provider_message_id).join(
+        Touch, col(Touch.provider_message_id) == table.c.provider_message_id).distinct().limit(limit)) if pmid]
+
+
+def lock_message_ids(session: Session | Connection, provider_message_ids: list[str]) -> bool:
+    """On PostgreSQL, take a transaction lock per provider message id (in one order: no deadlocks).
+    The dispatcher takes it when it records a send, a webhook when it finds no send for a message id:
+    so either the webhook sees the send, or the dispatcher sees the event the webhook kept. SQLite has
+    one writer at a time; housekeeping's sweep catches what is left there. False: no lock taken."""
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name != "postgresql" or not provider_message_ids:
+        return False
+    session.execute(text("SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext(x) AS h "
+                         "FROM unnest(CAST(:ids AS text[])) AS x ORDER BY h) AS ids"),
+                    {"ids": sorted(set(provider_message_ids))})
+    return True

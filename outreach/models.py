@@ -235,7 +235,8 @@ class UnattributedEvent(SQLModel, table=True):
     reason: str  # why it was not attributed
     email: str | None = Field(default=None, index=True)
     phone: str | None = None
-    provider_message_id: str | None = None
+    # indexed: a status callback that beat the send's record is re-attributed by it (dispatcher)
+    provider_message_id: str | None = Field(default=None, index=True)
     dedupe_key: str | None = Field(default=None, unique=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
@@ -321,3 +322,9 @@ class WebhookAttempt(SQLModel, table=True):
     status: int | None = None
     error: str | None = None
     duration_ms: int = 0
+class SendRate(SQLModel, table=True):
+    """The shared token bucket of one sending number: every process that sends from it takes its
+    turn here, so `sender.sms_rate` holds across any number of workers."""
+
+    sender: str = Field(primary_key=True)
+    next_at: float = 0.0  # epoch seconds: the earliest moment the next message may go

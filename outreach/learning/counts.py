@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -43,12 +43,13 @@ def _keys(rules: Ruleset, contact: Any, stage: str, interaction: str, channel: s
     return keys
 
 
-def _bump(session: Session, table: Any, keys: Sequence[str], deltas: Mapping[Key, list[int]]) -> None:
+def _bump(session: Session | Connection, table: Any, keys: Sequence[str], deltas: Mapping[Key, list[int]]) -> None:
     """Add deltas to counters, inserting missing rows; sorted so that concurrent writers lock rows
     in one order (no deadlocks on PostgreSQL)."""
     if not deltas:
         return
-    dialect: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect: Any = postgresql if bind.dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(table)
     stmt = stmt.on_conflict_do_update(index_elements=list(keys),
                                       set_={c: table.c[c] + stmt.excluded[c] for c in COUNTS})
@@ -57,14 +58,14 @@ def _bump(session: Session, table: Any, keys: Sequence[str], deltas: Mapping[Key
         session.execute(stmt, rows[i:i + 500])
 
 
-def add_counts(session: Session, mine: Mapping[Key, list[int]], pop: Mapping[Key, list[int]]) -> None:
+def add_counts(session: Session | Connection, mine: Mapping[Key, list[int]], pop: Mapping[Key, list[int]]) -> None:
     """Add [sent, responses, negatives] deltas: per (contact, interaction, channel) and per
     (scope, value, interaction, channel)."""
     _bump(session, table_of(ChannelStat), ("contact_id", "interaction", "channel"), mine)
     _bump(session, table_of(ChannelPrior), ("scope", "value", "interaction", "channel"), pop)
 
 
-def count_sends(session: Session, rules: Ruleset, sent: Iterable[tuple[Touch, Contact]]) -> None:
+def count_sends(session: Session | Connection, rules: Ruleset, sent: Iterable[tuple[Touch, Contact]]) -> None:
     """Count touches just handed to a provider (the dispatcher calls this once per batch)."""
     mine: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])
     pop: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0])

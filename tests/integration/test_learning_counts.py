@@ -4,10 +4,14 @@ The pure choice is tests/unit/test_channel_choice.py."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlmodel import select
 
+from channels.base import OutgoingMessage, SendResult
 from outreach.contact_info import channel_picks
 from outreach.contacts import import_csv
 from outreach.db import session_scope
@@ -17,7 +21,9 @@ from outreach.learning import counts as learning_counts
 from outreach.learning import learner as learning
 from outreach.learning.learner import ChannelLearner, Counts
 from outreach.models import Contact, Touch
+from outreach.project import Project
 from outreach.queue import approve_all
+from outreach.testing import RecordingProvider
 from tests.support import ROOT, at
 
 ROUTINE = ["email", "sms"]
@@ -77,6 +83,38 @@ def test_incremental_counts_equal_a_recount(engine: Engine) -> None:
         assert learning_counts.stored(s) == (mine, pop)
 
 
+class Killed(BaseException):
+    """The process dying mid-batch (SIGKILL, OOM): nothing after it in the batch runs its cleanup."""
+
+
+class DiesOnThirdSend(RecordingProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.taken = 0
+        self.gate = threading.Lock()  # the dispatcher sends from several threads
+
+    def send(self, message: OutgoingMessage) -> SendResult:
+        with self.gate:
+            self.taken += 1
+            if self.taken > 2:
+                raise Killed
+        return super().send(message)
+
+
+def test_a_batch_killed_mid_way_leaves_counts_equal_to_a_recount(project_path: Path) -> None:
+    """Each send is counted in the transaction that records it (issue 12, finding 2): the two sends
+    recorded before the process died are counted, the rest are not, and nothing is counted twice."""
+    engine = Engine(Project.open(project_path), providers=DiesOnThirdSend().as_providers())
+    load(engine)
+    engine.plan(MONDAY)
+    with pytest.raises(Killed):
+        engine.dispatch(MONDAY)
+    with session_scope(engine.db) as s:
+        mine, pop = learning_counts.stored(s)
+        assert (mine, pop) == learning_counts.recount(s, engine.project.rules)
+    assert sum(c.sent for c in mine.values()) == len(sent(engine)) == 2
+
+
 def test_contacts_show_and_the_planner_use_the_learned_channel(sqlite_engine: Engine) -> None:
     engine = sqlite_engine
     ids = load(engine)
@@ -109,3 +147,19 @@ def test_the_choice_costs_microseconds(sqlite_engine: Engine) -> None:
         pick = learner(row, "routine")
         assert pick is not None and pick(ROUTINE) is not None
     assert (time.perf_counter() - started) / len(rows) < 200e-6  # generous: a loaded CI machine
+
+
+def test_a_failure_in_counting_never_costs_the_send(project_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting runs in a savepoint of the send's transaction: when it fails, the send is still recorded."""
+    def broken(*_: object) -> None:
+        raise ValueError("math domain error")
+
+    monkeypatch.setattr("outreach.engine.count_sends", broken)
+    provider = RecordingProvider()
+    engine = Engine(Project.open(project_path), providers=provider.as_providers())
+    load(engine)
+    engine.plan(MONDAY)
+    result = engine.dispatch(MONDAY)
+    assert result.sent == len(provider.sent) == len(sent(engine)) > 0
+    with session_scope(engine.db) as s:
+        assert learning_counts.stored(s) == ({}, {})
