@@ -22,6 +22,7 @@ from outreach.config import Retention
 from outreach.consent import STAFF_SOURCES
 from outreach.evidence import RESPONSES
 from outreach.models import (
+    Account,
     ConsentChange,
     Contact,
     DoNotContact,
@@ -42,7 +43,7 @@ from outreach.models import (
 from outreach.queue import iso
 
 EXPORT_COLUMNS = ("id", "external_id", "email", "phone", "first_name", "last_name", "company", "title",
-                  "timezone", "owner", "account_id", "account_name", "stage", "stage_entered_at", "stage_proof",
+                  "timezone", "owner", "account_id", "account_name", "role", "stage", "stage_entered_at", "stage_proof",
                   "stage_proof_at", "preferences", "consent_email", "consent_sms", "suppressed", "evidence",
                   "touches_sent", "responses", "created_at")
 EXPORT_BATCH = 1000
@@ -54,11 +55,14 @@ def export_rows(session: Session, batch: int = EXPORT_BATCH) -> Iterator[dict[st
     after = 0
     table = table_of(Contact)
     columns = [table.c[name] for name in ("id", "external_id", "email", "phone", "first_name", "last_name",
-                                          "company", "title", "timezone", "owner", "attributes", "stage",
+                                          "company", "title", "timezone", "owner", "account_id", "role", "stage",
                                           "stage_entered_at", "consent_email", "consent_sms", "created_at")]
+    account = table_of(Account)
     while True:
         # Core rows, not ORM objects: a third of the time, and nothing kept in the session
-        page = session.execute(select(*columns).where(table.c.id > after).order_by(table.c.id).limit(batch)).all()
+        page = session.execute(select(*columns, account.c.name.label("account_name")).outerjoin(
+            account, account.c.id == table.c.account_id).where(table.c.id > after).order_by(table.c.id)
+            .limit(batch)).all()
         if not page:
             return
         ids = [row.id for row in page]
@@ -71,12 +75,11 @@ def export_rows(session: Session, batch: int = EXPORT_BATCH) -> Iterator[dict[st
         sent = _count_by_contact(session, Touch, ids, col(Touch.status) == TouchStatus.SENT)
         for c in page:
             cid = c.id
-            attrs = c.attributes or {}
             proof, proof_at = proofs.get(cid, (None, None))
             yield {"id": cid, "external_id": c.external_id, "email": c.email, "phone": c.phone,
                    "first_name": c.first_name, "last_name": c.last_name, "company": c.company, "title": c.title,
-                   "timezone": c.timezone, "owner": c.owner, "account_id": attrs.get("account_id"),
-                   "account_name": attrs.get("account_name"), "stage": c.stage,
+                   "timezone": c.timezone, "owner": c.owner, "account_id": c.account_id,
+                   "account_name": c.account_name, "role": c.role, "stage": c.stage,
                    "stage_entered_at": iso(c.stage_entered_at), "stage_proof": proof, "stage_proof_at": proof_at,
                    "preferences": ";".join(f"{k}={v}" for k, v in sorted(prefs.get(cid, {}).items())),
                    "consent_email": c.consent_email, "consent_sms": c.consent_sms,
@@ -190,10 +193,33 @@ def forget(session: Session, contact: Contact, *, secret: str, actor: str, now: 
         session.execute(delete(UnattributedEvent).where(or_(
             func.lower(col(UnattributedEvent.email)).in_(lowered), col(UnattributedEvent.phone).in_(addresses))))
     outbound.erase_contact(session, cid)
+    if contact.account_id:
+        _leave_account(session, cid, contact.account_id, now)
     request = ErasureRequest(contact_id=cid, actor=actor, at=now)
     session.add(request)
     session.flush()
     return request
+
+
+def _leave_account(session: Session, cid: int, account_id: str, now: datetime) -> None:
+    """The forgotten person leaves their account: an account of no one else goes (its name and domain
+    may be the person's own business); one with other members keeps them, with the person's address
+    taken out of the proof of its stage."""
+    session.execute(update(Contact).where(col(Contact.id) == cid).values(account_id=None, role=None))
+    account = session.get(Account, account_id)
+    if account is None:
+        return
+    others = session.scalar(select(func.count()).select_from(Contact).where(col(Contact.account_id) == account_id))
+    if not others:
+        session.delete(account)
+        return
+    proof = dict(account.stage_proof or {})
+    members = proof.get("members")
+    if isinstance(members, list):
+        proof["members"] = [{**m, "email": None} if isinstance(m, dict) and m.get("id") == cid else m
+                            for m in members]
+        account.stage_proof, account.updated_at = proof, now
+        session.add(account)
 
 
 PRUNE_BATCH = 5000

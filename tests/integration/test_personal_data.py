@@ -15,6 +15,7 @@ from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
 from outreach.models import (
+    Account,
     ConsentChange,
     Contact,
     ErasureRequest,
@@ -94,8 +95,13 @@ def test_forget_leaves_no_trace_keeps_counts_and_refuses_a_later_import(engine: 
         forget(s, find_contact(s, cid), secret=engine.settings.server.secret_key, actor="dpo@x.io",
                now=at("2026-03-04 09:00"))
     with session_scope(engine.db) as s:
-        for needle in (EMAIL, PHONE, PHONE.removeprefix("+1"), "Ada", "Analytical", "CRM-1", "Acme"):
+        for needle in (EMAIL, PHONE, PHONE.removeprefix("+1"), "Ada", "Analytical", "CRM-1"):
             assert text_columns_holding(s, needle) == [], needle
+        # the account (example.org, named Acme on Ada's row) is Bob's too: it stays, without Ada
+        account = s.get(Account, "example.org")
+        assert account is not None and account.name == "Acme"
+        members = s.execute(select(Contact).where(col(Contact.account_id) == "example.org")).scalars().all()
+        assert [c.first_name for c in members] == ["Bob"]
         assert s.execute(select(func.count()).select_from(Evidence).where(
             col(Evidence.contact_id) == cid)).scalar_one() == 2  # the counts stay
         assert s.execute(select(func.count()).select_from(Touch).where(
@@ -121,3 +127,14 @@ def test_export_rows_carry_stage_proof_preferences_and_counts(engine: Engine, tm
     assert ada["account_name"] == "Acme" and ada["touches_sent"] == 1 and ada["responses"] == 1
     assert ada["evidence"] == 2 and ada["stage"] != "aware" and ada["stage_proof"] in ("email.replied",
                                                                                          "pricing.viewed")
+
+
+def test_an_account_of_the_forgotten_person_alone_goes_with_them(engine: Engine, tmp_path: Path) -> None:
+    import_people(engine, tmp_path / "solo.csv", "sole@trader.example,,Sol,Trader,Sol Trading,CRM-9,Sol Trading\n")
+    with session_scope(engine.db) as s:
+        assert s.get(Account, "trader.example") is not None
+        forget(s, find_contact(s, "sole@trader.example"), secret=engine.settings.server.secret_key, actor="dpo@x.io",
+               now=at("2026-03-04 09:00"))
+    with session_scope(engine.db) as s:
+        assert s.get(Account, "trader.example") is None
+        assert text_columns_holding(s, "Sol Trading") == [] and text_columns_holding(s, "trader.example") == []
