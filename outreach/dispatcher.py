@@ -329,13 +329,17 @@ def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=
         return rows_changed(result)
 
 
+TOO_LATE_TO_APPROVE = "the moment for this touch passed before anyone approved it"
+TOO_LATE_TO_SEND = "the moment for this touch passed before it could be sent"
+
+
 def expire(engine: Engine, now: datetime) -> int:
     """Pending touches nobody approved in time, and open ones whose `within` passed."""
     with session_scope(engine) as s:
         stale = s.execute(update(Touch).where(col(Touch.status) == TouchStatus.PENDING,
                                               col(Touch.approve_by) <= now).values(
-            status=TouchStatus.EXPIRED, updated_at=now, reason="nobody approved it in time"))
+            status=TouchStatus.EXPIRED, updated_at=now, reason=TOO_LATE_TO_APPROVE))
         late = s.execute(update(Touch).where(col(Touch.status).in_((TouchStatus.PENDING, TouchStatus.APPROVED)),
                                              col(Touch.expires_at) <= now).values(
-            status=TouchStatus.EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
+            status=TouchStatus.EXPIRED, updated_at=now, reason=TOO_LATE_TO_SEND))
         return rows_changed(stale) + rows_changed(late)

@@ -128,7 +128,7 @@ def prefer(request: Request, contact_id: int, user: FormUser, engine: EngineDep,
     try:
         with session_scope(engine.db) as s:
             _visible(s, user, contact_id)
-            set_preference(s, engine, contact_id, interaction, channel, source="web")
+            set_preference(s, engine, contact_id, interaction, channel, source=user.email)
     except InvalidInput as exc:
         flash(request, "error", str(exc))
         return RedirectResponse(back, status_code=303)

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.models import TouchStatus, User
-from outreach.queue import edit, get_touch, list_touches, pending_by_owner, transition
+from outreach.queue import edit, get_touch, latest_due, list_touches, pending_by_owner, transition
 from outreach.web.auth import owner_scope, require_actor
 from outreach.web.deps import EngineDep, FormUser, PageUser
 from outreach.web.page_data import edit_channels, preview
@@ -61,14 +61,17 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
                limit: Annotated[int, Query(ge=1, le=1000)] = PAGE) -> Response:
     scope = _scope(user, owner)
     with session_scope(engine.db) as s:
-        pending = list_touches(s, owner=scope, status=TouchStatus.PENDING, limit=limit + 1)
+        now = datetime.now(UTC)
+        pending = list_touches(s, owner=scope, status=TouchStatus.PENDING, limit=limit + 1, awake_at=now)
+        snoozed = list_touches(s, owner=scope, status=TouchStatus.PENDING, snoozed_at=now, limit=50)
         waiting = list_touches(s, owner=scope, status=TouchStatus.APPROVED, reason_prefix="waiting:", limit=50)
         by_owner = pending_by_owner(s) if user.role != "rep" else {}
         owners = sorted((o, n) for o, n in by_owner.items() if o)
-        cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t)}
+        cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
+                  "latest": latest_due(t)}
                  for t, c in pending[:limit]]
     return render_page(request, "queue.html", {
-        "cards": cards, "more": len(pending) > limit, "waiting": waiting, "owners": owners,
+        "cards": cards, "more": len(pending) > limit, "waiting": waiting, "snoozed": snoozed, "owners": owners,
         "all_pending": sum(by_owner.values()), "owner": scope,
         "may_act": user.role in ("admin", "rep"), "snooze": list(SNOOZE), "limit": limit,
         "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")})
@@ -78,7 +81,8 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
 def touch_page(request: Request, touch_id: int, user: PageUser, engine: EngineDep) -> Response:
     with session_scope(engine.db) as s:
         t, c = get_touch(s, touch_id, owner_scope(user))
-        card = {"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t)}
+        card = {"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
+                  "latest": latest_due(t)}
     return render_page(request, "touch.html", {"card": card, "may_act": user.role in ("admin", "rep"),
                                                "snooze": list(SNOOZE), "back": f"/queue/{touch_id}"})
 
@@ -126,10 +130,14 @@ def snooze(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
             due = when or start + SNOOZE[delay]
             if due <= now:
                 raise InvalidInput("snooze to a time in the future")
-            edit(s, touch_id, now, owner=owner_scope(user), due_at=due)
+            latest = latest_due(t)
+            if latest is not None and due > latest:
+                raise InvalidInput(f"touch #{touch_id} can wait until {fmt_time(latest, request)} at the latest: "
+                                   "it expires then")
+            edit(s, touch_id, now, owner=owner_scope(user), due_at=due, actor=user.email, snooze=True)
     except (InvalidInput, InvalidTransition) as exc:
         return _failed(request, exc, back)
-    return _done(request, f"Snoozed touch #{touch_id}", back, [touch_id])
+    return _done(request, f"Snoozed touch #{touch_id} until {fmt_time(due, request)}", back, [touch_id])
 
 
 def _changed(sent: str | None, shown: str | None) -> str | None:
@@ -161,10 +169,14 @@ def edit_touch(request: Request, touch_id: int, user: FormUser, engine: EngineDe
         with session_scope(engine.db) as s:
             t, c = get_touch(s, touch_id, owner_scope(user))
             shown = preview(engine, t, c)
+            moved, latest = _moved(request, due_at, t.due_at), latest_due(t)
+            if moved is not None and latest is not None and moved > latest:
+                raise InvalidInput(f"touch #{touch_id} can be sent until {fmt_time(latest, request)} at the latest: "
+                                   "it expires then")
             edit(s, touch_id, now, owner=owner_scope(user), subject=_changed(subject, shown.subject),
                  body=_changed(body, shown.text), channel=channel or None,
-                 due_at=_moved(request, due_at, t.due_at),
-                 allowed_channels=edit_channels(engine, t))
+                 due_at=moved,
+                 allowed_channels=edit_channels(engine, t), actor=user.email)
             if then == "approve":
                 transition(s, "approve", [touch_id], now, owner=owner_scope(user))
     except (InvalidInput, InvalidTransition) as exc:

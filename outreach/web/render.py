@@ -108,7 +108,25 @@ def _status_label(status: str | None) -> str:
     return (status or "").replace("_", " ")
 
 
-env.filters.update(ago=_ago, pct=_pct, status_label=_status_label, when=_when, local_input=_local_input)
+@pass_context
+def _their_time(ctx: Any, dt: datetime | str | None, zone: str | None, fmt: str = "%a %H:%M") -> str:
+    """The buyer's wall-clock time for `dt` ("Thu 09:30 in Asia/Singapore"), or "" when the buyer's zone is
+    unknown or the viewer's own: shown beside send and meeting times, where the buyer's hour matters."""
+    value = to_utc(_iso_dt(dt) if isinstance(dt, str) else dt)
+    if value is None or not zone:
+        return ""
+    try:
+        theirs = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    mine = viewer_tz(ctx["request"])
+    if theirs.key == mine.key or value.astimezone(theirs).utcoffset() == value.astimezone(mine).utcoffset():
+        return ""
+    return f"{value.astimezone(theirs).strftime(fmt)} in {theirs.key}"
+
+
+env.filters.update(ago=_ago, their_time=_their_time, pct=_pct,
+                   status_label=_status_label, when=_when, local_input=_local_input)
 
 
 # Pages load only their own script and styles, and may not be framed (clickjacking on Approve).

@@ -38,11 +38,12 @@ BODIES: dict[str, dict[str, Any]] = {
     "/queue/{touch_id}/snooze": {"data": {"delay": "1d"}},
     "/queue/{touch_id}/edit": {"data": {"subject": "hijacked", "then": "approve"}},
     "/queue/bulk": {"data": {"ids": ["{other}"], "action": "approve"}},
+    "/profile": {"data": {"timezone": "Asia/Tokyo"}},
     "/logout": {"data": {}},
     "/login": {"data": {}},
 }
 # POST routes that name no object of another rep: they are only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login"}
+NO_OBJECT = {"/logout", "/login", "/profile"}
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:

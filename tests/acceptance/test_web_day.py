@@ -1,0 +1,88 @@
+"""The rep's day over HTTP: snooze limits and the snoozed list, the profile's time zone and the times
+that follow it, words for people on the pages."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import update
+from sqlmodel import col
+
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.models import Touch, TouchStatus
+from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
+
+REP = "rep@example.com"
+
+
+@pytest.fixture
+def web(sqlite_engine: Engine) -> tuple[Engine, Seed, TestClient, str]:
+    s = seed(sqlite_engine)
+    c = client(sqlite_engine)
+    return sqlite_engine, s, c, sign_in(c, REP)
+
+
+def _card_ids(html: str) -> set[int]:
+    return {int(n) for n in re.findall(r'<article class="card touch" id="touch-(\d+)"', html)}
+
+
+def test_snooze_stops_at_the_expiry_and_the_touch_leaves_the_queue(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, csrf = web
+    one = s.pending[REP][0]
+    deadline = touch(e, one).approve_by
+    assert deadline is not None
+    page = c.get("/queue").text
+    assert one in _card_ids(page) and "It can wait until" in page  # the form says until when
+    before = touch(e, one).due_at
+    too_late = (deadline.replace(tzinfo=UTC) + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    got = c.post(f"/queue/{one}/snooze", data={"csrf": csrf, "until": too_late})
+    assert "at the latest" in got.text and one in _card_ids(got.text)
+    assert touch(e, one).due_at == before
+    got = c.post(f"/queue/{one}/snooze", data={"csrf": csrf, "delay": "3d"})  # past the 3-day approval window
+    assert "at the latest" in got.text and touch(e, one).due_at == before
+    fetch = c.post(f"/queue/{one}/snooze", data={"csrf": csrf, "delay": "1w"}, headers={"x-requested-with": "fetch"})
+    assert fetch.status_code == 422 and "at the latest" in fetch.json()["detail"]
+
+    page = c.post(f"/queue/{one}/snooze", data={"csrf": csrf, "delay": "4h"}).text
+    assert "Snoozed touch" in page
+    assert one not in _card_ids(page), "a snoozed touch stays out of the queue until its time"
+    assert f'href="/queue/{one}"' in page.split('id="snoozed"')[1]  # listed apart, with who snoozed it
+    assert touch(e, one).reason == f"snoozed by {REP}" and touch(e, one).status == TouchStatus.PENDING
+    with session_scope(e.db) as db:  # its time comes
+        db.execute(update(Touch).where(col(Touch.id) == one).values(due_at=datetime.now(UTC) - timedelta(minutes=1)))
+    assert one in _card_ids(c.get("/queue").text)
+    c.post(f"/queue/{one}/approve", data={"csrf": csrf})
+    assert touch(e, one).status == TouchStatus.APPROVED and touch(e, one).reason is None
+
+
+def test_a_rep_in_another_zone_reads_local_times(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, csrf = web
+    one = s.pending[REP][0]
+    due = touch(e, one).due_at.replace(tzinfo=UTC)
+    assert "Your profile" in c.get("/profile").text
+    bad = c.post("/profile", data={"csrf": csrf, "timezone": "Mars/Olympus"}).text
+    assert "unknown time zone" in bad
+    assert "Saved: times are shown in Asia/Tokyo" in c.post("/profile", data={"csrf": csrf, "timezone": "Asia/Tokyo",
+                                                                             "name": "Rita Rep"}).text
+    page = c.get(f"/queue/{one}").text
+    tokyo = due.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert tokyo.strftime("%a %d %b, %H:%M") in page
+    assert "buyer's time:" in page  # the buyer is in an American zone: their hour beside ours
+    c.post("/profile", data={"csrf": csrf, "timezone": ""})
+    assert due.strftime("%a %d %b, %H:%M") in c.get(f"/queue/{one}").text  # back to the project's zone (UTC)
+
+
+def test_words_for_people(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, csrf = web
+    ada = s.contacts["Ada"]
+    c.post(f"/contacts/{ada}/preference", data={"csrf": csrf, "interaction": "routine", "channel": "sms"})
+    page = c.get(f"/contacts/{ada}").text
+    assert f"set by {REP}" in page and "stated by the contact" not in page
+    e.housekeeping(datetime.now(UTC) + timedelta(days=10))  # nobody approved the pending touches
+    page = c.get(f"/contacts/{ada}").text
+    assert "the moment for this touch passed before anyone approved it" in page
+    assert "`" not in page and "over 0 touches" not in page
