@@ -39,8 +39,8 @@ def channel_picks(session: Session, engine: Engine, contact: Contact) -> dict[st
     reach = batch_loads.reach_of(contact, batch_loads.suppressions(session, [cid]).get(cid))
     stated = batch_loads.stated_preferences(session, [cid]).get(cid, {})
     # a preference a person set on the buyer's behalf (the web page records their address) says who
-    setters = {p.interaction: p.source for p in session.execute(
-        select(Preference).where(col(Preference.contact_id) == cid)).scalars() if "@" in p.source}
+    setters = {p.interaction: p.source.removeprefix("web:") for p in session.execute(
+        select(Preference).where(col(Preference.contact_id) == cid)).scalars() if p.source.startswith("web:")}
     rules = engine.project.rules
     out: dict[str, dict[str, str | None]] = {}
     for name, inter in rules.interactions.items():

@@ -19,6 +19,7 @@ from outreach.content import available_channels
 from outreach.db import session_scope
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, record
+from outreach.inbox import pause_for_out_of_office
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.messages import build_message
@@ -108,6 +109,7 @@ class Engine:
         now = now or datetime.now(UTC)
         with session_scope(self.db) as s:
             result = record(s, self.project.rules, items, now)
+            pause_for_out_of_office(s, result.recorded, self.settings.timezone)  # their touches wait for them
             self._count_evidence(s, result)
             planner = self.planner()
             planner.fire_triggers(s, result.recorded, now)

@@ -46,12 +46,17 @@ class Contact(SQLModel, table=True):
     stage_entered_at: datetime = Field(default_factory=utcnow, index=True)
     stage_entry: int = 0  # bumped on every stage change: a step runs once per stage entry
     created_at: datetime = Field(default_factory=utcnow)
+    # automated touches wait until then (a person paused them, or the buyer is out of office);
+    # a rep's one-off message does not
+    paused_until: datetime | None = None
+    paused_reason: str | None = None
 
 
 class Evidence(SQLModel, table=True):
     """Something the buyer did (or a provider saw), normalized to a dotted event name."""
 
-    __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),)
+    __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),
+                      Index("ix_evidence_type_at", "type", "occurred_at"))  # the inbox: replies, newest first
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
@@ -83,6 +88,7 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_status_due", "status", "due_at"),
         Index("ix_touch_contact_status", "contact_id", "status"),
         Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
+        Index("ix_touch_meeting_start", "meeting_start"),  # the booked meetings that overlap a slot
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -107,6 +113,10 @@ class Touch(SQLModel, table=True):
     provider_message_id: str | None = Field(default=None, index=True)
     evidence_id: int | None = Field(default=None, foreign_key="evidence.id")
     meeting_minutes: int | None = None
+    # the slot booked for a meeting touch: the engine's own calendar when the rep has none connected
+    meeting_start: datetime | None = None
+    meeting_end: datetime | None = None
+    meeting_sequence: int = 0  # the invite's SEQUENCE: a moved or cancelled meeting sends a higher one
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None
     attempts: int = 0
@@ -198,3 +208,16 @@ class UnattributedEvent(SQLModel, table=True):
     provider_message_id: str | None = None
     dedupe_key: str | None = Field(default=None, unique=True)
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ReplyState(SQLModel, table=True):
+    """What a person did with a buyer's reply in the inbox: handled it, answered it (the one-off touch),
+    or snoozed it until a time. A reply without a row waits for a human."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence.id", unique=True)
+    status: str  # handled | answered | snoozed
+    until: datetime | None = None  # a snooze's end
+    touch_id: int | None = Field(default=None, foreign_key="touch.id")  # the answer
+    actor: str
+    at: datetime = Field(default_factory=utcnow)
