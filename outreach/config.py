@@ -180,6 +180,17 @@ class Dispatch(Strict):
     sending_lease: Duration = timedelta(minutes=10)
 
 
+class CalendarLink(Strict):
+    """A rep's CalDAV calendar (Google, iCloud, Fastmail, Nextcloud; Exchange through a bridge): the
+    engine reads its busy times and writes the meetings it proposes there."""
+
+    url: str  # the CalDAV server or the calendar's own URL
+    username: str = ""
+    password: str = ""
+    calendar: str = ""  # the calendar's name under the account; empty: the URL is the calendar, else the first
+    timeout: float = 10.0
+
+
 class Settings(Strict):
     database: str = "sqlite:///outreach.db"
     timezone: str = "UTC"
@@ -192,6 +203,12 @@ class Settings(Strict):
     server: Server = Server()
     policy: Policy = Policy()
     dispatch: Dispatch = Dispatch()
+    calendars: dict[str, CalendarLink] = {}  # a rep's email -> their connected calendar
+
+    @field_validator("calendars")
+    @classmethod
+    def _rep_emails(cls, v: dict[str, CalendarLink]) -> dict[str, CalendarLink]:
+        return {k.strip().lower(): link for k, link in v.items()}
 
     @field_validator("timezone")
     @classmethod

@@ -22,6 +22,7 @@ from outreach.evidence import EvidenceIn, RecordResult, record
 from outreach.inbox import pause_for_out_of_office
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
+from outreach.meetings import RepCalendar, book_unbooked
 from outreach.messages import build_message
 from outreach.models import Channel, Contact, Touch
 from outreach.planner import Planner, PlanResult
@@ -65,6 +66,8 @@ class Engine:
         self.project = project
         self._providers = providers
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._calendar: RepCalendar | None = None
+        self._calendar_links: object = None
 
     @property
     def settings(self) -> Settings:
@@ -101,6 +104,8 @@ class Engine:
             result = self.planner().plan(s, now, contact_ids, dry_run=dry_run)
             if dry_run:
                 s.rollback()
+            else:
+                self.book_meetings(s, contact_ids)
             return result
 
     def record(self, items: list[EvidenceIn], now: datetime | None = None) -> RecordResult:
@@ -116,6 +121,7 @@ class Engine:
             moved = sorted({c.contact_id for c in result.stage_changes})
             if moved:
                 planner.plan(s, now, moved)
+            self.book_meetings(s, result.contact_ids)
             return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
@@ -127,6 +133,22 @@ class Engine:
         except Exception:
             log.exception("channel learning could not count %d piece(s) of evidence; recorded anyway",
                           len(result.recorded))
+
+    def book_meetings(self, session: Session, contact_ids: list[int] | None = None) -> int:
+        """A slot for each new meeting touch (of `contact_ids`, else everybody's): free in the engine's
+        own record of invites (and in the rep's connected calendar, when there is one)."""
+        return book_unbooked(session, self.settings, self.calendar, contact_ids)
+
+    @property
+    def calendar(self) -> RepCalendar | None:
+        """The reps' connected CalDAV calendars (`calendars:` in config.yaml), or None."""
+        if not self.settings.calendars:
+            return None
+        if self._calendar is None or self._calendar_links is not self.settings.calendars:
+            from outreach.calendar_sync import CalDavCalendars
+
+            self._calendar, self._calendar_links = CalDavCalendars(self.settings.calendars), self.settings.calendars
+        return self._calendar
 
     def dispatcher(self) -> Dispatcher:
         project = self.project

@@ -4,18 +4,21 @@ the rep's working hours (each in their own zone) that overlaps no other open inv
 the same buyer. Declined, expired, rejected and cancelled invites free their slot. A rep's edit moves
 the meeting (a higher SEQUENCE of the same UID); cancelling a sent invite sends METHOD:CANCEL.
 
-`busy_elsewhere` is where a connected calendar adds the rep's own busy times (outreach.caldav)."""
+A rep with a connected calendar (`RepCalendar`, outreach.calendar_sync over CalDAV) also has its busy
+times kept free, and each proposed meeting written there under the invite's UID."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
+from outreach import tokens
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.errors import InvalidInput, InvalidTransition
@@ -28,8 +31,17 @@ HOLDING = (TouchStatus.PENDING, TouchStatus.APPROVED, TouchStatus.SENDING, Touch
 LEAD = timedelta(days=2)  # a meeting is proposed at least this long after its invite goes out
 CANCEL_STEP = "cancel"
 Interval = tuple[datetime, datetime]
-# the rep's busy times from elsewhere (a CalDAV calendar): (rep email, from, to) -> intervals
-BusyLookup = Callable[[str, datetime, datetime], Sequence[Interval]]
+
+
+class RepCalendar(Protocol):
+    """A rep's own calendar: what the engine reads and writes there (outreach.calendar_sync.CalDavCalendars)."""
+
+    def busy(self, rep: str, start: datetime, end: datetime, skip_uid: str | None = None) -> list[Interval]: ...
+
+    def propose(self, rep: str, uid: str, start: datetime, end: datetime, title: str,
+                attendee: str | None) -> bool: ...
+
+    def remove(self, rep: str, uid: str) -> bool: ...
 
 
 def _aware(dt: datetime) -> datetime:
@@ -67,8 +79,30 @@ def booked(session: Session, *, owner: str | None, contact_id: int, since: datet
     return [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
 
 
+def uid_of(settings: Settings, touch_id: int) -> str:
+    return tokens.invite_uid(settings.server.secret_key, touch_id, settings.sender.domain)
+
+
+def _title(contact: Contact) -> str:
+    name = " ".join(p for p in (contact.first_name, contact.last_name) if p) or contact.email or contact.phone
+    return f"Meeting with {name}" + (f" ({contact.company})" if contact.company else "")
+
+
+def _elsewhere(calendar: RepCalendar | None, settings: Settings, touch: Touch, contact: Contact,
+               start: datetime, end: datetime) -> list[Interval]:
+    if calendar is None or not contact.owner:
+        return []
+    return calendar.busy(contact.owner, start, end, skip_uid=uid_of(settings, touch.id or 0))
+
+
+def _write(calendar: RepCalendar | None, settings: Settings, touch: Touch, contact: Contact) -> None:
+    if calendar is not None and contact.owner and touch.meeting_start and touch.meeting_end:
+        calendar.propose(contact.owner, uid_of(settings, touch.id or 0), _aware(touch.meeting_start),
+                         _aware(touch.meeting_end), _title(contact), contact.email)
+
+
 def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
-         busy_elsewhere: BusyLookup | None = None, earliest: datetime | None = None) -> Interval:
+         calendar: RepCalendar | None = None, earliest: datetime | None = None) -> Interval:
     """Give the meeting touch its slot (see the module's doc); ValueError when none fits in 14 days."""
     duration = timedelta(minutes=touch.meeting_minutes or 30)
     start_from = earliest or _aware(touch.due_at) + LEAD
@@ -76,8 +110,7 @@ def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
     zones = [contact_tz(contact, settings.timezone).key, rep_zone(session, settings, contact.owner)]
     horizon = start_from + timedelta(days=15)
     busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start_from, exclude=touch.id)
-    if busy_elsewhere is not None and contact.owner:
-        busy += list(busy_elsewhere(contact.owner, start_from, horizon))
+    busy += _elsewhere(calendar, settings, touch, contact, start_from, horizon)
     try:
         start = propose_slot(earliest=start_from, duration=duration, zones=zones, hours=hours, weekdays=weekdays,
                              busy=busy)
@@ -86,21 +119,27 @@ def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
                              weekdays=weekdays, busy=busy)
     touch.meeting_start, touch.meeting_end = start, start + duration
     session.add(touch)
+    _write(calendar, settings, touch, contact)
     return start, start + duration
 
 
-def book_unbooked(session: Session, settings: Settings, busy_elsewhere: BusyLookup | None = None) -> int:
+def book_unbooked(session: Session, settings: Settings, calendar: RepCalendar | None = None,
+                  contact_ids: Sequence[int] | None = None) -> int:
     """Book a slot for every open meeting touch that has none (just planned, or its send time moved),
-    oldest due first so earlier invites get earlier slots. Returns how many it booked."""
-    rows = session.execute(
-        select(Touch, Contact).join(Contact, col(Contact.id) == col(Touch.contact_id))
-        .where(col(Touch.channel) == Channel.MEETING, col(Touch.meeting_start).is_(None),
-               col(Touch.status).in_((TouchStatus.PENDING, TouchStatus.APPROVED)))
-        .order_by(col(Touch.due_at), col(Touch.id))).all()
+    oldest due first so earlier invites get earlier slots; only `contact_ids`' when given (evidence
+    for a few buyers need not look at everybody's). Returns how many it booked."""
+    q = (select(Touch, Contact).join(Contact, col(Contact.id) == col(Touch.contact_id))
+         .where(col(Touch.channel) == Channel.MEETING, col(Touch.meeting_start).is_(None),
+                col(Touch.status).in_((TouchStatus.PENDING, TouchStatus.APPROVED))))
+    if contact_ids is not None:
+        if not contact_ids:
+            return 0
+        q = q.where(col(Touch.contact_id).in_(list(contact_ids)))
+    rows = session.execute(q.order_by(col(Touch.due_at), col(Touch.id))).all()
     done = 0
     for touch, contact in rows:
         try:
-            book(session, settings, touch, contact, busy_elsewhere)
+            book(session, settings, touch, contact, calendar)
         except ValueError:
             continue  # no free slot in two weeks: the invite is built as before, and a person sees it
         session.flush()  # the next touch sees this one's slot
@@ -109,7 +148,7 @@ def book_unbooked(session: Session, settings: Settings, busy_elsewhere: BusyLook
 
 
 def move(session: Session, settings: Settings, touch: Touch, contact: Contact, start: datetime,
-         busy_elsewhere: BusyLookup | None = None) -> Interval:
+         calendar: RepCalendar | None = None) -> Interval:
     """A rep's new time for a pending meeting: inside both working days and free, or InvalidInput
     saying why. The invite keeps its UID and takes a higher SEQUENCE."""
     if touch.channel != Channel.MEETING or touch.status != TouchStatus.PENDING:
@@ -130,17 +169,18 @@ def move(session: Session, settings: Settings, touch: Touch, contact: Contact, s
             local = start.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
             raise InvalidInput(f"{local} is outside {label} working hours ({zone})")
     busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start, exclude=touch.id)
-    if busy_elsewhere is not None and contact.owner:
-        busy += list(busy_elsewhere(contact.owner, start, start + duration))
+    busy += _elsewhere(calendar, settings, touch, contact, start, start + duration)
     if any(b < start + duration and start < e for b, e in busy):
         raise InvalidInput("that time overlaps another meeting of the rep or the buyer")
     touch.meeting_start, touch.meeting_end = start, start + duration
     touch.meeting_sequence = (touch.meeting_sequence or 0) + 1
     session.add(touch)
+    _write(calendar, settings, touch, contact)
     return start, start + duration
 
 
-def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, now: datetime) -> Touch:
+def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, now: datetime,
+                settings: Settings | None = None, calendar: RepCalendar | None = None) -> Touch:
     """Cancel a sent invite: the invite is marked cancelled (its slot is free) and a METHOD:CANCEL for
     the same UID, a higher SEQUENCE, goes out as a touch of its own."""
     if touch.channel != Channel.MEETING or touch.status != TouchStatus.SENT:
@@ -157,6 +197,8 @@ def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, no
                    body_override=f"{actor} cancelled this meeting.", created_at=now, updated_at=now)
     session.add_all([touch, cancel])
     session.flush()
+    if calendar is not None and settings is not None and contact.owner:
+        calendar.remove(contact.owner, uid_of(settings, touch.id or 0))
     return cancel
 
 

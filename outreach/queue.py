@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from outreach.db import rows_changed
 from outreach.errors import InvalidInput, InvalidTransition, NotFound
-from outreach.models import STATUSES, Contact, Touch, TouchStatus
+from outreach.models import STATUSES, Channel, Contact, Touch, TouchStatus
 
 # who may move a touch from which status to which
 TRANSITIONS: dict[str, tuple[set[TouchStatus], TouchStatus]] = {
@@ -34,6 +34,9 @@ def touch_json(t: Touch, c: Contact) -> dict[str, Any]:
         "stage": t.stage, "rule": t.rule, "step": t.step, "interaction": t.interaction,
         "channel": t.channel, "channel_reason": t.channel_reason, "due_at": iso(t.due_at),
         "sent_at": iso(t.sent_at), "provider_message_id": t.provider_message_id,
+        # a meeting touch's booked slot (SPEC section 11)
+        **({"meeting_start": iso(t.meeting_start), "meeting_end": iso(t.meeting_end)}
+           if t.channel == Channel.MEETING else {}),
     }
 
 
@@ -153,6 +156,11 @@ def edit(session: Session, touch_id: int, now: datetime, *, owner: str | None = 
         t.subject_override = subject or None
     if body is not None:
         t.body_override = body or None
+    if t.meeting_start is not None and (t.channel != Channel.MEETING or (due_at is not None and due_at != t.due_at)):
+        # a meeting whose invite moves, or a touch that stops being one, gives up its slot; the engine
+        # books a new one (the invite keeps its UID and takes a higher SEQUENCE)
+        t.meeting_start = t.meeting_end = None
+        t.meeting_sequence = (t.meeting_sequence or 0) + 1
     if due_at is not None:
         t.due_at = due_at
     if snooze and (t.reason is None or t.reason.startswith(SNOOZED)):  # a reason that says why it cannot go stays

@@ -272,6 +272,7 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
         edit(s, touch_id, now, owner=owner_scope(user), subject=body.subject, body=body.body,
              channel=body.channel, due_at=_utc(body.due_at) if body.due_at else None,
              allowed_channels=edit_channels(engine, t), actor=user.email)
+        engine.book_meetings(s, [t.contact_id])
         if body.approve:
             transition(s, "approve", [touch_id], now, owner=owner_scope(user))
         return touch_json(t, c)

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from outreach.engine import Engine
 from outreach.errors import WebhookRejected
-from outreach.web import api, error_pages, inbox, pages, profile, queue_pages, unsubscribe, webhooks
+from outreach.web import api, error_pages, inbox, meeting_pages, pages, profile, queue_pages, unsubscribe, webhooks
 from outreach.web.guards import BodyLimit, ClientAddress, SecurityHeaders, networks
 
 SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
@@ -48,6 +48,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(queue_pages.router)
     app.include_router(profile.router)
     app.include_router(inbox.router)
+    app.include_router(meeting_pages.router)
     # the last added runs first: headers on every answer (a 413 too), then the body limit before any
     # route reads or authenticates, then the client's address for the sign-in limit
     server = engine.settings.server

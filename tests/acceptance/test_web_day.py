@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Touch, TouchStatus
+from outreach.models import Contact, Touch, TouchStatus
 from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
 REP = "rep@example.com"
@@ -86,3 +86,39 @@ def test_words_for_people(web: tuple[Engine, Seed, TestClient, str]) -> None:
     page = c.get(f"/contacts/{ada}").text
     assert "the moment for this touch passed before anyone approved it" in page
     assert "`" not in page and "over 0 touches" not in page
+
+
+def test_a_rep_moves_and_cancels_a_meeting(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, csrf = web
+    with session_scope(e.db) as db:
+        invite = db.execute(select(Touch).where(col(Touch.channel) == "meeting",
+                                                col(Touch.contact_id) == s.contacts["Grace"])).scalar_one()
+    start = invite.meeting_start.replace(tzinfo=UTC) if invite.meeting_start else None
+    assert start is not None
+    page = c.get(f"/queue/{invite.id}").text
+    assert 'name="meeting_at"' in page and "for the buyer" in page  # the buyer's local meeting time
+    night = start.replace(hour=3, minute=0) + timedelta(days=7)
+    got = c.post(f"/queue/{invite.id}/edit", data={"csrf": csrf, "meeting_at": night.strftime("%Y-%m-%dT%H:%M")})
+    assert "is outside the buyer&#39;s working hours" in got.text
+    later = start + timedelta(days=7)
+    c.post(f"/queue/{invite.id}/edit", data={"csrf": csrf, "meeting_at": later.strftime("%Y-%m-%dT%H:%M")})
+    moved = touch(e, invite.id or 0)
+    assert moved.meeting_start is not None and moved.meeting_start.replace(tzinfo=UTC) == later
+    assert moved.meeting_sequence == 1
+    assert "not a sent meeting invite" in c.post(f"/queue/{invite.id}/cancel-meeting", data={"csrf": csrf}).text
+    with session_scope(e.db) as db:
+        db.execute(update(Touch).where(col(Touch.id) == invite.id).values(status=TouchStatus.SENT))
+    got = c.post(f"/queue/{invite.id}/cancel-meeting", data={"csrf": csrf})
+    assert "Meeting cancelled" in got.text and touch(e, invite.id or 0).status == TouchStatus.CANCELLED
+
+
+def test_admins_see_touches_nobody_can_approve(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, _csrf = web
+    assert 'id="orphans"' not in c.get("/queue").text  # a rep sees their own queue only
+    admin = client(e)
+    sign_in(admin, "admin@example.com")
+    with session_scope(e.db) as db:  # alan's owner leaves; margaret has no owner at all
+        db.execute(update(Contact).where(col(Contact.id) == s.contacts["Alan"]).values(owner="gone@example.com"))
+    page = admin.get("/queue").text
+    flag = page.split('id="orphans"')[1].split("</div>")[0]
+    assert "gone@example.com (no user account)" in flag and "nobody" in flag
