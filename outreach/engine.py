@@ -17,6 +17,7 @@ from channels.outbox import OutboxProvider
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.db import session_scope
+from outreach.digest import send_digests
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, record
 from outreach.inbox import pause_for_out_of_office
@@ -163,6 +164,11 @@ class Engine:
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)
+
+    def send_digests(self, now: datetime | None = None) -> int:
+        """Each rep's morning digest, once a day after 8:00 their time (outreach.digest)."""
+        with session_scope(self.db) as s:
+            return send_digests(s, self.settings, self.providers[Channel.EMAIL], now or datetime.now(UTC))
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)

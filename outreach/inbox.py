@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -77,8 +77,19 @@ def waiting(session: Session, now: datetime, *, owner: str | None = None, kinds:
     return out
 
 
-def count_waiting(session: Session, now: datetime, owner: str | None = None) -> int:
-    return len(waiting(session, now, owner=owner, limit=1000))
+def count_waiting(session: Session, now: datetime, owner: str | None = None, limit: int = 100) -> int:
+    """How many replies wait for a person (counted up to `limit`: a badge says "99+" past it)."""
+    return len(waiting(session, now, owner=owner, limit=limit))
+
+
+def expiring_today(session: Session, now: datetime, day_end: datetime, owner: str | None = None) -> int:
+    """Touches waiting for approval that will go stale (or pass their `within`) before `day_end`."""
+    q = (select(func.count()).select_from(Touch).join(Contact, col(Contact.id) == col(Touch.contact_id))
+         .where(col(Touch.status) == TouchStatus.PENDING,
+                or_(col(Touch.approve_by) <= day_end, col(Touch.expires_at) <= day_end)))
+    if owner:
+        q = q.where(col(Contact.owner) == owner.lower())
+    return int(session.execute(q).scalar_one())
 
 
 def reply_for(session: Session, evidence_id: int, owner: str | None) -> tuple[Evidence, Contact]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
@@ -177,6 +177,7 @@ class User(SQLModel, table=True):
     disabled_at: datetime | None = None  # a disabled user cannot sign in or use a token
     # bumped on sign-out, password change and disable: a session signed with an older value is dead
     session_version: int = 0
+    digest_on: date | None = None  # the local day of the last morning digest (outreach.digest)
 
 
 class ConsentChange(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.evidence import EvidenceIn
 from outreach.models import Contact, Touch, TouchStatus
 from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
@@ -122,3 +123,16 @@ def test_admins_see_touches_nobody_can_approve(web: tuple[Engine, Seed, TestClie
     page = admin.get("/queue").text
     flag = page.split('id="orphans"')[1].split("</div>")[0]
     assert "gone@example.com (no user account)" in flag and "nobody" in flag
+
+
+def test_the_nav_counts_replies_waiting_and_touches_expiring_today(web: tuple[Engine, Seed, TestClient, str]) -> None:
+    e, s, c, _csrf = web
+    page = c.get("/contacts").text
+    assert 'id="badge-replies"' not in page
+    # the two pricing follow-ups must be approved within 2 hours: they go stale today
+    assert re.search(r'id="badge-expiring"[^>]*>2 expire today<', page)
+    e.record([EvidenceIn("email.replied", datetime.now(UTC), "inbound", contact_id=s.contacts["Ada"],
+                         data={"text": "Yes please"}),
+              EvidenceIn("email.replied", datetime.now(UTC), "inbound", contact_id=s.contacts["Alan"],
+                         data={"text": "Not mine"})])  # another rep's buyer
+    assert re.search(r'id="badge-replies"[^>]*>1<', c.get("/contacts").text)

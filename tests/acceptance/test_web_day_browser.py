@@ -38,7 +38,8 @@ def test_a_reply_is_read_and_answered_from_the_inbox(page: Any, live: Live) -> N
                                data={"subject": "Pricing", "text": "Could we talk? Tuesday afternoon works."})])
     rid = got.recorded[0].id
     sign_in(page, live)
-    page.get_by_role("link", name="Inbox", exact=True).click()
+    assert page.locator("#badge-replies").inner_text() == "1"  # the reply waits: the nav says so
+    page.locator(".nav a[href=\"/inbox\"]").click()
     reply = page.locator(f"#reply-{rid}")
     assert "Tuesday afternoon works." in reply.inner_text()
     reply.locator("textarea[name=body]").fill("Tuesday 3pm works for me too.")

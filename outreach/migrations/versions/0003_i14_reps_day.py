@@ -37,6 +37,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('paused_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.create_index('ix_evidence_type_at', ['type', 'occurred_at'], unique=False)
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('digest_on', sa.Date(), nullable=True))
     with op.batch_alter_table('touch', schema=None) as batch_op:
         batch_op.add_column(sa.Column('meeting_start', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('meeting_end', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
@@ -45,6 +47,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('user', schema=None) as batch_op:
+        batch_op.drop_column('digest_on')
     with op.batch_alter_table('touch', schema=None) as batch_op:
         batch_op.drop_index('ix_touch_meeting_start')
         batch_op.drop_column('meeting_sequence')
