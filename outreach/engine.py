@@ -26,6 +26,7 @@ from outreach.learning.learner import ChannelLearner
 from outreach.meetings import RepCalendar, book_unbooked
 from outreach.messages import build_message
 from outreach.models import Channel, Contact, Touch
+from outreach.one_off import is_one_off
 from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
@@ -159,8 +160,11 @@ class Engine:
                           templates=lambda key: available_channels(project.content_dir, key))
 
     def _count_sends(self, sent: list[tuple[Touch, Contact]]) -> None:
-        with session_scope(self.db) as s:
-            count_sends(s, self.project.rules, sent)
+        # a person's own message is no channel choice of the engine's: it teaches the learner nothing
+        automated = [(t, c) for t, c in sent if not is_one_off(t)]
+        if automated:
+            with session_scope(self.db) as s:
+                count_sends(s, self.project.rules, automated)
 
     def dispatch(self, now: datetime | None = None) -> DispatchResult:
         return self.dispatcher().run_once(now)

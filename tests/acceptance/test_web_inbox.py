@@ -15,6 +15,7 @@ from sqlmodel import col
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.evidence import EvidenceIn
+from outreach.learning.learner import ChannelStat
 from outreach.models import Contact, Message, ReplyState, Touch, TouchStatus
 from tests.support.web import Seed, TestClient, client, seed, sign_in, touch
 
@@ -78,6 +79,8 @@ def test_a_reply_is_answered_from_the_inbox_and_the_answer_goes_out(web: tuple[E
     with session_scope(e.db) as db:
         msg = db.execute(select(Message).where(col(Message.touch_id) == state.touch_id)).scalar_one()
         assert (msg.to, msg.subject, msg.text) == ("grace@cobol.example", "Re: Checking in", "Tuesday 3pm it is.")
+        # a person's own answer is no channel choice of the engine's: the learner does not count it
+        assert db.execute(select(ChannelStat).where(col(ChannelStat.interaction) == "one-off")).first() is None
 
     page = c.get(f"/contacts/{grace}").text
     assert f"#{state.touch_id} answer by email" in page and f"sent by {REP}" in page
