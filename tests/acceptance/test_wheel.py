@@ -22,6 +22,8 @@ IN_THE_WHEEL = [
     "outreach/migrations/env.py", "outreach/migrations/script.py.mako",
     "outreach/migrations/versions/0001_initial_schema.py", "outreach/web/templates/base.html",
     "outreach/web/static/app.css", "outreach/py.typed", "channels/py.typed",
+    "outreach/web/static/swagger-ui/swagger-ui-bundle.js", "outreach/web/static/swagger-ui/swagger-ui.css",
+    "outreach/web/templates/inbox.html",
 ]
 
 
