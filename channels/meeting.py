@@ -7,7 +7,7 @@ Pure functions: no database, no clock (callers pass `now`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -47,8 +47,9 @@ class CalendarReply:
 
 def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelta, title: str,
                  description: str, organizer_email: str, organizer_name: str, attendee_email: str,
-                 attendee_name: str | None, now: datetime) -> str:
-    """Return an iCalendar METHOD:REQUEST with one VEVENT, times in UTC.
+                 attendee_name: str | None, now: datetime, cancel: bool = False) -> str:
+    """Return an iCalendar METHOD:REQUEST with one VEVENT, times in UTC; with `cancel`, the
+    METHOD:CANCEL that removes it (STATUS:CANCELLED, the same UID, a higher SEQUENCE).
 
     Re-sending with the same `uid` and a higher `sequence` updates the invite in the attendee's
     calendar (RFC 5546 section 2.1.4). Raises ValueError for naive datetimes or a non-positive
@@ -66,9 +67,9 @@ def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelt
     event = Event.new(
         uid=uid, sequence=sequence, stamp=now.astimezone(UTC), start=begin, end=begin + duration,
         summary=title, description=description, organizer=organizer, attendees=[attendee],
-        status=STATUS.CONFIRMED, transparency=TRANSP.OPAQUE,
+        status=STATUS.CANCELLED if cancel else STATUS.CONFIRMED, transparency=TRANSP.OPAQUE,
     )
-    calendar = Calendar.new(method="REQUEST", prodid=PRODID, subcomponents=[event])
+    calendar = Calendar.new(method="CANCEL" if cancel else "REQUEST", prodid=PRODID, subcomponents=[event])
     # Calendar.new adds an RFC 7986 calendar-level UID; iTIP clients key on the VEVENT's UID only,
     # and a second UID in the object only invites confusion.
     calendar.pop("UID", None)
@@ -147,9 +148,11 @@ def _dtstamp(value: Any) -> datetime | None:
 
 
 def propose_slot(*, earliest: datetime, duration: timedelta, zones: list[str], hours: tuple[int, int],
-                 weekdays: frozenset[int], step_minutes: int = 30, horizon_days: int = 14) -> datetime:
+                 weekdays: frozenset[int], step_minutes: int = 30, horizon_days: int = 14,
+                 busy: Sequence[tuple[datetime, datetime]] = ()) -> datetime:
     """The first slot at or after `earliest` (rounded up to a multiple of `step_minutes` in UTC)
-    that starts on a working day and lies wholly inside working hours in every zone of `zones`.
+    that starts on a working day, lies wholly inside working hours in every zone of `zones`, and
+    overlaps none of the `busy` intervals (aware [start, end); touching ends do not overlap).
 
     `hours` are minutes of the local day (start, end), e.g. (540, 1020) for 9:00-17:00;
     `weekdays` uses 0 for Monday. Local wall-clock time is used, so DST changes shift the slot in
@@ -172,7 +175,8 @@ def propose_slot(*, earliest: datetime, duration: timedelta, zones: list[str], h
     slot = _EPOCH + -(-since_epoch // step) * step  # ceiling division keeps exact slots unchanged
     limit = earliest + timedelta(days=horizon_days)
     while slot < limit:
-        if all(_fits(slot, duration, tz, day_start, day_end, weekdays) for tz in tzs):
+        if all(_fits(slot, duration, tz, day_start, day_end, weekdays) for tz in tzs) and \
+                not any(b_start < slot + duration and slot < b_end for b_start, b_end in busy):
             return slot
         slot += step
     raise ValueError(f"no {duration} slot inside working hours of {', '.join(zones)} "

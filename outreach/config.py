@@ -193,6 +193,8 @@ class ReportSettings(Strict):
     min_cases: int = Field(default=20, ge=1)
     # a touch counts as followed by a stage advance when the contact moves on within this long after it
     advance_within: Duration = timedelta(days=14)
+
+
 class OutboundWebhook(Strict):
     """A receiver of outbound webhooks (Standard Webhooks): where, the `whsec_` secret that signs, and
     the event types it gets (all of them when `events` is left out)."""
@@ -281,6 +283,17 @@ class Shopify(Strict):
     webhook_secret: str = ""  # the app's client secret (signs X-Shopify-Hmac-Sha256)
 
 
+class CalendarLink(Strict):
+    """A rep's CalDAV calendar (Google, iCloud, Fastmail, Nextcloud; Exchange through a bridge): the
+    engine reads its busy times and writes the meetings it proposes there."""
+
+    url: str  # the CalDAV server or the calendar's own URL
+    username: str = ""
+    password: str = ""
+    calendar: str = ""  # the calendar's name under the account; empty: the URL is the calendar, else the first
+    timeout: float = 10.0
+
+
 class Settings(Strict):
     database: str = "sqlite:///outreach.db"
     timezone: str = "UTC"
@@ -299,6 +312,12 @@ class Settings(Strict):
     tracking: Tracking = Tracking()
     stripe: Stripe = Stripe()
     shopify: Shopify = Shopify()
+    calendars: dict[str, CalendarLink] = {}  # a rep's email -> their connected calendar
+
+    @field_validator("calendars")
+    @classmethod
+    def _rep_emails(cls, v: dict[str, CalendarLink]) -> dict[str, CalendarLink]:
+        return {k.strip().lower(): link for k, link in v.items()}
 
     @field_validator("timezone")
     @classmethod

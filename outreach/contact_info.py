@@ -39,13 +39,19 @@ def channel_picks(session: Session, engine: Engine, contact: Contact) -> dict[st
     cid = contact.id or 0
     reach = batch_loads.reach_of(contact, batch_loads.suppressions(session, [cid]).get(cid))
     stated = batch_loads.stated_preferences(session, [cid]).get(cid, {})
+    # a preference a person set on the buyer's behalf (the web page records their address) says who
+    setters = {p.interaction: p.source.removeprefix("web:") for p in session.execute(
+        select(Preference).where(col(Preference.contact_id) == cid)).scalars() if p.source.startswith("web:")}
     rules = engine.project.rules
     out: dict[str, dict[str, str | None]] = {}
     for name, inter in rules.interactions.items():
         learner = engine.learner_for(session, contact, name)
         pick = pick_channel(order=inter.channels, reach=reach, stated=stated.get(name),
                             email_consent=engine.settings.policy.email_consent, learner=learner)
-        out[name] = {"channel": pick.channel, "reason": pick.reason}
+        reason = pick.reason
+        if name in setters and pick.channel == stated.get(name):
+            reason = f"set by {setters[name]}"
+        out[name] = {"channel": pick.channel, "reason": reason}
     return out
 
 

@@ -26,8 +26,10 @@ from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.db import rows_changed, session_scope
 from outreach.errors import OutreachError, RenderError
+from outreach.inbox import PAUSED, paused_now
 from outreach.kinds import Channel
 from outreach.models import Contact, Message, SendRate, Suppression, Touch, TouchStatus, table_of
+from outreach.one_off import is_one_off
 from outreach.policy import Verdict, decide, unreachable
 from outreach.preferences import pick_channel
 from outreach.ruleset import Ruleset
@@ -194,6 +196,13 @@ class Dispatcher:
                 settle.append({**done, "status": TouchStatus.EXPIRED, "reason": "its time to be sent passed"})
                 out.expired += 1
                 continue
+            held = paused_now(contact, now)
+            if held is not None and not is_one_off(t):  # a person's own message is not automation
+                settle.append({**done, "status": TouchStatus.APPROVED, "due_at": held,
+                               "attempts": max(t.attempts - 1, 0),
+                               "reason": f"{PAUSED}: {contact.paused_reason or 'by a person'}"})
+                out.waiting += 1
+                continue
             reach = batch_loads.reach_of(contact, suppressed.get(contact.id or 0))
             channel = t.channel or ""
             why = unreachable(reach, channel, policy.email_consent)
@@ -211,7 +220,8 @@ class Dispatcher:
                 t.channel_reason = f"{pick.reason} (re-picked at send time: {why})"
             tz = contact_tz(contact, self.settings.timezone)
             country = (contact.attributes or {}).get("country")
-            sends = history.get(contact.id or 0, [])
+            # caps limit automation: a person's own answer keeps to the send window and consent, not the caps
+            sends = [] if is_one_off(t) else history.get(contact.id or 0, [])
             verdict = decide(now, tz, channel, sends + others.get(contact.id or 0, []), policy, country)
             if not verdict.send and others.get(contact.id or 0) and decide(now, tz, channel, sends, policy,
                                                                             country).send:
@@ -407,13 +417,17 @@ def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=
         return rows_changed(result)
 
 
+TOO_LATE_TO_APPROVE = "the moment for this touch passed before anyone approved it"
+TOO_LATE_TO_SEND = "the moment for this touch passed before it could be sent"
+
+
 def expire(engine: Engine, now: datetime) -> int:
     """Pending touches nobody approved in time, and open ones whose `within` passed."""
     with session_scope(engine) as s:
         stale = s.execute(update(Touch).where(col(Touch.status) == TouchStatus.PENDING,
                                               col(Touch.approve_by) <= now).values(
-            status=TouchStatus.EXPIRED, updated_at=now, reason="nobody approved it in time"))
+            status=TouchStatus.EXPIRED, updated_at=now, reason=TOO_LATE_TO_APPROVE))
         late = s.execute(update(Touch).where(col(Touch.status).in_((TouchStatus.PENDING, TouchStatus.APPROVED)),
                                              col(Touch.expires_at) <= now).values(
-            status=TouchStatus.EXPIRED, updated_at=now, reason="its `within` passed before it could be sent"))
+            status=TouchStatus.EXPIRED, updated_at=now, reason=TOO_LATE_TO_SEND))
         return rows_changed(stale) + rows_changed(late)

@@ -21,12 +21,16 @@ from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.context import Lazy
 from outreach.db import session_scope
+from outreach.digest import send_digests
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, early_callbacks, record, take_unattributed
+from outreach.inbox import pause_for_out_of_office
 from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
+from outreach.meetings import RepCalendar, book_unbooked
 from outreach.messages import build_message
 from outreach.models import Channel, Contact, Touch
+from outreach.one_off import is_one_off
 from outreach.outbound import DeliveryRun, Poster, deliver_due, enqueue_record
 from outreach.planner import Planner, PlanResult
 from outreach.preferences import ChannelLearning, Learner
@@ -70,6 +74,8 @@ class Engine:
         self.project = project
         self._providers = providers
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._calendar: RepCalendar | None = None
+        self._calendar_links: object = None
 
     @property
     def settings(self) -> Settings:
@@ -111,6 +117,8 @@ class Engine:
             result = self.planner().plan(s, now, contact_ids, dry_run=dry_run)
             if dry_run:
                 s.rollback()
+            else:
+                self.book_meetings(s, contact_ids)
             return result
 
     def record(self, items: list[EvidenceIn], now: datetime | None = None) -> RecordResult:
@@ -124,6 +132,7 @@ class Engine:
         rules = self.project.rules
         result = record(s, rules, items, now)
         enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
+        pause_for_out_of_office(s, result.recorded, self.settings.timezone)  # their touches wait for them
         self._count_evidence(s, result)
         pause_for_answers(s, rules.accounts, result.recorded, now)
         advanced: list[str] = []
@@ -138,6 +147,7 @@ class Engine:
             moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
         if moved:
             planner.plan(s, now, sorted(moved))
+        self.book_meetings(s, result.contact_ids)
         return result
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
@@ -149,6 +159,22 @@ class Engine:
         except Exception:
             log.exception("channel learning could not count %d piece(s) of evidence; recorded anyway",
                           len(result.recorded))
+
+    def book_meetings(self, session: Session, contact_ids: list[int] | None = None) -> int:
+        """A slot for each new meeting touch (of `contact_ids`, else everybody's): free in the engine's
+        own record of invites (and in the rep's connected calendar, when there is one)."""
+        return book_unbooked(session, self.settings, self.calendar, contact_ids)
+
+    @property
+    def calendar(self) -> RepCalendar | None:
+        """The reps' connected CalDAV calendars (`calendars:` in config.yaml), or None."""
+        if not self.settings.calendars:
+            return None
+        if self._calendar is None or self._calendar_links is not self.settings.calendars:
+            from outreach.calendar_sync import CalDavCalendars
+
+            self._calendar, self._calendar_links = CalDavCalendars(self.settings.calendars), self.settings.calendars
+        return self._calendar
 
     def dispatcher(self) -> Dispatcher:
         project = self.project
@@ -183,8 +209,10 @@ class Engine:
         # Core on the dispatcher's connection: this runs once per message (a Session per send cost a
         # third of dispatch's time); a Session joins that transaction only to record early callbacks
         try:
-            with conn.begin_nested():
-                count_sends(conn, self.project.rules, [(touch, contact)])
+            # a person's own message is no channel choice of the engine's: it teaches the learner nothing
+            if not is_one_off(touch):
+                with conn.begin_nested():
+                    count_sends(conn, self.project.rules, [(touch, contact)])
         except Exception:
             log.exception("channel learning could not count the send of touch %s; sent anyway", touch.id)
         # Twilio calls back within milliseconds, often before this commit; SendGrid's events carry the
@@ -224,6 +252,11 @@ class Engine:
         """Post the outbound webhooks due now (or delivery `only`) with `sender`."""
         return deliver_due(lambda: session_scope(self.db), self.settings.outbound_webhooks, sender,
                            now or datetime.now(UTC), only=only)
+
+    def send_digests(self, now: datetime | None = None) -> int:
+        """Each rep's morning digest, once a day after 8:00 their time (outreach.digest)."""
+        with session_scope(self.db) as s:
+            return send_digests(s, self.settings, self.providers[Channel.EMAIL], now or datetime.now(UTC))
 
     def housekeeping(self, now: datetime | None = None) -> tuple[int, int]:
         now = now or datetime.now(UTC)

@@ -4,7 +4,7 @@ List-Unsubscribe), and for meetings the iCalendar invite."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import formataddr
 from html import escape
 from pathlib import Path
@@ -19,6 +19,7 @@ from outreach.contacts import contact_tz
 from outreach.content import Rendered, render, render_signature
 from outreach.context import template_context
 from outreach.kinds import Channel
+from outreach.meetings import CANCEL_STEP, invite_of
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
 from outreach.senders import Sender
@@ -27,13 +28,22 @@ from outreach.senders import Sender
 def render_touch(settings: Settings, content_dir: Path, touch: Touch, contact: Contact,
                  sender: Sender | None = None, account: dict[str, Any] | None = None) -> Rendered:
     """The content as the buyer will see it, with a rep's edits applied and, for email sent as a rep,
-    the rep's signature (content/signatures/_<their address>.j2, else _default.j2) after it."""
+    the rep's signature (content/signatures/_<their address>.j2, else _default.j2) after it. A one-off
+    message (no content key) is the person's own text."""
     ctx = template_context(settings, touch, contact, sender, account)
+    if not touch.content:
+        return _signed(content_dir, Rendered(touch.subject_override, touch.body_override or "", None), touch,
+                       sender, ctx)
     rendered = render(content_dir, touch.content, touch.channel or Channel.EMAIL, ctx)
     if touch.subject_override:
         rendered.subject = touch.subject_override
     if touch.body_override:
         rendered.text, rendered.html = touch.body_override, None
+    return _signed(content_dir, rendered, touch, sender, ctx)
+
+
+def _signed(content_dir: Path, rendered: Rendered, touch: Touch, sender: Sender | None,
+            ctx: dict[str, Any]) -> Rendered:
     if sender is not None and touch.channel == Channel.EMAIL:
         signature = render_signature(content_dir, sender.signature_names, ctx)
         if signature is not None:
@@ -75,22 +85,32 @@ def build_message(settings: Settings, content_dir: Path, touch: Touch, contact: 
     return msg
 
 
+def _utc(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt  # SQLite hands back naive UTC
+
+
 def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: OutgoingMessage) -> None:
     s = settings
-    window = s.policy.send_windows.get("meeting")
-    zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
-    duration = timedelta(minutes=touch.meeting_minutes or 30)
-    hours = window.minutes if window else (540, 1020)
-    weekdays = window.weekdays if window else frozenset(range(5))
-    earliest = touch.due_at + timedelta(days=2)
-    try:
-        start = propose_slot(earliest=earliest, duration=duration, zones=zones, hours=hours, weekdays=weekdays)
-    except ValueError:  # the rep's and the buyer's hours never overlap: the buyer's hours win
-        start = propose_slot(earliest=earliest, duration=duration, zones=zones[:1], hours=hours, weekdays=weekdays)
-    organizer = f"reply+{tokens.reply_token(s.server.secret_key, touch.id or 0)}@{s.sendgrid.inbound_domain}"
+    invite = invite_of(touch)  # a cancel carries the UID of the invite it cancels
+    organizer = f"reply+{tokens.reply_token(s.server.secret_key, invite)}@{s.sendgrid.inbound_domain}"
     msg.subject = msg.subject or "Invitation"
+    if touch.meeting_start is not None and touch.meeting_end is not None:  # the slot booked for it
+        start, duration = _utc(touch.meeting_start), _utc(touch.meeting_end) - _utc(touch.meeting_start)
+    else:  # planned before slots were booked: the first slot inside both working days, as it was
+        window = s.policy.send_windows.get("meeting")
+        zones = [contact_tz(contact, s.timezone).key, ZoneInfo(s.timezone).key]
+        duration = timedelta(minutes=touch.meeting_minutes or 30)
+        hours = window.minutes if window else (540, 1020)
+        weekdays = window.weekdays if window else frozenset(range(5))
+        earliest = touch.due_at + timedelta(days=2)
+        try:
+            start = propose_slot(earliest=earliest, duration=duration, zones=zones, hours=hours, weekdays=weekdays)
+        except ValueError:  # the rep's and the buyer's hours never overlap: the buyer's hours win
+            start = propose_slot(earliest=earliest, duration=duration, zones=zones[:1], hours=hours,
+                                 weekdays=weekdays)
     msg.calendar = build_invite(
-        uid=tokens.invite_uid(s.server.secret_key, touch.id or 0, s.sender.domain),
-        sequence=0, start=start, duration=duration, title=msg.subject, description=msg.text,
+        uid=tokens.invite_uid(s.server.secret_key, invite, s.sender.domain), sequence=touch.meeting_sequence or 0,
+        start=start, duration=duration, title=msg.subject, description=msg.text,
         organizer_email=organizer, organizer_name=contact.owner or s.sender.name,
-        attendee_email=contact.email or "", attendee_name=msg.to_name, now=touch.due_at)
+        attendee_email=contact.email or "", attendee_name=msg.to_name,
+        now=max(_utc(touch.due_at), _utc(touch.updated_at)), cancel=touch.step == CANCEL_STEP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
@@ -48,6 +48,10 @@ class Contact(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     account_id: str | None = Field(default=None, index=True)  # Account.id; no FK: imports write both in one batch
     role: str | None = None  # the contact's part in the buying committee (economic_buyer, champion, ...)
+    # automated touches wait until then (a person paused them, or the buyer is out of office);
+    # a rep's one-off message does not
+    paused_until: datetime | None = None
+    paused_reason: str | None = None
 
 
 class Account(SQLModel, table=True):
@@ -71,7 +75,8 @@ class Account(SQLModel, table=True):
 class Evidence(SQLModel, table=True):
     """Something the buyer did (or a provider saw), normalized to a dotted event name."""
 
-    __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),)
+    __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),
+                      Index("ix_evidence_type_at", "type", "occurred_at"))  # the inbox: replies, newest first
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
@@ -104,6 +109,7 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_contact_status", "contact_id", "status"),
         Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
         Index("ix_touch_experiment_variant", "experiment_id", "variant"),
+        Index("ix_touch_meeting_start", "meeting_start"),  # the booked meetings that overlap a slot
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -130,6 +136,10 @@ class Touch(SQLModel, table=True):
     meeting_minutes: int | None = None
     experiment_id: str | None = None  # the experiment that chose this touch's content, if any
     variant: str | None = None  # the content variant it chose, or "holdout" (no touch goes out)
+    # the slot booked for a meeting touch: the engine's own calendar when the rep has none connected
+    meeting_start: datetime | None = None
+    meeting_end: datetime | None = None
+    meeting_sequence: int = 0  # the invite's SEQUENCE: a moved or cancelled meeting sends a higher one
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None
     attempts: int = 0
@@ -207,6 +217,7 @@ class User(SQLModel, table=True):
     disabled_at: datetime | None = None  # a disabled user cannot sign in or use a token
     # bumped on sign-out, password change and disable: a session signed with an older value is dead
     session_version: int = 0
+    digest_on: date | None = None  # the local day of the last morning digest (outreach.digest)
 
 
 class ConsentChange(SQLModel, table=True):
@@ -328,3 +339,14 @@ class SendRate(SQLModel, table=True):
 
     sender: str = Field(primary_key=True)
     next_at: float = 0.0  # epoch seconds: the earliest moment the next message may go
+class ReplyState(SQLModel, table=True):
+    """What a person did with a buyer's reply in the inbox: handled it, answered it (the one-off touch),
+    or snoozed it until a time. A reply without a row waits for a human."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    evidence_id: int = Field(foreign_key="evidence.id", unique=True)
+    status: str  # handled | answered | snoozed
+    until: datetime | None = None  # a snooze's end
+    touch_id: int | None = Field(default=None, foreign_key="touch.id")  # the answer
+    actor: str
+    at: datetime = Field(default_factory=utcnow)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, not_, or_, select, update
 from sqlmodel import Session, col
 
 from outreach.db import rows_changed
 from outreach.errors import InvalidInput, InvalidTransition, NotFound
-from outreach.models import STATUSES, Contact, Touch, TouchStatus
+from outreach.models import STATUSES, Channel, Contact, Touch, TouchStatus
 
 # who may move a touch from which status to which
 TRANSITIONS: dict[str, tuple[set[TouchStatus], TouchStatus]] = {
@@ -34,12 +34,31 @@ def touch_json(t: Touch, c: Contact, from_email: str | None = None) -> dict[str,
         "stage": t.stage, "rule": t.rule, "step": t.step, "interaction": t.interaction,
         "channel": t.channel, "channel_reason": t.channel_reason, "due_at": iso(t.due_at),
         "sent_at": iso(t.sent_at), "provider_message_id": t.provider_message_id, "from_email": from_email,
+        # a meeting touch's booked slot (SPEC section 11)
+        **({"meeting_start": iso(t.meeting_start), "meeting_end": iso(t.meeting_end)}
+           if t.channel == Channel.MEETING else {}),
     }
+
+
+SNOOZED = "snoozed by "  # the reason of a pending touch a person put off: out of the queue until due
+
+
+def latest_due(t: Touch) -> datetime | None:
+    """The latest a pending touch may be put off to: its approval deadline or its trigger's `within`."""
+    ends = [_aware(d) for d in (t.approve_by, t.expires_at) if d is not None]
+    return min(ends) if ends else None
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt  # SQLite hands back naive UTC
 
 
 def list_touches(session: Session, *, owner: str | None = None, status: str | None = None,
                  contact_id: int | None = None, limit: int | None = None,
-                 reason_prefix: str | None = None) -> list[tuple[Touch, Contact]]:
+                 reason_prefix: str | None = None, awake_at: datetime | None = None,
+                 snoozed_at: datetime | None = None) -> list[tuple[Touch, Contact]]:
+    """Touches and their contacts, oldest due first. `awake_at`: leave out touches snoozed past that
+    time; `snoozed_at`: only those."""
     if status and status not in STATUSES:
         raise InvalidInput(f"unknown status '{status}' (one of: {', '.join(STATUSES)})")
     q = select(Touch, Contact).join(Contact, col(Contact.id) == col(Touch.contact_id))
@@ -51,6 +70,10 @@ def list_touches(session: Session, *, owner: str | None = None, status: str | No
         q = q.where(col(Touch.contact_id) == contact_id)
     if reason_prefix:  # e.g. "waiting:" for approved touches held by a window, a cap or a holiday
         q = q.where(col(Touch.reason).startswith(reason_prefix, autoescape=True))
+    for at, keep in ((awake_at, False), (snoozed_at, True)):
+        if at is not None:
+            asleep = and_(col(Touch.reason).startswith(SNOOZED, autoescape=True), col(Touch.due_at) > at)
+            q = q.where(asleep if keep else or_(col(Touch.reason).is_(None), not_(asleep)))
     q = q.order_by(col(Touch.due_at), col(Touch.id))
     if limit:
         q = q.limit(limit)
@@ -113,22 +136,35 @@ def approve_all(session: Session, now: datetime, owner: str | None = None) -> in
 
 def edit(session: Session, touch_id: int, now: datetime, *, owner: str | None = None,
          subject: str | None = None, body: str | None = None, channel: str | None = None,
-         due_at: datetime | None = None, allowed_channels: Sequence[str] = ()) -> Touch:
-    """A rep's edit of a pending touch (it stays pending until approved)."""
+         due_at: datetime | None = None, allowed_channels: Sequence[str] = (), actor: str | None = None,
+         snooze: bool = False) -> Touch:
+    """A rep's edit of a pending touch (it stays pending until approved). A new send time may not pass
+    the touch's deadline (`latest_due`); `snooze` also takes it out of the queue until then."""
     (t,) = _load(session, [touch_id], owner)
     if t.status != TouchStatus.PENDING:
         raise InvalidTransition(f"touch {t.id} is {t.status}: only pending touches can be edited")
+    if due_at is not None:
+        latest = latest_due(t)
+        if latest is not None and due_at > latest:
+            raise InvalidInput(f"touch {t.id} can wait until {iso(latest)} at the latest: it expires then")
     if channel and channel != t.channel:
         if channel not in allowed_channels:
             raise InvalidInput(f"channel {channel} is not allowed for {t.interaction} "
                                f"(allowed: {', '.join(allowed_channels)})")
-        t.channel, t.channel_reason, t.channel_fixed = channel, "chosen by the rep", True
+        t.channel, t.channel_reason, t.channel_fixed = channel, f"set by {actor or 'a person'}", True
     if subject is not None:
         t.subject_override = subject or None
     if body is not None:
         t.body_override = body or None
+    if t.meeting_start is not None and (t.channel != Channel.MEETING or (due_at is not None and due_at != t.due_at)):
+        # a meeting whose invite moves, or a touch that stops being one, gives up its slot; the engine
+        # books a new one (the invite keeps its UID and takes a higher SEQUENCE)
+        t.meeting_start = t.meeting_end = None
+        t.meeting_sequence = (t.meeting_sequence or 0) + 1
     if due_at is not None:
         t.due_at = due_at
+    if snooze and (t.reason is None or t.reason.startswith(SNOOZED)):  # a reason that says why it cannot go stays
+        t.reason = SNOOZED + (actor or "a person")
     t.updated_at = now
     session.add(t)
     return t

@@ -109,6 +109,8 @@ class Jobs:
             expired, uncertain = self.engine.housekeeping(datetime.now(UTC))
             if expired or uncertain:
                 log.info("housekeeping: %d expired, %d marked uncertain", expired, uncertain)
+            if digests := self.engine.send_digests():
+                log.info("housekeeping: %d rep digest(s) sent", digests)
         except Exception:
             log.exception("housekeeping job failed")
 

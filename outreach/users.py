@@ -39,10 +39,7 @@ def add_user(session: Session, email: str, role: str, password: str | None, *, n
     if password is not None and len(password) < 8:
         raise InvalidInput("a password needs at least 8 characters")
     if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidInput(f"unknown time zone '{timezone}' (use an IANA name like Europe/Berlin)") from None
+        check_zone(timezone)
     address = normalize_email(email)
     token = "otk_" + secrets.token_urlsafe(32)
     user = find_user(session, address)
@@ -61,6 +58,27 @@ def add_user(session: Session, email: str, role: str, password: str | None, *, n
     session.add(user)
     session.flush()
     return user, token
+
+
+def check_zone(name: str) -> str:
+    """An IANA time zone name, or InvalidInput saying what to give instead."""
+    try:
+        return ZoneInfo(name.strip()).key
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone '{name}' (use an IANA name like Europe/Berlin)") from None
+
+
+def set_profile(session: Session, user_id: int, *, timezone: str, name: str | None = None) -> User:
+    """What a user changes about themselves: the zone every time is shown in, and their name."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user #{user_id}")
+    user.timezone = check_zone(timezone) if timezone.strip() else None
+    if name is not None:
+        user.name = name.strip() or None
+    session.add(user)
+    session.flush()
+    return user
 
 
 def end_sessions(session: Session, user_id: int | None) -> None:

@@ -156,7 +156,8 @@ def _reason(interaction: str, channel: str, default: str, own: Mapping[str, Coun
         text = f"similar buyers {est.rate:.0%}"
         if channel != default and default in similar:
             text += f" ({similar[default].rate:.0%} on {default})"
-        parts.append(text + f" over {est.touches} touches" if est.touches < THIN else text)
+        if est.touches:  # no similar buyer reached yet says nothing: leave it out
+            parts.append(text + f" over {est.touches} touches" if est.touches < THIN else text)
     head = "exploring: evidence is thin; " if exploring else "learned: "
     return head + "; ".join(parts)
 

@@ -460,7 +460,8 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
         t, c = get_touch(s, touch_id, owner_scope(user))
         edit(s, touch_id, now, owner=owner_scope(user), subject=body.subject, body=body.body,
              channel=body.channel, due_at=_utc(body.due_at) if body.due_at else None,
-             allowed_channels=edit_channels(engine, t))
+             allowed_channels=edit_channels(engine, t), actor=user.email)
+        engine.book_meetings(s, [t.contact_id])
         if body.approve:
             transition(s, "approve", [touch_id], now, owner=owner_scope(user))
         return touch_json(t, c, from_emails(s, engine.settings, [c.owner])[c.owner.lower() if c.owner else None])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -13,7 +15,10 @@ from outreach.web import (
     dashboard,
     error_pages,
     experiment_pages,
+    inbox,
+    meeting_pages,
     pages,
+    profile,
     queue_pages,
     tracking,
     unsubscribe,
@@ -21,6 +26,7 @@ from outreach.web import (
 )
 from outreach.web.guards import BodyLimit, ClientAddress, SecurityHeaders, networks
 
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 MAX_PAGE_BODY = 1024 * 1024  # a page's form, a sign-in
 MAX_API_BODY = 2 * 1024 * 1024  # a JSON API call
 
@@ -58,6 +64,9 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(experiment_pages.router)
     app.include_router(dashboard.router)
     app.include_router(account_pages.router)
+    app.include_router(profile.router)
+    app.include_router(inbox.router)
+    app.include_router(meeting_pages.router)
     # the last added runs first: headers on every answer (a 413 too), then the body limit before any
     # route reads or authenticates, then the client's address for the sign-in limit
     server = engine.settings.server
@@ -68,13 +77,13 @@ def create_app(engine: Engine) -> FastAPI:
 
 
 def _offline_docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from a packaged copy: FastAPI's default loads it from a CDN."""
-    import swagger_ui_bundle
+    """Swagger UI at /docs from the copy vendored in static/swagger-ui (FastAPI's default loads it from a
+    CDN). It is swagger-ui-dist 5: older bundles refuse the OpenAPI 3.1 document FastAPI serves."""
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.responses import HTMLResponse
     from fastapi.staticfiles import StaticFiles
 
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="docs-static")
+    app.mount("/docs-static", StaticFiles(directory=SWAGGER_UI), name="docs-static")
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

@@ -13,6 +13,7 @@ from outreach.errors import RenderError
 from outreach.kinds import Channel
 from outreach.messages import render_touch
 from outreach.models import Contact, Touch
+from outreach.one_off import ONE_OFF
 from outreach.ruleset import Ruleset
 from outreach.web.render import to_utc
 
@@ -83,6 +84,46 @@ class Event:
     status: str | None = None
     children: list[dict[str, Any]] = field(default_factory=list)
     link: str | None = None
+    said: str | None = None  # the buyer's own words: a reply's new text, an SMS body, an RSVP's comment
+    facts: list[tuple[str, str]] = field(default_factory=list)  # what the evidence carried (page, form)
+
+
+# Provider plumbing: what happened to our message on its way, not a step the buyer took. Shown on
+# the touch it belongs to, never as a line of its own.
+PLUMBING = ("email.delivered", "sms.delivered", "email.soft_bounced", "email.read_receipt")
+# Data keys that are transport detail, not something a person wants to read on the timeline.
+_QUIET = {"text", "full_text", "body", "comment", "spf", "dkim", "from", "uid", "partstat", "subject",
+          "keyword", "note", "by", "raw", "headers", "message_sid", "sg_event_id", "sg_message_id",
+          "auto_reply_reason", "recipients"}
+_RSVP = {"meeting.accepted": "accepted the invite", "meeting.declined": "declined the invite",
+         "meeting.tentative": "said maybe to the invite"}
+
+
+def plumbing(kind: str) -> bool:
+    return kind in PLUMBING or kind.startswith("provider.")
+
+
+def said(kind: str, data: dict[str, Any]) -> str | None:
+    """What the buyer wrote, for a reply, an SMS or an RSVP's comment (quoted history already stripped)."""
+    if kind in _RSVP:
+        text = data.get("comment")
+    elif kind in ("sms.replied", "sms.opted_out", "sms.opted_in"):
+        text = data.get("body")
+    elif kind in ("email.replied", "email.auto_replied"):
+        text = data.get("text")
+    else:
+        return None
+    return str(text).strip()[:2000] or None if text else None
+
+
+def facts(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """The evidence's own data worth reading (which pricing page, which form), as short label/value pairs."""
+    out = []
+    for k, v in data.items():
+        if k in _QUIET or v is None or v == "" or isinstance(v, dict | list):
+            continue
+        out.append((k.replace("_", " "), str(v)[:200]))
+    return out[:8]
 
 
 def timeline(detail: dict[str, Any]) -> list[Event]:
@@ -100,15 +141,24 @@ def timeline(detail: dict[str, Any]) -> list[Event]:
     for e in detail["evidence"]:
         if e["touch_id"]:
             by_touch.setdefault(e["touch_id"], []).append(e)
-        note = (e.get("data") or {}).get("note") if isinstance(e.get("data"), dict) else None
-        events.append(Event(t(e["occurred_at"]), "evidence", e["type"],
-                            f"from {e['source']}" + (f" · on {e['channel']}" if e["channel"] else "")
+            if plumbing(e["type"]):
+                continue  # folded into its touch
+        data = e.get("data") if isinstance(e.get("data"), dict) else {}
+        note = data.get("note")
+        who = f"by {data['by']}" if data.get("by") else f"from {e['source']}"
+        events.append(Event(t(e["occurred_at"]), "evidence", _RSVP.get(e["type"], e["type"]),
+                            who + (f" · on {e['channel']}" if e["channel"] else "")
                             + (f" · answers touch #{e['touch_id']}" if e["touch_id"] else "")
-                            + (f" · “{note}”" if note else "")))
+                            + (f" · “{note}”" if note else ""), said=said(e["type"], data), facts=facts(data)))
     for tc in detail["touches"]:
         when = t(tc["sent_at"]) or t(tc["due_at"])
-        events.append(Event(when, "touch", f"#{tc['id']} {tc['step']} · {tc['interaction']} by {tc['channel'] or '—'}",
-                            f"{tc['rule']}" + (f" · {tc['reason']}" if tc["reason"] else ""), tc["status"],
+        if tc["rule"] == ONE_OFF:  # a person's own message: who wrote it, not a rule
+            title = f"#{tc['id']} {'answer' if tc['step'] == 'answer' else 'message'} by {tc['channel']}"
+            line = f"written and {tc['channel_reason'].replace('set by', 'sent by')}"
+        else:
+            title = f"#{tc['id']} {tc['step']} · {tc['interaction']} by {tc['channel'] or '—'}"
+            line = tc["rule"]
+        events.append(Event(when, "touch", title, line + (f" · {tc['reason']}" if tc["reason"] else ""), tc["status"],
                             [{"type": e["type"], "at": e["occurred_at"]} for e in by_touch.get(tc["id"], [])],
                             link=f"/queue/{tc['id']}"))
     floor = datetime.min.replace(tzinfo=UTC)

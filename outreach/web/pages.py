@@ -25,6 +25,7 @@ from outreach.personal import forget, personal_data
 from outreach.users import check_password, end_sessions
 from outreach.web.auth import owner_scope, visible_owner
 from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
+from outreach.web.inbox import contact_extras
 from outreach.web.page_data import playbooks, timeline, triggers
 from outreach.web.queue_pages import _back
 from outreach.web.render import flash, render_page
@@ -115,12 +116,13 @@ def contact_page(request: Request, contact_id: int, user: PageUser, engine: Engi
         found = _visible(s, user, contact_id)
         member = {"account_id": found.account_id, "role": found.role}  # their buying committee, if any
         detail = contact_detail(s, engine, contact_id)
+        extras = contact_extras(s, user, contact_id)
     suggestions = sorted({*MANUAL_EVENTS, *(c.event for st in rules.stages for c in st.reached_by),
                           *(tr.on for tr in rules.triggers)})
     return render_page(request, "contact.html", {
         "d": detail, "c": detail["contact"], "member": member, "events": timeline(detail),
         "interactions": rules.interactions,
-        "stages": rules.stage_ids, "suggestions": suggestions})
+        "stages": rules.stage_ids, "suggestions": suggestions, "x": extras})
 
 
 @router.post("/contacts/{contact_id}/preference")
@@ -130,7 +132,7 @@ def prefer(request: Request, contact_id: int, user: FormUser, engine: EngineDep,
     try:
         with session_scope(engine.db) as s:
             _visible(s, user, contact_id)
-            set_preference(s, engine, contact_id, interaction, channel, source="web")
+            set_preference(s, engine, contact_id, interaction, channel, source=f"web:{user.email}")
     except InvalidInput as exc:
         flash(request, "error", str(exc))
         return RedirectResponse(back, status_code=303)

@@ -11,11 +11,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
+from outreach.meetings import move
 from outreach.models import TouchStatus, User
-from outreach.queue import edit, get_touch, list_touches, pending_by_owner, transition
+from outreach.queue import edit, get_touch, latest_due, list_touches, pending_by_owner, transition
 from outreach.web.auth import owner_scope, require_actor
 from outreach.web.deps import EngineDep, FormUser, PageUser
 from outreach.web.page_data import edit_channels, preview
@@ -61,14 +64,21 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
                limit: Annotated[int, Query(ge=1, le=1000)] = PAGE) -> Response:
     scope = _scope(user, owner)
     with session_scope(engine.db) as s:
-        pending = list_touches(s, owner=scope, status=TouchStatus.PENDING, limit=limit + 1)
+        now = datetime.now(UTC)
+        pending = list_touches(s, owner=scope, status=TouchStatus.PENDING, limit=limit + 1, awake_at=now)
+        snoozed = list_touches(s, owner=scope, status=TouchStatus.PENDING, snoozed_at=now, limit=50)
         waiting = list_touches(s, owner=scope, status=TouchStatus.APPROVED, reason_prefix="waiting:", limit=50)
         by_owner = pending_by_owner(s) if user.role != "rep" else {}
         owners = sorted((o, n) for o, n in by_owner.items() if o)
-        cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t)}
+        # touches nobody can approve: their contact's owner has no account that can sign in, or no owner
+        approvers = set(s.execute(select(col(User.email)).where(col(User.disabled_at).is_(None))).scalars())
+        orphans = sorted(((o or "", n) for o, n in by_owner.items() if o not in approvers), key=lambda x: x[0])
+        cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
+                  "latest": latest_due(t)}
                  for t, c in pending[:limit]]
     return render_page(request, "queue.html", {
-        "cards": cards, "more": len(pending) > limit, "waiting": waiting, "owners": owners,
+        "cards": cards, "more": len(pending) > limit, "waiting": waiting, "snoozed": snoozed, "owners": owners,
+        "orphans": orphans,
         "all_pending": sum(by_owner.values()), "owner": scope,
         "may_act": user.role in ("admin", "rep"), "snooze": list(SNOOZE), "limit": limit,
         "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")})
@@ -78,7 +88,8 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
 def touch_page(request: Request, touch_id: int, user: PageUser, engine: EngineDep) -> Response:
     with session_scope(engine.db) as s:
         t, c = get_touch(s, touch_id, owner_scope(user))
-        card = {"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t)}
+        card = {"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
+                  "latest": latest_due(t)}
     return render_page(request, "touch.html", {"card": card, "may_act": user.role in ("admin", "rep"),
                                                "snooze": list(SNOOZE), "back": f"/queue/{touch_id}"})
 
@@ -126,10 +137,15 @@ def snooze(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
             due = when or start + SNOOZE[delay]
             if due <= now:
                 raise InvalidInput("snooze to a time in the future")
-            edit(s, touch_id, now, owner=owner_scope(user), due_at=due)
+            latest = latest_due(t)
+            if latest is not None and due > latest:
+                raise InvalidInput(f"touch #{touch_id} can wait until {fmt_time(latest, request)} at the latest: "
+                                   "it expires then")
+            edit(s, touch_id, now, owner=owner_scope(user), due_at=due, actor=user.email, snooze=True)
+            engine.book_meetings(s, [t.contact_id])
     except (InvalidInput, InvalidTransition) as exc:
         return _failed(request, exc, back)
-    return _done(request, f"Snoozed touch #{touch_id}", back, [touch_id])
+    return _done(request, f"Snoozed touch #{touch_id} until {fmt_time(due, request)}", back, [touch_id])
 
 
 def _changed(sent: str | None, shown: str | None) -> str | None:
@@ -153,6 +169,7 @@ def edit_touch(request: Request, touch_id: int, user: FormUser, engine: EngineDe
                body: Annotated[str | None, Form(max_length=20000)] = None,
                channel: Annotated[str | None, Form(max_length=20)] = None,
                due_at: Annotated[str | None, Form(max_length=40)] = None,
+               meeting_at: Annotated[str | None, Form(max_length=40)] = None,
                then: Annotated[str, Form(max_length=20)] = "save",
                back: Annotated[str | None, Form()] = None) -> Response:
     require_actor(user)
@@ -161,10 +178,19 @@ def edit_touch(request: Request, touch_id: int, user: FormUser, engine: EngineDe
         with session_scope(engine.db) as s:
             t, c = get_touch(s, touch_id, owner_scope(user))
             shown = preview(engine, t, c)
+            moved, latest = _moved(request, due_at, t.due_at), latest_due(t)
+            # the rep's own meeting time, when they changed the one the form showed
+            new_time = _moved(request, meeting_at, t.meeting_start) if t.meeting_start is not None else None
+            if moved is not None and latest is not None and moved > latest:
+                raise InvalidInput(f"touch #{touch_id} can be sent until {fmt_time(latest, request)} at the latest: "
+                                   "it expires then")
             edit(s, touch_id, now, owner=owner_scope(user), subject=_changed(subject, shown.subject),
                  body=_changed(body, shown.text), channel=channel or None,
-                 due_at=_moved(request, due_at, t.due_at),
-                 allowed_channels=edit_channels(engine, t))
+                 due_at=moved,
+                 allowed_channels=edit_channels(engine, t), actor=user.email)
+            engine.book_meetings(s, [t.contact_id])  # a moved invite, or a touch that became one, gets its slot
+            if new_time is not None and t.meeting_start is not None:
+                move(s, engine.settings, t, c, new_time, engine.calendar)
             if then == "approve":
                 transition(s, "approve", [touch_id], now, owner=owner_scope(user))
     except (InvalidInput, InvalidTransition) as exc:

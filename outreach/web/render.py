@@ -3,7 +3,7 @@ messages, and times shown in the viewer's time zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,8 +12,11 @@ from fastapi import Request
 from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
+from sqlalchemy.exc import SQLAlchemyError
 
+from outreach.db import session_scope
 from outreach.errors import InvalidInput
+from outreach.inbox import count_waiting, expiring_today
 from outreach.web.sessions import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -53,9 +56,27 @@ def flash(request: Request, kind: str, text: str) -> None:
 
 
 def _context(request: Request) -> dict[str, Any]:
-    return {"csrf": csrf_token(request), "user": getattr(request.state, "user", None),
+    user = getattr(request.state, "user", None)
+    return {"csrf": csrf_token(request), "user": user,
             "flashes": request.session.pop("flash", []), "tz": viewer_tz(request).key,
-            "path": request.url.path}
+            "path": request.url.path, "badge": _badge(request, user)}
+
+
+def _badge(request: Request, user: Any) -> dict[str, int]:
+    """The nav's counts for a signed-in user: replies that wait, touches that go stale before the end
+    of the user's day (their own buyers' for a rep). A page still renders when the database cannot
+    answer (the error pages among them)."""
+    if user is None or not getattr(user, "email", None):
+        return {}
+    now = datetime.now(UTC)
+    local = now.astimezone(viewer_tz(request))
+    day_end = (local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)).astimezone(UTC)
+    owner = user.email if user.role == "rep" else None
+    try:
+        with session_scope(request.app.state.engine.db) as s:
+            return {"replies": count_waiting(s, now, owner), "expiring": expiring_today(s, now, day_end, owner)}
+    except SQLAlchemyError:
+        return {}
 
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR, context_processors=[_context])
@@ -108,7 +129,25 @@ def _status_label(status: str | None) -> str:
     return (status or "").replace("_", " ")
 
 
-env.filters.update(ago=_ago, pct=_pct, status_label=_status_label, when=_when, local_input=_local_input)
+@pass_context
+def _their_time(ctx: Any, dt: datetime | str | None, zone: str | None, fmt: str = "%a %H:%M") -> str:
+    """The buyer's wall-clock time for `dt` ("Thu 09:30 in Asia/Singapore"), or "" when the buyer's zone is
+    unknown or the viewer's own: shown beside send and meeting times, where the buyer's hour matters."""
+    value = to_utc(_iso_dt(dt) if isinstance(dt, str) else dt)
+    if value is None or not zone:
+        return ""
+    try:
+        theirs = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    mine = viewer_tz(ctx["request"])
+    if theirs.key == mine.key or value.astimezone(theirs).utcoffset() == value.astimezone(mine).utcoffset():
+        return ""
+    return f"{value.astimezone(theirs).strftime(fmt)} in {theirs.key}"
+
+
+env.filters.update(ago=_ago, their_time=_their_time, pct=_pct,
+                   status_label=_status_label, when=_when, local_input=_local_input)
 
 
 # Pages load only their own script and styles, and may not be framed (clickjacking on Approve).

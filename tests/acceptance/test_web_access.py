@@ -5,6 +5,7 @@ machinery: session cookie flags, CSRF, the failed-sign-in limit, redirects that 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +15,8 @@ from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Evidence, Preference
+from outreach.evidence import EvidenceIn
+from outreach.models import Contact, Evidence, Preference, ReplyState, Touch
 from outreach.users import add_user
 from outreach.web.app import create_app
 from tests.support.web import PASSWORD, Seed, TestClient, bearer, client, csrf_of, pending_by_owner, seed, sign_in
@@ -42,6 +44,15 @@ BODIES: dict[str, dict[str, Any]] = {
     "/queue/{touch_id}/snooze": {"data": {"delay": "1d"}},
     "/queue/{touch_id}/edit": {"data": {"subject": "hijacked", "then": "approve"}},
     "/queue/bulk": {"data": {"ids": ["{other}"], "action": "approve"}},
+    "/queue/{touch_id}/cancel-meeting": {"data": {}},
+    "/profile": {"data": {"timezone": "Asia/Tokyo"}},
+    "/inbox/{evidence_id}/handled": {"data": {}},
+    "/inbox/{evidence_id}/snooze": {"data": {"delay": "1d"}},
+    "/inbox/{evidence_id}/answer": {"data": {"subject": "Re: hi", "body": "hijacked answer"}},
+    "/contacts/{contact_id}/message": {"data": {"channel": "email", "subject": "x", "body": "hijacked"}},
+    "/contacts/{contact_id}/pause": {"data": {}},
+    "/contacts/{contact_id}/resume": {"data": {}},
+    "/contacts/{contact_id}/owner": {"data": {"owner": "rep@example.com"}},
     "/logout": {"data": {}},
     "/login": {"data": {}},
     "/experiments/{exp_id}/stop": {"data": {"promote": ""}},
@@ -49,7 +60,7 @@ BODIES: dict[str, dict[str, Any]] = {
 # POST routes that name no object of another rep, or refuse reps outright (stopping an experiment is
 # for marketers and admins; creating and updating contacts for admins and marketers: 403): they are
 # only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login", "/experiments/{exp_id}/stop", "/api/contacts"}
+NO_OBJECT = {"/logout", "/login", "/profile", "/experiments/{exp_id}/stop", "/api/contacts"}
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:
@@ -75,7 +86,8 @@ def guarded_routes(engine: Engine) -> list[tuple[str, str]]:
 def fill(path: str, s: Seed) -> str:
     other = {"touch_id": s.other_touch(), "contact_id": s.contacts["Alan"], "contact": s.contacts["Alan"],
              "exp_id": "no-such-experiment",
-             "account_id": "bletchley.example"}  # Alan's account, inferred from his address: rep2's
+             "account_id": "bletchley.example",  # Alan's account, inferred from his address: rep2's
+             "evidence_id": s.extra["alan_reply"]}
     return re.sub(r"\{(\w+)\}", lambda m: str(other[m.group(1)]), path)
 
 
@@ -93,7 +105,13 @@ def body_for(path: str, s: Seed, csrf: str | None) -> dict[str, Any]:
 
 @pytest.fixture
 def web(engine: Engine) -> tuple[Engine, Seed, TestClient]:
-    return engine, seed(engine), client(engine)
+    data = seed(engine)
+    # a reply of another rep's buyer, for the inbox's routes
+    got = engine.record([EvidenceIn("email.replied", datetime.now(UTC), "cli", contact_id=data.contacts["Alan"],
+                                    data={"text": "Call me"})])
+    data.extra["alan_reply"] = got.recorded[0].id or 0
+    data.pending = pending_by_owner(engine)
+    return engine, data, client(engine)
 
 
 def test_every_route_refuses_anonymous_requests(web: tuple[Engine, Seed, TestClient]) -> None:
@@ -130,7 +148,11 @@ def test_a_rep_cannot_reach_another_reps_objects(web: tuple[Engine, Seed, TestCl
     with session_scope(e.db) as db:
         assert db.execute(select(func.count()).select_from(Preference)).scalar_one() == 0
         assert db.execute(select(func.count()).select_from(Evidence).where(
-            col(Evidence.contact_id) == s.contacts["Alan"])).scalar_one() == 1  # the seeded click only
+            col(Evidence.contact_id) == s.contacts["Alan"])).scalar_one() == 2  # the seeded click and reply only
+        assert db.execute(select(func.count()).select_from(ReplyState)).scalar_one() == 0
+        assert db.execute(select(func.count()).select_from(Touch).where(col(Touch.rule) == "one-off")).scalar_one() == 0
+        alan = db.get(Contact, s.contacts["Alan"])
+        assert alan is not None and alan.owner == "rep2@example.com" and alan.paused_until is None
 
 
 def test_a_rep_sees_only_their_own_on_the_pages(web: tuple[Engine, Seed, TestClient]) -> None:

@@ -233,7 +233,7 @@ def test_edit_then_approve(web: tuple[Engine, Seed, TestClient]) -> None:
     assert call(c, s, MARKETER, "POST", f"/api/queue/{check_in}/edit", json={"subject": "x"}).status_code == 403
     sms = call(c, s, REP, "POST", f"/api/queue/{check_in}/edit", json={"channel": "sms", "approve": True})
     assert sms.status_code == 200 and sms.json()["status"] == TouchStatus.APPROVED and sms.json()["channel"] == "sms"
-    assert touch(e, check_in).channel_reason == "chosen by the rep"
+    assert touch(e, check_in).channel_reason == "set by rep@example.com"
     assert call(c, s, REP, "POST", f"/api/queue/{check_in}/edit", json={"subject": "late"}).status_code == 409
 
 

@@ -246,7 +246,7 @@ def test_open_a_contact_and_state_a_preference(page: Any, live: Live) -> None:
     with session_scope(live.engine.db) as s:
         prefs = [(p.contact_id, p.interaction, p.channel, p.source) for p in s.execute(select(Preference)).scalars()]
         note = s.execute(select(Evidence).where(col(Evidence.type) == "call.completed")).scalar_one()
-    assert prefs == [(grace, "strategic", "email", "web")]
+    assert prefs == [(grace, "strategic", "email", "web:rep@example.com")]  # who, for "set by"
     assert (note.contact_id, note.source, note.data["note"]) == (grace, "web", "Wants a proposal for 40 seats")
     assert "Wants a proposal for 40 seats" in page.content()
 

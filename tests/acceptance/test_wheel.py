@@ -24,6 +24,8 @@ IN_THE_WHEEL = [
     "outreach/web/static/app.css", "outreach/web/static/charts.js",
     "outreach/web/static/vendor/chartjs/chart.umd.min.js", "outreach/analytics/templates/report_page.html",
     "outreach/py.typed", "channels/py.typed",
+    "outreach/web/static/swagger-ui/swagger-ui-bundle.js", "outreach/web/static/swagger-ui/swagger-ui.css",
+    "outreach/web/templates/inbox.html",
 ]
 
 

@@ -40,6 +40,7 @@ class Seed:
     tokens: dict[str, str]
     contacts: dict[str, int]  # first name -> id
     pending: dict[str | None, list[int]] = field(default_factory=dict)  # owner -> pending touch ids
+    extra: dict[str, int] = field(default_factory=dict)  # other ids a test adds (a reply's evidence)
 
     def other_touch(self) -> int:
         """A touch rep@example.com must not see."""

@@ -207,3 +207,15 @@ def test_propose_slot_errors(kwargs: dict[str, object]) -> None:
     args.update(kwargs)
     with pytest.raises(ValueError):
         propose_slot(**args)  # type: ignore[arg-type]
+
+
+def test_propose_slot_skips_busy_intervals() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    monday = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+    half = timedelta(minutes=30)
+    args = {"duration": half, "zones": ["UTC"], "hours": (540, 1020), "weekdays": frozenset(range(5))}
+    assert propose_slot(earliest=monday, **args) == monday  # type: ignore[arg-type]
+    busy = [(monday, monday + half), (monday + timedelta(minutes=45), monday + timedelta(hours=2))]
+    # 9:30 would overlap 9:45-11:00; touching ends (9:00-9:30, then 11:00) do not overlap
+    assert propose_slot(earliest=monday, busy=busy, **args) == monday + timedelta(hours=2)  # type: ignore[arg-type]
