@@ -65,14 +65,19 @@ class Planner:
         templates: dict[tuple[str, ...], set[str]] = {}
         postgres = session.get_bind().dialect.name == "postgresql"
         allocator = Allocator(self.holdout)
+        # a few contacts (a re-plan after new evidence) cost less through the per-contact path, and
+        # only the steps of the stages they are in need a query
+        few = contact_ids is not None and len(contact_ids) < BATCH
+        stages = set(session.execute(select(col(Contact.stage)).where(col(Contact.id).in_(contact_ids or [])
+                                                                      ).distinct()).scalars()) if few else None
         for stage, steps in self.rules.playbooks.items():
+            if stages is not None and stage not in stages:
+                continue
             for step in steps:
                 if step.contents not in templates:  # with variants: the channels every variant has
                     templates[step.contents] = set.intersection(*(available_channels(self.content_dir, c)
                                                                   for c in step.contents))
                 before = result.queued
-                # a few contacts (a re-plan after new evidence) cost less through the per-contact path
-                few = contact_ids is not None and len(contact_ids) < BATCH
                 quiet = None if dry_run or few else self._set_based(session, step)
                 only: ColumnElement[bool] | None = None
                 if quiet is not None:
