@@ -113,8 +113,9 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
             record_s.append(seconds)
             one_s.append(timed(partial(floor_one, floor, now, cid, i))[1])
         rec, one = statistics.median(record_s), statistics.median(one_s)
-        line(f"{kind} record 1 event + re-plan", median_ms=rec * 1000, floor_ms=one * 1000, ratio=ratio(rec, one),
-             runs=moves)
+        worst = sorted(record_s)[max(0, -(-99 * moves // 100) - 1)]  # nearest-rank p99: the target's measure
+        line(f"{kind} record 1 event + re-plan", median_ms=rec * 1000, p99_ms=worst * 1000, floor_ms=one * 1000,
+             ratio=ratio(rec, one), runs=moves)
     return [{"db": kind, "what": f"plan {n:,} contacts ({2 * n:,} touches)",
              "figure": f"{rate(2 * n, plan_s):,.0f} touches/s", "ratio": ratio(plan_s, floor_s),
              "extra": f"{plan_s:.1f} s; peak RSS {plan_rss:.0f} MB"},
@@ -122,7 +123,7 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
              "ratio": ratio(replan_s, floor_s),
              "extra": f"{replan_s / n * 1e6:.1f} us/contact; floor: the INSERT..SELECT"},
             {"db": kind, "what": "record 1 event + re-plan 1 contact", "figure": f"{rec * 1000:.1f} ms",
-             "ratio": ratio(rec, one), "extra": ""}]
+             "ratio": ratio(rec, one), "extra": f"p99 {worst * 1000:.1f} ms over {moves} runs"}]
 
 
 def main() -> None:
