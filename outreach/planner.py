@@ -1,6 +1,12 @@
 """Rules x contacts -> touches. Set-based: for each playbook step one query finds the contacts in
 that stage whose step came due and has no touch yet; channels are picked in batches; touches are
-inserted in bulk, and the unique dedupe key makes a second planner (or a second run) a no-op."""
+inserted in bulk, and the unique dedupe key makes a second planner (or a second run) a no-op.
+
+Where SQL alone knows the channel (no suppression, no stated preference, nothing learned about the
+contact, no holdout or experiment on the step) a step's touches are one INSERT ... SELECT: the channel
+then depends only on the contact's addresses and consent, so its choice is computed once per
+combination in Python (by pick_channel itself, reasons and all) and written as a CASE. Only the other
+contacts go through the per-contact path."""
 
 from __future__ import annotations
 
@@ -11,15 +17,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, and_, exists, select, text
+from sqlalchemy import ColumnElement, Row, and_, case, cast, exists, func, literal, literal_column, select, text
+from sqlalchemy import String as SqlString
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from outreach import batch_loads
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
 from outreach.experiments.assign import Allocator, in_holdout
-from outreach.models import Account, Contact, Evidence, Touch, TouchStatus, table_of
-from outreach.preferences import ChannelLearning, Learner, pick_channel
+from outreach.models import Account, Contact, Evidence, Preference, Suppression, Touch, TouchStatus, table_of
+from outreach.policy import Reach
+from outreach.preferences import ChannelLearning, Learner, QuietLearning, pick_channel
 from outreach.ruleset import Approval, Ruleset, Step, Trigger
 from outreach.templating import Condition, compile_condition, eval_condition
 
@@ -56,13 +65,26 @@ class Planner:
         templates: dict[tuple[str, ...], set[str]] = {}
         postgres = session.get_bind().dialect.name == "postgresql"
         allocator = Allocator(self.holdout)
+        # a few contacts (a re-plan after new evidence) cost less through the per-contact path, and
+        # only the steps of the stages they are in need a query
+        few = contact_ids is not None and len(contact_ids) < BATCH
+        stages = set(session.execute(select(col(Contact.stage)).where(col(Contact.id).in_(contact_ids or [])
+                                                                      ).distinct()).scalars()) if few else None
         for stage, steps in self.rules.playbooks.items():
+            if stages is not None and stage not in stages:
+                continue
             for step in steps:
                 if step.contents not in templates:  # with variants: the channels every variant has
                     templates[step.contents] = set.intersection(*(available_channels(self.content_dir, c)
                                                                   for c in step.contents))
                 before = result.queued
-                for batch in self._due(session, stage, step, now, contact_ids):
+                quiet = None if dry_run or few else self._set_based(session, step)
+                only: ColumnElement[bool] | None = None
+                if quiet is not None:
+                    result.queued += self._insert_select(session, result, stage, step, now, contact_ids,
+                                                         templates[step.contents], quiet)
+                    only = ~quiet  # the rest need the per-contact choice
+                for batch in self._due(session, stage, step, now, contact_ids, only):
                     rows = self._touches(session, batch, stage, step, now, templates[step.contents])
                     allocator.apply(session, stage, step, rows)
                     if dry_run:
@@ -83,8 +105,106 @@ class Planner:
                     session.execute(text("ANALYZE touch"))
         return result
 
-    def _due(self, session: Session, stage: str, step: Step, now: datetime,
-             contact_ids: list[int] | None) -> Iterator[Sequence[Row[Any]]]:
+    def _set_based(self, session: Session, step: Step) -> ColumnElement[bool] | None:
+        """The condition on `contact` under which this step's channel is known in SQL, or None if the
+        step needs the per-contact path for everyone (holdout and experiments hash each contact id)."""
+        if self.holdout > 0 or step.variants or step.after.microseconds:
+            return None
+        conds: list[ColumnElement[bool]] = [
+            ~exists().where(col(Suppression.contact_id) == col(Contact.id)),
+            ~exists().where(col(Preference.contact_id) == col(Contact.id),
+                            col(Preference.interaction) == step.interaction)]
+        if self.learner_for is not None:
+            if not isinstance(self.learner_for, QuietLearning):
+                return None
+            learner_quiet = self.learner_for.quiet(session, step.interaction)
+            if learner_quiet is None:
+                return None
+            conds.append(learner_quiet)
+        return and_(*conds)
+
+    def _insert_select(self, session: Session, result: PlanResult, stage: str, step: Step, now: datetime,
+                       contact_ids: list[int] | None, templates: set[str], quiet: ColumnElement[bool]) -> int:
+        """One INSERT ... SELECT of the step's touches for the contacts `quiet` holds for; counted into
+        `result` from the rows it wrote (ids above the largest before it)."""
+        postgres = session.get_bind().dialect.name == "postgresql"
+        # (has email, has phone, consent_email, consent_sms) -> the pick, encoded as one small integer
+        has_email = case((func.coalesce(col(Contact.email), "") != "", 1), else_=0)
+        has_phone = case((func.coalesce(col(Contact.phone), "") != "", 2), else_=0)
+        ce = case((col(Contact.consent_email).is_(None), 0), (col(Contact.consent_email).is_(True), 4), else_=8)
+        cs = case((col(Contact.consent_sms).is_(None), 0), (col(Contact.consent_sms).is_(True), 12), else_=24)
+        order = self.rules.interactions[step.interaction].channels
+        channel_of: dict[int, str | None] = {}
+        reason_of: dict[int, str | None] = {}
+        for key in range(36):
+            consent: list[bool | None] = [None, True, False]
+            reach = Reach("x" if key & 1 else None, "x" if key & 2 else None, consent[(key >> 2) % 3],
+                          consent[key // 12])
+            pick = pick_channel(order=order, reach=reach, fixed=step.channel, templates=templates,
+                                email_consent=self.email_consent)
+            channel_of[key], reason_of[key] = (str(pick.channel) if pick.channel else None), pick.reason
+        inner = select(col(Contact.id).label("cid"), col(Contact.stage_entry).label("entry"),
+                       col(Contact.stage_entered_at).label("entered"),
+                       (has_email + has_phone + ce + cs).label("k")
+                       ).where(*self._due_where(stage, step, now, contact_ids), quiet).subquery()
+
+        def by_key(values: dict[int, str | None]) -> Any:
+            # inline literals: 36 bound parameters per column would make a long statement to bind per step
+            return case({k: literal_column(_quoted(v)) for k, v in values.items()}, value=inner.c.k)
+
+        status_of: dict[int, str | None] = {k: _status(c, step.approval).value for k, c in channel_of.items()}
+        if postgres:
+            due = inner.c.entered + step.after
+        else:  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': shift the seconds, keep the fraction as it was
+            due = func.datetime(func.substr(inner.c.entered, 1, 19), f"+{int(step.after.total_seconds())} seconds"
+                                ).concat(func.substr(inner.c.entered, 20))
+        pending_by = now + self.approval_expires_after if self.approval_expires_after else None
+        approve_by = case((by_key(status_of) == TouchStatus.PENDING.value, literal(pending_by)), else_=None) \
+            if pending_by is not None else literal(None)
+        minutes = int(step.meeting.duration.total_seconds() // 60) if step.meeting else None
+        cols = {"contact_id": inner.c.cid,
+                "dedupe_key": cast(inner.c.cid, SqlString).concat(f":{stage}:").concat(
+                    cast(inner.c.entry, SqlString)).concat(f":{step.id}"),
+                "stage": literal(stage), "stage_entry": inner.c.entry, "rule": literal(f"playbook:{stage}"),
+                "step": literal(step.id), "interaction": literal(step.interaction), "content": literal(step.content),
+                "channel": by_key(channel_of), "channel_reason": by_key(reason_of),
+                "channel_fixed": literal(step.channel is not None), "status": by_key(status_of),
+                "reason": by_key({k: reason_of[k] if c is None else None for k, c in channel_of.items()}),
+                "due_at": due, "approve_by": approve_by, "meeting_minutes": literal(minutes),
+                "attempts": literal(0), "meeting_sequence": literal(0), "created_at": literal(now),
+                "updated_at": literal(now)}
+        touch = table_of(Touch)
+        mod: Any = postgresql if postgres else sqlite
+        # the WHERE keeps SQLite from reading ON CONFLICT as a join's ON
+        stmt = mod.insert(touch).from_select(list(cols), select(*cols.values()).select_from(inner).where(
+            inner.c.cid.is_not(None))).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        last = session.execute(select(func.max(col(Touch.id)))).scalar() or 0
+        session.execute(stmt)
+        # what went in is counted from the rows (ids above the largest before): rowcount of an
+        # INSERT ... SELECT ... ON CONFLICT is not reliable across drivers
+        step_key = f"playbook:{stage}/{step.id}"
+        mine = [col(Touch.id) > last, col(Touch.rule) == f"playbook:{stage}", col(Touch.step) == step.id]
+        counts: Any = session.execute(select(col(Touch.channel), col(Touch.status), func.count())
+                                      .where(*mine).group_by(col(Touch.channel), col(Touch.status)))
+        inserted = 0
+        for channel, status, n in counts:
+            result.by_status[status] += n
+            result.by_channel[channel or "none"] += n
+            result.by_step[step_key] += n
+            inserted += n
+        examples = result.examples.setdefault(step_key, []) if inserted else []
+        if inserted and len(examples) < 3:
+            for who, channel, status, reason in session.execute(
+                    select(func.coalesce(col(Contact.email), col(Contact.phone)), col(Touch.channel),
+                           col(Touch.status), col(Touch.channel_reason)).join(
+                        Contact, col(Contact.id) == col(Touch.contact_id)).where(*mine).order_by(col(Touch.id))
+                    .limit(3 - len(examples))):
+                examples.append({"contact": who, "channel": channel, "status": status, "reason": reason})
+        return inserted
+
+    def _due_where(self, stage: str, step: Step, now: datetime,
+                   contact_ids: list[int] | None) -> list[ColumnElement[bool]]:
+        """Contacts in `stage` whose step came due and has no touch for this stage entry yet."""
         rule = f"playbook:{stage}"
         already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
                                  col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
@@ -100,6 +220,13 @@ class Planner:
                                         col(Account.stage).in_(step.account_stage)))
         if contact_ids is not None:
             conds.append(col(Contact.id).in_(contact_ids))
+        return conds
+
+    def _due(self, session: Session, stage: str, step: Step, now: datetime,
+             contact_ids: list[int] | None, only: ColumnElement[bool] | None = None) -> Iterator[Sequence[Row[Any]]]:
+        conds = self._due_where(stage, step, now, contact_ids)
+        if only is not None:
+            conds.append(only)
         query = select(col(Contact.id), col(Contact.email), col(Contact.phone), col(Contact.consent_email),
                        col(Contact.consent_sms), col(Contact.stage_entry), col(Contact.stage_entered_at)
                        ).where(and_(*conds)).order_by(col(Contact.id))
@@ -204,6 +331,10 @@ class Planner:
         if expression not in self._conditions:
             self._conditions[expression] = compile_condition(expression)
         return self._conditions[expression]
+
+
+def _quoted(value: str | None) -> str:
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
 def _status(channel: str | None, approval: Approval) -> TouchStatus:

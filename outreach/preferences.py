@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from outreach.policy import Reach, unreachable
 
 if TYPE_CHECKING:
+    from sqlalchemy import ColumnElement
     from sqlmodel import Session
 
 
@@ -35,6 +36,17 @@ class ChannelLearning(Protocol):
     def prepare(self, session: Session, ids: Sequence[int]) -> None: ...
 
     def __call__(self, contact: Any, interaction: str) -> Learner | None: ...
+
+
+@runtime_checkable
+class QuietLearning(Protocol):
+    """A learner that can say, in SQL, for which contacts it has nothing to say about an interaction
+    type: the planner then chooses their channel set-based (one INSERT ... SELECT), not per contact."""
+
+    def quiet(self, session: Session, interaction: str) -> ColumnElement[bool] | None:
+        """A condition on `contact` true where the learner would return None, or None if it may speak
+        for anyone (then every contact goes through the per-contact path)."""
+        ...
 
 
 def pick_channel(*, order: Sequence[str], reach: Reach, stated: str | None = None,

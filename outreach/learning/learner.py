@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import UniqueConstraint, select
+from sqlalchemy import ColumnElement, UniqueConstraint, exists, select
 from sqlmodel import Field, Session, SQLModel
 
 from outreach.batch_loads import chunks
@@ -287,6 +287,16 @@ class ChannelLearner:
                     select(STAT.contact_id, STAT.interaction, STAT.channel, STAT.sent, STAT.responses,
                            STAT.negatives).where(STAT.contact_id.in_(part))):
                 self._stats[cid][(interaction, channel)] = Counts(n, r, g)
+
+    def quiet(self, session: Session, interaction: str) -> ColumnElement[bool] | None:
+        """`choose` returns None with no population estimate (fewer than MIN_POOLED touches of the type,
+        all buyers together) and no counts of the contact's own: the contacts without a channel_stat row."""
+        if self._priors is None:
+            self._priors = Priors.load(session)
+        pooled = self._priors.pooled.get(interaction)
+        if pooled is not None and pooled.sent >= MIN_POOLED:
+            return None
+        return ~exists().where(STAT.contact_id == CONTACT.id)
 
     def __call__(self, contact: Any, interaction: str) -> Learner | None:
         if self._priors is None:
