@@ -139,6 +139,8 @@ class Touch(SQLModel, table=True):
     # the slot booked for a meeting touch: the engine's own calendar when the rep has none connected
     meeting_start: datetime | None = None
     meeting_end: datetime | None = None
+    # everybody the invite names besides the contact (outreach.meetings.Invitee as dicts); None: just them
+    meeting_attendees: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     meeting_sequence: int = 0  # the invite's SEQUENCE: a moved or cancelled meeting sends a higher one
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None
