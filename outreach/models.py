@@ -236,6 +236,19 @@ class ConsentChange(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
 
 
+class OwnerChange(SQLModel, table=True):
+    """Who came to own a contact, how and when: assigned by rule on import, claimed by a rep on the
+    contact page, or handed over. Shown on the contact's timeline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    from_owner: str | None = None
+    to_owner: str
+    how: str  # rule | claimed | handed over
+    actor: str  # the user's email, or "rule"
+    at: datetime = Field(default_factory=utcnow)
+
+
 class UnattributedEvent(SQLModel, table=True):
     """A provider event that cannot be proven to answer a touch of ours (mail this engine did not send,
     a reply matched by its sender alone): kept raw for admins, never moving a stage or teaching."""

@@ -121,8 +121,32 @@ class Attendees(_Strict):
     experts: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = []
 
 
+Reps = Annotated[list[Annotated[str, AfterValidator(_address)]], Field(min_length=1)]
+
+
+class Owners(_Strict):
+    """Who owns the unowned on import: the next rep of the contact's territory (`by`, a contact
+    attribute; `"*"` for any other value) with the fewest accounts; a whole account goes to one rep."""
+
+    by: str | None = None
+    round_robin: dict[str, Reps]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("round_robin"), list):  # one pool for everybody
+            if data.get("by"):
+                raise ValueError("with `by:`, give round_robin as territory: [reps], like {east: [a@x.com]}")
+            return {**data, "round_robin": {"*": data["round_robin"]}}
+        return data
+
+    def pool(self, territory: str | None) -> list[str]:
+        return self.round_robin.get(territory or "", []) or self.round_robin.get("*", [])
+
+
 class AccountRules(_Strict):
     roles: Annotated[list[Name], Field(min_length=1)] = list(DEFAULT_ROLES)
+    owners: Owners | None = None
     # the seller's people a meeting may invite: name (solutions_engineer) -> their user's email
     experts: dict[Name, Annotated[str, AfterValidator(_address)]] = {}
     pause: Pause = Pause()
