@@ -167,20 +167,34 @@ def working_hours(settings: Settings) -> tuple[tuple[int, int], frozenset[int]]:
 
 
 def booked(session: Session, *, owner: str | None, contact_id: int, since: datetime,
-           exclude: int | None = None, others: Sequence[int] = ()) -> list[Interval]:
-    """The slots held by open invites of this rep (any buyer) or of this buyer (any rep), ending after
-    `since`: one query."""
-    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined")
-    who: ColumnElement[bool] = col(Touch.contact_id).in_([contact_id, *others])
-    if owner:
-        who = or_(who, col(Contact.owner) == owner.lower())
-    q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
-         .join(Contact, col(Contact.id) == col(Touch.contact_id))
-         .where(col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
-                col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, who, ~declined))
+           exclude: int | None = None, others: Sequence[int] = (), sellers: Sequence[str] = ()) -> list[Interval]:
+    """The slots held by open invites, ending after `since`, of this rep (any buyer) or of this buyer
+    (any rep), and of the `others` buyers and `sellers` (experts) a committee meeting adds, also where
+    they are among an invite's more attendees: two queries."""
+    # the invite's own contact declining frees the slot; one more attendee declining does not
+    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined",
+                              col(Evidence.contact_id) == col(Touch.contact_id))
+    buyers = {contact_id, *others}
+    reps = {r.lower() for r in (owner, *sellers) if r}
+    who: ColumnElement[bool] = col(Touch.contact_id).in_(sorted(buyers))
+    if reps:
+        who = or_(who, col(Contact.owner).in_(sorted(reps)))
+    open_invites = [col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
+                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, ~declined]
     if exclude is not None:
-        q = q.where(col(Touch.id) != exclude)
-    return [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
+        open_invites.append(col(Touch.id) != exclude)
+    q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
+         .join(Contact, col(Contact.id) == col(Touch.contact_id)).where(who, *open_invites))
+    out = [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
+    # committee invites name more people in a JSON list: read the open ones, keep those naming ours
+    more = select(col(Touch.meeting_start), col(Touch.meeting_end), col(Touch.meeting_attendees)).where(
+        col(Touch.meeting_attendees).is_not(None), ~who, *open_invites).join(
+        Contact, col(Contact.id) == col(Touch.contact_id))
+    for s, e, people in session.execute(more):
+        if s is not None and e is not None and any(
+                p.get("contact_id") in buyers or str(p.get("email", "")).lower() in reps for p in people or []):
+            out.append((_aware(s), _aware(e)))
+    return out
 
 
 def uid_of(settings: Settings, touch_id: int) -> str:
@@ -227,7 +241,8 @@ def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
     more = attendees_of(touch)
     horizon = start_from + timedelta(days=15)
     busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start_from, exclude=touch.id,
-                  others=[i.contact_id for i in more if i.contact_id is not None])
+                  others=[i.contact_id for i in more if i.contact_id is not None],
+                  sellers=[i.email for i in more if not i.buyer])
     busy += _elsewhere(calendar, settings, touch, contact, start_from, horizon)
     people = [Person(contact_tz(contact, settings.timezone).key, tuple(busy)),
               Person(rep_zone(session, settings, contact.owner), buyer=False),
@@ -275,8 +290,10 @@ def move(session: Session, settings: Settings, touch: Touch, contact: Contact, s
     if start < _aware(touch.due_at):
         raise InvalidInput("the meeting must start after its invite goes out")
     hours, weekdays = working_hours(settings)
+    more = attendees_of(touch)
     for label, zone in (("the buyer's", contact_tz(contact, settings.timezone).key),
-                        ("the rep's", rep_zone(session, settings, contact.owner))):
+                        ("the rep's", rep_zone(session, settings, contact.owner)),
+                        *((f"{i.name or i.email}'s", i.zone) for i in more if i.role != "organizer")):
         try:  # the first fitting minute from `start` is `start` itself
             fits = propose_slot(earliest=start, duration=duration, zones=[zone], hours=hours, weekdays=weekdays,
                                 step_minutes=1, horizon_days=1) == start
@@ -285,10 +302,12 @@ def move(session: Session, settings: Settings, touch: Touch, contact: Contact, s
         if not fits:
             local = start.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
             raise InvalidInput(f"{local} is outside {label} working hours ({zone})")
-    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start, exclude=touch.id)
+    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start, exclude=touch.id,
+                  others=[i.contact_id for i in more if i.contact_id is not None],
+                  sellers=[i.email for i in more if not i.buyer])
     busy += _elsewhere(calendar, settings, touch, contact, start, start + duration)
     if any(b < start + duration and start < e for b, e in busy):
-        raise InvalidInput("that time overlaps another meeting of the rep or the buyer")
+        raise InvalidInput("that time overlaps another meeting of the rep, the buyer or another invitee")
     touch.meeting_start, touch.meeting_end = start, start + duration
     touch.meeting_sequence = (touch.meeting_sequence or 0) + 1
     session.add(touch)

@@ -140,7 +140,8 @@ class Touch(SQLModel, table=True):
     meeting_start: datetime | None = None
     meeting_end: datetime | None = None
     # everybody the invite names besides the contact (outreach.meetings.Invitee as dicts); None: just them
-    meeting_attendees: list[dict[str, Any]] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    meeting_attendees: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     meeting_sequence: int = 0  # the invite's SEQUENCE: a moved or cancelled meeting sends a higher one
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,7 +25,7 @@ from outreach.contacts import import_csv
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.inbound import inbound_evidence
-from outreach.models import Account, Contact, Evidence, UnattributedEvent
+from outreach.models import Account, Contact, Evidence, Touch, UnattributedEvent
 from outreach.project import Project
 from outreach.sandbox.server import Sandbox
 from outreach.users import add_user
@@ -36,6 +37,7 @@ champ@acme.example,Chad,ACME-1,Acme Corp,champion,rita@example.com,America/New_Y
 cfo@acme.example,Carla,ACME-1,,economic_buyer,rita@example.com,Europe/London
 tech@acme.example,Tess,ACME-1,,technical_evaluator,rita@example.com,America/Chicago
 uma@acme.example,Uma,ACME-1,,user,rita@example.com,America/New_York
+bea@beta.example,Bea,BETA-1,Beta Ltd,champion,otto@example.com,Europe/London
 """
 ZONES = {"champ@acme.example": "America/New_York", "cfo@acme.example": "Europe/London",
          "tech@acme.example": "America/Chicago", "rita@example.com": "America/Denver",
@@ -84,6 +86,7 @@ def test_a_committee_meeting_and_each_rsvp(tmp_path: Path, database: str, sandbo
     with session_scope(engine.db) as s:
         add_user(s, "rita@example.com", "rep", None, name="Rita Reyes", timezone=ZONES["rita@example.com"])
         add_user(s, "sam@example.com", "rep", None, name="Sam Solis", timezone=ZONES["sam@example.com"])
+        add_user(s, "otto@example.com", "rep", None, name="Otto Ortiz", timezone="Europe/London")
         result = import_csv(s, tmp_path / "people.csv", region="US", first_stage="aware", now=MONDAY,
                             roles=rules.accounts.roles)
         refresh_stages(s, rules.accounts, rules.stage_ids, result.account_ids, MONDAY, rules.account_rule_at)
@@ -128,6 +131,25 @@ def test_a_committee_meeting_and_each_rsvp(tmp_path: Path, database: str, sandbo
         stages = {c.email: c.stage for c in s.exec(select(Contact)).all()}
         assert stages["cfo@acme.example"] == "evaluating"  # by her own acceptance
         assert stages["champ@acme.example"] == "deciding"  # the proposal request had moved him on already
-        account = s.exec(select(Account)).one()
+        account = s.exec(select(Account).where(Account.id == "ACME-1")).one()
         assert account.stage == "deciding"  # two members at evaluating, each by their own RSVP
         assert {m["email"] for m in account.stage_proof["members"]} == {"cfo@acme.example", "champ@acme.example"}
+
+    # the economic buyer asks for a call of her own: it may not overlap the one she was invited to
+    later = MONDAY + timedelta(hours=4)
+    engine.record([NormalizedEvent("proposal.requested", later, "api", email="cfo@acme.example")], later)
+    with session_scope(engine.db) as s:
+        touch = s.exec(select(Touch).join(Contact, Contact.id == Touch.contact_id).where(  # type: ignore[arg-type]
+            Contact.email == "cfo@acme.example", Touch.rule == "trigger:proposal-call")).one()
+        assert touch.meeting_start is not None and touch.meeting_attendees is not None
+        assert {a["email"] for a in touch.meeting_attendees} == {"tech@acme.example", "rita@example.com",
+                                                                "sam@example.com"}
+        assert touch.meeting_start.replace(tzinfo=UTC) >= end  # after the first call, not over it
+
+    # another account's call with the same expert (another rep, another buyer): Sam is not booked twice
+    engine.record([NormalizedEvent("proposal.requested", later, "api", email="bea@beta.example")], later)
+    with session_scope(engine.db) as s:
+        sams = sorted((t.meeting_start, t.meeting_end) for t in s.exec(select(Touch)).all()
+                      if any(a["email"] == "sam@example.com" for a in t.meeting_attendees or []))
+    assert len(sams) == 3
+    assert all(a_end <= b_start for (_a, a_end), (b_start, _b) in pairwise(sams)), sams
