@@ -107,6 +107,7 @@ def test_a_committee_meeting_and_each_rsvp(tmp_path: Path, database: str, sandbo
                          "cfo@acme.example": ("REQ-PARTICIPANT", "TRUE"),
                          "tech@acme.example": ("REQ-PARTICIPANT", "TRUE"),
                          "rita@example.com": ("CHAIR", "FALSE"), "sam@example.com": ("REQ-PARTICIPANT", "FALSE")}
+    assert str(event["ORGANIZER"].params["CN"]) == "Rita Reyes"  # the owning rep organizes
     start: datetime = event["DTSTART"].dt
     end: datetime = event["DTEND"].dt
     for who, zone in ZONES.items():  # inside 9-17 on a weekday for all five, each in their own zone
