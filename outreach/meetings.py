@@ -24,14 +24,16 @@ from sqlalchemy import ColumnElement, exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
-from outreach import tokens
+from outreach import batch_loads, tokens
 from outreach.accounts.rules import AccountRules, Attendees
+from outreach.batch_loads import reach_of
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.kinds import Channel
 from outreach.models import Contact, Evidence, Touch, TouchStatus, User
 from outreach.one_off import ONE_OFF
+from outreach.policy import unreachable
 from outreach.ruleset import Ruleset
 
 # invites that hold their slot: not yet sent, or sent and not declined
@@ -105,15 +107,19 @@ class Invitee:
 
 def invitees(session: Session, settings: Settings, accounts: AccountRules, want: Attendees,
              contact: Contact) -> list[Invitee]:
-    """Who a meeting with `contact` invites besides them: the account's members in `want.roles` (with
-    an address; the committee's order), the owning rep, and the experts `want.experts` names."""
+    """Who a meeting with `contact` invites besides them: the account's members in `want.roles` that
+    mail may reach (an address, consent, no suppression; the committee's order), the owning rep, and
+    the experts `want.experts` names."""
     out: list[Invitee] = []
     if want.roles and contact.account_id:
         rank = {r: i for i, r in enumerate(want.roles)}
         members = session.execute(select(Contact).where(
             col(Contact.account_id) == contact.account_id, col(Contact.role).in_(want.roles),
             col(Contact.id) != contact.id, col(Contact.email).is_not(None))).scalars().all()
+        suppressed = batch_loads.suppressions(session, [m.id for m in members if m.id is not None])
         for m in sorted(members, key=lambda m: (rank.get(m.role or "", 99), m.id or 0)):
+            if unreachable(reach_of(m, suppressed.get(m.id or 0)), Channel.MEETING, settings.policy.email_consent):
+                continue  # opted out or suppressed: a committee invite is mail to them too
             name = " ".join(p for p in (m.first_name, m.last_name) if p) or None
             out.append(Invitee(str(m.email).lower(), name, contact_tz(m, settings.timezone).key, m.role or "",
                                m.id))

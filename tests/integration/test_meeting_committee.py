@@ -32,12 +32,13 @@ from outreach.users import add_user
 from tests.support import ALWAYS, at, make_project
 
 MONDAY = at("2026-03-02 15:00")
-CSV = """email,first_name,account_id,account_name,role,owner,timezone
-champ@acme.example,Chad,ACME-1,Acme Corp,champion,rita@example.com,America/New_York
-cfo@acme.example,Carla,ACME-1,,economic_buyer,rita@example.com,Europe/London
-tech@acme.example,Tess,ACME-1,,technical_evaluator,rita@example.com,America/Chicago
-uma@acme.example,Uma,ACME-1,,user,rita@example.com,America/New_York
-bea@beta.example,Bea,BETA-1,Beta Ltd,champion,otto@example.com,Europe/London
+CSV = """email,first_name,account_id,account_name,role,owner,timezone,consent_email
+champ@acme.example,Chad,ACME-1,Acme Corp,champion,rita@example.com,America/New_York,
+cfo@acme.example,Carla,ACME-1,,economic_buyer,rita@example.com,Europe/London,
+tech@acme.example,Tess,ACME-1,,technical_evaluator,rita@example.com,America/Chicago,
+uma@acme.example,Uma,ACME-1,,user,rita@example.com,America/New_York,
+bea@beta.example,Bea,BETA-1,Beta Ltd,champion,otto@example.com,Europe/London,
+eve@acme.example,Eve,ACME-1,,economic_buyer,rita@example.com,Europe/London,no
 """
 ZONES = {"champ@acme.example": "America/New_York", "cfo@acme.example": "Europe/London",
          "tech@acme.example": "America/Chicago", "rita@example.com": "America/Denver",
@@ -98,7 +99,8 @@ def test_a_committee_meeting_and_each_rsvp(tmp_path: Path, database: str, sandbo
     assert len(invites) == 1
     request = invites[0]["request"]
     assert [a["email"] for a in request["personalizations"][0]["to"]] == [
-        "champ@acme.example", "cfo@acme.example", "tech@acme.example"]  # the buyers only, uma is a user
+        "champ@acme.example", "cfo@acme.example", "tech@acme.example"]  # the buyers only, uma is a user,
+    # and eve (an economic buyer too) opted out of email: an invite is mail
     assert (request["from"]["email"], request["from"]["name"]) == ("rita@example.com", "Rita Reyes")
     event = next(iter(Calendar.from_ical(request["content"][-1]["value"]).walk("VEVENT")))
     attendees = {str(a).removeprefix("mailto:"): (str(a.params["ROLE"]), str(a.params["RSVP"]))
