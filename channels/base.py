@@ -24,6 +24,8 @@ class OutgoingMessage:
     to_email: str | None = None
     to_phone: str | None = None
     to_name: str | None = None
+    # more (address, name) recipients of the same message: a meeting invite goes to every buyer it names
+    also_to: list[tuple[str, str | None]] = field(default_factory=list)
     from_email: str = ""
     from_name: str = ""
     sms_from: str = ""

@@ -45,9 +45,22 @@ class CalendarReply:
     attendee_name: str | None = None
 
 
+@dataclass(frozen=True)
+class InviteAttendee:
+    """One more ATTENDEE of an invite (RFC 5545 3.2.16/3.2.12/3.2.17): a buyer who is asked to answer
+    (REQ-PARTICIPANT, NEEDS-ACTION, RSVP=TRUE), or one of the seller's people the engine booked
+    (`rsvp=False`, ACCEPTED; the organizing rep takes ROLE=CHAIR)."""
+
+    email: str
+    name: str | None = None
+    role: str = "REQ-PARTICIPANT"
+    rsvp: bool = True
+
+
 def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelta, title: str,
                  description: str, organizer_email: str, organizer_name: str, attendee_email: str,
-                 attendee_name: str | None, now: datetime, cancel: bool = False) -> str:
+                 attendee_name: str | None, now: datetime, cancel: bool = False,
+                 others: Sequence[InviteAttendee] = ()) -> str:
     """Return an iCalendar METHOD:REQUEST with one VEVENT, times in UTC; with `cancel`, the
     METHOD:CANCEL that removes it (STATUS:CANCELLED, the same UID, a higher SEQUENCE).
 
@@ -62,11 +75,13 @@ def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelt
         raise ValueError("uid is required and sequence must be >= 0")
     begin = start.astimezone(UTC)
     organizer = vCalAddress.new(organizer_email, cn=organizer_name or None)
-    attendee = vCalAddress.new(attendee_email, cn=attendee_name or None, role="REQ-PARTICIPANT",
-                               partstat="NEEDS-ACTION", rsvp=True)
+    attendees = [vCalAddress.new(attendee_email, cn=attendee_name or None, role="REQ-PARTICIPANT",
+                                 partstat="NEEDS-ACTION", rsvp=True)]
+    attendees += [vCalAddress.new(a.email, cn=a.name or None, role=a.role,
+                                  partstat="NEEDS-ACTION" if a.rsvp else "ACCEPTED", rsvp=a.rsvp) for a in others]
     event = Event.new(
         uid=uid, sequence=sequence, stamp=now.astimezone(UTC), start=begin, end=begin + duration,
-        summary=title, description=description, organizer=organizer, attendees=[attendee],
+        summary=title, description=description, organizer=organizer, attendees=attendees,
         status=STATUS.CANCELLED if cancel else STATUS.CONFIRMED, transparency=TRANSP.OPAQUE,
     )
     calendar = Calendar.new(method="CANCEL" if cancel else "REQUEST", prodid=PRODID, subcomponents=[event])

@@ -47,7 +47,8 @@ def build_mail(message: OutgoingMessage) -> dict[str, Any]:
     custom_args = {key: str(value) for key, value in message.custom_args.items()}
     custom_args[TOUCH_ARG] = str(message.touch_id)
     body: dict[str, Any] = {
-        "personalizations": [{"to": [_address(message.to_email, message.to_name)]}],
+        "personalizations": [{"to": [_address(message.to_email, message.to_name),
+                                     *(_address(e, n) for e, n in message.also_to)]}],
         "from": _address(message.from_email, message.from_name),
         "subject": message.subject or "",
         "content": content,

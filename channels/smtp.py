@@ -42,7 +42,8 @@ def build_email(message: OutgoingMessage) -> EmailMessage:
     msg = EmailMessage()
     try:
         msg["From"] = formataddr((message.from_name, message.from_email))
-        msg["To"] = formataddr((message.to_name or "", message.to_email))
+        msg["To"] = ", ".join(formataddr((n or "", e)) for e, n in [(message.to_email, message.to_name),
+                                                                    *message.also_to])
         msg["Subject"] = message.subject or ""
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = _message_id(message)
@@ -129,7 +130,8 @@ class SmtpProvider(Provider):
         email = build_email(message)
         assert message.to_email is not None  # build_email refused it otherwise
         try:
-            self._session().send_message(email, from_addr=message.from_email, to_addrs=[message.to_email])
+            to_addrs = [message.to_email, *(e for e, _n in message.also_to)]
+            self._session().send_message(email, from_addr=message.from_email, to_addrs=to_addrs)
         except smtplib.SMTPRecipientsRefused as exc:
             self._drop()
             code, text = next(iter(exc.recipients.values()))

@@ -163,7 +163,7 @@ class Engine:
     def book_meetings(self, session: Session, contact_ids: list[int] | None = None) -> int:
         """A slot for each new meeting touch (of `contact_ids`, else everybody's): free in the engine's
         own record of invites (and in the rep's connected calendar, when there is one)."""
-        return book_unbooked(session, self.settings, self.calendar, contact_ids)
+        return book_unbooked(session, self.settings, self.calendar, contact_ids, self.project.rules)
 
     @property
     def calendar(self) -> RepCalendar | None:

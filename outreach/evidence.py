@@ -97,7 +97,8 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
             if why:
                 result.unattributed.append(replace(item, requires_touch=why))
                 continue
-        contact_id = item.contact_id or (touch[0] if touch else None) or contacts.get(
+        attendee = invitees.get(touch[1], {}).get((item.email or "").lower()) if touch else None
+        contact_id = item.contact_id or attendee or (touch[0] if touch else None) or contacts.get(
             ("email", (item.email or "").lower())) or contacts.get(("phone", item.phone or ""))
         if contact_id is None:
             result.unmatched.append(item)
@@ -126,26 +127,31 @@ def _insert_evidence(session: Session, rows: list[dict[str, Any]]) -> list[Evide
     return [Evidence.model_construct(id=i, **row) for i, row in zip(ids, rows, strict=True)]
 
 
-def _unproven(item: NormalizedEvent, touch: _Touch | None, invitees: dict[int, str]) -> str | None:
+def _unproven(item: NormalizedEvent, touch: _Touch | None, invitees: dict[int, dict[str, int]]) -> str | None:
     """Why `item` (which requires a touch) is not provably the buyer's, or None when it is."""
     if touch is None:
         return item.requires_touch
-    if item.type.startswith("meeting.") and (item.email or "").lower() != invitees.get(touch[1], ""):
+    if item.type.startswith("meeting.") and (item.email or "").lower() not in invitees.get(touch[1], {}):
         return f"calendar answer from {item.email or 'nobody'}, not the attendee the invite was sent to"
     return None
 
 
 def _invitees(session: Session, items: list[NormalizedEvent],
-              touches: dict[tuple[str, int | str | None], _Touch]) -> dict[int, str]:
-    """touch id -> its contact's address (lower-cased), for the calendar answers in `items`."""
+              touches: dict[tuple[str, int | str | None], _Touch]) -> dict[int, dict[str, int]]:
+    """touch id -> {address (lower-cased): contact id} of the buyers its invite was sent to (its contact,
+    and the account's members it named), for the calendar answers in `items`."""
     tids = sorted({t[1] for i in items if i.requires_touch and i.type.startswith("meeting.")
                    for t in [touches.get(("id", i.touch_id))] if t})
-    out: dict[int, str] = {}
+    out: dict[int, dict[str, int]] = {}
     for part in batch_loads.chunks(tids):
-        for tid, address in session.execute(select(col(Touch.id), col(Contact.email)).join(
+        for tid, cid, address, more in session.execute(
+                select(col(Touch.id), col(Contact.id), col(Contact.email), col(Touch.meeting_attendees)).join(
                 Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Touch.id).in_(part))):
-            if tid is not None:
-                out[tid] = (address or "").lower()
+            if tid is not None and cid is not None:
+                # each buyer the invite named answers for themself: their RSVP is their evidence
+                out[tid] = {str(a["email"]).lower(): int(a["contact_id"]) for a in more or []
+                            if a.get("contact_id") is not None}
+                out[tid][(address or "").lower()] = cid
     return out
 
 

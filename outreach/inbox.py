@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from outreach.contacts import contact_tz
 from outreach.errors import InvalidInput, NotFound
-from outreach.models import Contact, Evidence, ReplyState, Touch, TouchStatus
+from outreach.models import Contact, Evidence, OwnerChange, ReplyState, Touch, TouchStatus
 from outreach.users import find_user
 
 REPLIES = ("email.replied", "sms.replied")
@@ -227,6 +227,9 @@ def reassign(session: Session, contact: Contact, new_owner: str, *, actor_role: 
                            "them first (outreach users add)")
     if user.role not in ("rep", "admin"):
         raise InvalidInput(f"{user.email} is a {user.role}: only reps and admins approve a contact's touches")
+    if (contact.owner or "") != user.email:  # kept for the contact's timeline (outreach.accounts.owners)
+        session.add(OwnerChange(contact_id=contact.id or 0, from_owner=contact.owner, to_owner=user.email,
+                                how="handed over", actor=actor_email.lower(), at=datetime.now(UTC)))
     contact.owner = user.email
     session.add(contact)
     session.flush()

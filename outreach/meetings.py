@@ -5,26 +5,36 @@ the same buyer. Declined, expired, rejected and cancelled invites free their slo
 the meeting (a higher SEQUENCE of the same UID); cancelling a sent invite sends METHOD:CANCEL.
 
 A rep with a connected calendar (`RepCalendar`, outreach.calendar_sync over CalDAV) also has its busy
-times kept free, and each proposed meeting written there under the invite's UID."""
+times kept free, and each proposed meeting written there under the invite's UID.
+
+A meeting step with `attendees:` (outreach.accounts.rules.Attendees) invites more of the account (by
+committee role) and the seller's experts: the slot is inside every invitee's working hours in their
+own zone and free for all of them (each buyer's open invites, each seller's connected calendar), and
+the touch keeps the list (`Touch.meeting_attendees`) that the invite and the RSVPs are read against."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
-from outreach import tokens
+from outreach import batch_loads, tokens
+from outreach.accounts.rules import AccountRules, Attendees
+from outreach.batch_loads import reach_of
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.kinds import Channel
 from outreach.models import Contact, Evidence, Touch, TouchStatus, User
 from outreach.one_off import ONE_OFF
+from outreach.policy import unreachable
+from outreach.ruleset import Ruleset
 
 # invites that hold their slot: not yet sent, or sent and not declined
 HOLDING = (TouchStatus.PENDING, TouchStatus.APPROVED, TouchStatus.SENDING, TouchStatus.SENT)
@@ -42,6 +52,106 @@ class RepCalendar(Protocol):
                 attendee: str | None) -> bool: ...
 
     def remove(self, rep: str, uid: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone a meeting must suit: their time zone, their busy intervals, and which side they are on
+    (when the seller's and the buyers' hours never overlap, the buyers' hours win)."""
+
+    zone: str
+    busy: tuple[Interval, ...] = ()
+    buyer: bool = True
+
+
+def find_slot(people: Sequence[Person], *, earliest: datetime, duration: timedelta,
+              hours: tuple[int, int], weekdays: frozenset[int]) -> datetime:
+    """The first slot inside every person's working hours (in their own zone) that overlaps nobody's
+    busy time; else the first inside every buyer's hours; ValueError when none is within 14 days."""
+    busy = [iv for p in people for iv in p.busy]
+    zones = list(dict.fromkeys(p.zone for p in people))
+    buyers = list(dict.fromkeys(p.zone for p in people if p.buyer)) or zones
+    try:
+        return propose_slot(earliest=earliest, duration=duration, zones=zones, hours=hours, weekdays=weekdays,
+                            busy=busy)
+    except ValueError:
+        if buyers == zones:
+            raise
+        return propose_slot(earliest=earliest, duration=duration, zones=buyers, hours=hours, weekdays=weekdays,
+                            busy=busy)
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """One more person an invite names: a member of the account (`contact_id`, their committee `role`)
+    or one of the seller's people (`role` "organizer" for the owning rep, else the expert's name)."""
+
+    email: str
+    name: str | None
+    zone: str
+    role: str
+    contact_id: int | None = None
+
+    @property
+    def buyer(self) -> bool:
+        return self.contact_id is not None
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> Invitee:
+        return Invitee(email=str(data["email"]), name=data.get("name"), zone=str(data["zone"]),
+                       role=str(data["role"]), contact_id=data.get("contact_id"))
+
+
+def invitees(session: Session, settings: Settings, accounts: AccountRules, want: Attendees,
+             contact: Contact) -> list[Invitee]:
+    """Who a meeting with `contact` invites besides them: the account's members in `want.roles` that
+    mail may reach (an address, consent, no suppression; the committee's order), the owning rep, and
+    the experts `want.experts` names."""
+    out: list[Invitee] = []
+    if want.roles and contact.account_id:
+        rank = {r: i for i, r in enumerate(want.roles)}
+        members = session.execute(select(Contact).where(
+            col(Contact.account_id) == contact.account_id, col(Contact.role).in_(want.roles),
+            col(Contact.id) != contact.id, col(Contact.email).is_not(None))).scalars().all()
+        suppressed = batch_loads.suppressions(session, [m.id for m in members if m.id is not None])
+        for m in sorted(members, key=lambda m: (rank.get(m.role or "", 99), m.id or 0)):
+            if unreachable(reach_of(m, suppressed.get(m.id or 0)), Channel.MEETING, settings.policy.email_consent):
+                continue  # opted out or suppressed: a committee invite is mail to them too
+            name = " ".join(p for p in (m.first_name, m.last_name) if p) or None
+            out.append(Invitee(str(m.email).lower(), name, contact_tz(m, settings.timezone).key, m.role or "",
+                               m.id))
+    seller = [(contact.owner.lower(), "organizer")] if contact.owner else []
+    seller += [(accounts.experts[x], x) for x in want.experts if x in accounts.experts]
+    if seller:
+        users = {str(e): (n, tz) for e, n, tz in session.execute(
+            select(col(User.email), col(User.name), col(User.timezone))
+            .where(col(User.email).in_([e for e, _ in seller])))}
+        for email, role in seller:
+            name, tz = users.get(email, (None, None))
+            out.append(Invitee(email, name, tz or settings.timezone, role))
+    seen = {(contact.email or "").lower()}
+    unique = []
+    for i in out:  # one line per address: the first wins
+        if i.email not in seen:
+            seen.add(i.email)
+            unique.append(i)
+    return unique
+
+
+def attendees_of(touch: Touch) -> list[Invitee]:
+    return [Invitee.from_json(d) for d in touch.meeting_attendees or []]
+
+
+def wanted(rules: Ruleset | None, touch: Touch) -> Attendees | None:
+    """The `meeting: attendees:` of the step or trigger that planned `touch`."""
+    if rules is None:
+        return None
+    kind, _, name = touch.rule.partition(":")
+    item = rules.step(name, touch.step) if kind == "playbook" else rules.trigger(name) if kind == "trigger" else None
+    return item.meeting.attendees if item is not None and item.meeting is not None else None
 
 
 def _aware(dt: datetime) -> datetime:
@@ -63,20 +173,34 @@ def working_hours(settings: Settings) -> tuple[tuple[int, int], frozenset[int]]:
 
 
 def booked(session: Session, *, owner: str | None, contact_id: int, since: datetime,
-           exclude: int | None = None) -> list[Interval]:
-    """The slots held by open invites of this rep (any buyer) or of this buyer (any rep), ending after
-    `since`: one query."""
-    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined")
-    who = col(Touch.contact_id) == contact_id
-    if owner:
-        who = or_(who, col(Contact.owner) == owner.lower())
-    q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
-         .join(Contact, col(Contact.id) == col(Touch.contact_id))
-         .where(col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
-                col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, who, ~declined))
+           exclude: int | None = None, others: Sequence[int] = (), sellers: Sequence[str] = ()) -> list[Interval]:
+    """The slots held by open invites, ending after `since`, of this rep (any buyer) or of this buyer
+    (any rep), and of the `others` buyers and `sellers` (experts) a committee meeting adds, also where
+    they are among an invite's more attendees: two queries."""
+    # the invite's own contact declining frees the slot; one more attendee declining does not
+    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined",
+                              col(Evidence.contact_id) == col(Touch.contact_id))
+    buyers = {contact_id, *others}
+    reps = {r.lower() for r in (owner, *sellers) if r}
+    who: ColumnElement[bool] = col(Touch.contact_id).in_(sorted(buyers))
+    if reps:
+        who = or_(who, col(Contact.owner).in_(sorted(reps)))
+    open_invites = [col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
+                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, ~declined]
     if exclude is not None:
-        q = q.where(col(Touch.id) != exclude)
-    return [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
+        open_invites.append(col(Touch.id) != exclude)
+    q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
+         .join(Contact, col(Contact.id) == col(Touch.contact_id)).where(who, *open_invites))
+    out = [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
+    # committee invites name more people in a JSON list: read the open ones, keep those naming ours
+    more = select(col(Touch.meeting_start), col(Touch.meeting_end), col(Touch.meeting_attendees)).where(
+        col(Touch.meeting_attendees).is_not(None), ~who, *open_invites).join(
+        Contact, col(Contact.id) == col(Touch.contact_id))
+    for s, e, people in session.execute(more):
+        if s is not None and e is not None and any(
+                p.get("contact_id") in buyers or str(p.get("email", "")).lower() in reps for p in people or []):
+            out.append((_aware(s), _aware(e)))
+    return out
 
 
 def uid_of(settings: Settings, touch_id: int) -> str:
@@ -88,35 +212,48 @@ def _title(contact: Contact) -> str:
     return f"Meeting with {name}" + (f" ({contact.company})" if contact.company else "")
 
 
+def _sellers(touch: Touch, contact: Contact) -> list[str]:
+    """The seller's people of a meeting: the owning rep, and the experts it invites."""
+    extra = [i.email for i in attendees_of(touch) if not i.buyer]
+    return list(dict.fromkeys([*([contact.owner.lower()] if contact.owner else []), *extra]))
+
+
 def _elsewhere(calendar: RepCalendar | None, settings: Settings, touch: Touch, contact: Contact,
                start: datetime, end: datetime) -> list[Interval]:
-    if calendar is None or not contact.owner:
+    if calendar is None:
         return []
-    return calendar.busy(contact.owner, start, end, skip_uid=uid_of(settings, touch.id or 0))
+    uid = uid_of(settings, touch.id or 0)
+    return [iv for who in _sellers(touch, contact) for iv in calendar.busy(who, start, end, skip_uid=uid)]
 
 
 def _write(calendar: RepCalendar | None, settings: Settings, touch: Touch, contact: Contact) -> None:
-    if calendar is not None and contact.owner and touch.meeting_start and touch.meeting_end:
-        calendar.propose(contact.owner, uid_of(settings, touch.id or 0), _aware(touch.meeting_start),
-                         _aware(touch.meeting_end), _title(contact), contact.email)
+    if calendar is not None and touch.meeting_start and touch.meeting_end:
+        for who in _sellers(touch, contact):
+            calendar.propose(who, uid_of(settings, touch.id or 0), _aware(touch.meeting_start),
+                             _aware(touch.meeting_end), _title(contact), contact.email)
 
 
 def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
-         calendar: RepCalendar | None = None, earliest: datetime | None = None) -> Interval:
-    """Give the meeting touch its slot (see the module's doc); ValueError when none fits in 14 days."""
+         calendar: RepCalendar | None = None, earliest: datetime | None = None,
+         want: Attendees | None = None, accounts: AccountRules | None = None) -> Interval:
+    """Give the meeting touch its slot (see the module's doc), and with `want` its attendees;
+    ValueError when none fits in 14 days."""
     duration = timedelta(minutes=touch.meeting_minutes or 30)
     start_from = earliest or _aware(touch.due_at) + LEAD
     hours, weekdays = working_hours(settings)
-    zones = [contact_tz(contact, settings.timezone).key, rep_zone(session, settings, contact.owner)]
+    if want is not None:
+        touch.meeting_attendees = [i.as_json() for i in invitees(session, settings, accounts or AccountRules(),
+                                                                 want, contact)]
+    more = attendees_of(touch)
     horizon = start_from + timedelta(days=15)
-    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start_from, exclude=touch.id)
+    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start_from, exclude=touch.id,
+                  others=[i.contact_id for i in more if i.contact_id is not None],
+                  sellers=[i.email for i in more if not i.buyer])
     busy += _elsewhere(calendar, settings, touch, contact, start_from, horizon)
-    try:
-        start = propose_slot(earliest=start_from, duration=duration, zones=zones, hours=hours, weekdays=weekdays,
-                             busy=busy)
-    except ValueError:  # the rep's and the buyer's hours never overlap: the buyer's hours win
-        start = propose_slot(earliest=start_from, duration=duration, zones=zones[:1], hours=hours,
-                             weekdays=weekdays, busy=busy)
+    people = [Person(contact_tz(contact, settings.timezone).key, tuple(busy)),
+              Person(rep_zone(session, settings, contact.owner), buyer=False),
+              *(Person(i.zone, buyer=i.buyer) for i in more)]
+    start = find_slot(people, earliest=start_from, duration=duration, hours=hours, weekdays=weekdays)
     touch.meeting_start, touch.meeting_end = start, start + duration
     session.add(touch)
     _write(calendar, settings, touch, contact)
@@ -124,7 +261,7 @@ def book(session: Session, settings: Settings, touch: Touch, contact: Contact,
 
 
 def book_unbooked(session: Session, settings: Settings, calendar: RepCalendar | None = None,
-                  contact_ids: Sequence[int] | None = None) -> int:
+                  contact_ids: Sequence[int] | None = None, rules: Ruleset | None = None) -> int:
     """Book a slot for every open meeting touch that has none (just planned, or its send time moved),
     oldest due first so earlier invites get earlier slots; only `contact_ids`' when given (evidence
     for a few buyers need not look at everybody's). Returns how many it booked."""
@@ -139,7 +276,8 @@ def book_unbooked(session: Session, settings: Settings, calendar: RepCalendar | 
     done = 0
     for touch, contact in rows:
         try:
-            book(session, settings, touch, contact, calendar)
+            book(session, settings, touch, contact, calendar, want=wanted(rules, touch),
+                 accounts=rules.accounts if rules is not None else None)
         except ValueError:
             continue  # no free slot in two weeks: the invite is built as before, and a person sees it
         session.flush()  # the next touch sees this one's slot
@@ -158,8 +296,10 @@ def move(session: Session, settings: Settings, touch: Touch, contact: Contact, s
     if start < _aware(touch.due_at):
         raise InvalidInput("the meeting must start after its invite goes out")
     hours, weekdays = working_hours(settings)
+    more = attendees_of(touch)
     for label, zone in (("the buyer's", contact_tz(contact, settings.timezone).key),
-                        ("the rep's", rep_zone(session, settings, contact.owner))):
+                        ("the rep's", rep_zone(session, settings, contact.owner)),
+                        *((f"{i.name or i.email}'s", i.zone) for i in more if i.role != "organizer")):
         try:  # the first fitting minute from `start` is `start` itself
             fits = propose_slot(earliest=start, duration=duration, zones=[zone], hours=hours, weekdays=weekdays,
                                 step_minutes=1, horizon_days=1) == start
@@ -168,10 +308,12 @@ def move(session: Session, settings: Settings, touch: Touch, contact: Contact, s
         if not fits:
             local = start.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
             raise InvalidInput(f"{local} is outside {label} working hours ({zone})")
-    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start, exclude=touch.id)
+    busy = booked(session, owner=contact.owner, contact_id=contact.id or 0, since=start, exclude=touch.id,
+                  others=[i.contact_id for i in more if i.contact_id is not None],
+                  sellers=[i.email for i in more if not i.buyer])
     busy += _elsewhere(calendar, settings, touch, contact, start, start + duration)
     if any(b < start + duration and start < e for b, e in busy):
-        raise InvalidInput("that time overlaps another meeting of the rep or the buyer")
+        raise InvalidInput("that time overlaps another meeting of the rep, the buyer or another invitee")
     touch.meeting_start, touch.meeting_end = start, start + duration
     touch.meeting_sequence = (touch.meeting_sequence or 0) + 1
     session.add(touch)
@@ -193,6 +335,7 @@ def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, no
                    status=TouchStatus.APPROVED, due_at=now, meeting_minutes=touch.meeting_minutes,
                    meeting_start=touch.meeting_start, meeting_end=touch.meeting_end,
                    meeting_sequence=(touch.meeting_sequence or 0) + 1, evidence_id=touch.evidence_id,
+                   meeting_attendees=touch.meeting_attendees,
                    subject_override=f"Cancelled: {touch.subject_override or 'meeting'}",
                    body_override=f"{actor} cancelled this meeting.", created_at=now, updated_at=now)
     session.add_all([touch, cancel])

@@ -12,14 +12,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from channels.base import TOUCH_ARG, OutgoingMessage
-from channels.meeting import build_invite, propose_slot
+from channels.meeting import InviteAttendee, build_invite, propose_slot
 from outreach import tokens
 from outreach.config import Settings
 from outreach.contacts import contact_tz
 from outreach.content import Rendered, render, render_signature
 from outreach.context import template_context
 from outreach.kinds import Channel
-from outreach.meetings import CANCEL_STEP, invite_of
+from outreach.meetings import CANCEL_STEP, attendees_of, invite_of
 from outreach.models import Contact, Touch
 from outreach.ruleset import Ruleset
 from outreach.senders import Sender
@@ -108,9 +108,14 @@ def _attach_invite(settings: Settings, touch: Touch, contact: Contact, msg: Outg
         except ValueError:  # the rep's and the buyer's hours never overlap: the buyer's hours win
             start = propose_slot(earliest=earliest, duration=duration, zones=zones[:1], hours=hours,
                                  weekdays=weekdays)
+    more = attendees_of(touch)
+    rep_name = next((i.name for i in more if i.role == "organizer" and i.name), None)
+    msg.also_to = [(i.email, i.name) for i in more if i.buyer]  # every buyer it names gets it
+    others = [InviteAttendee(i.email, i.name, "CHAIR" if i.role == "organizer" else "REQ-PARTICIPANT", rsvp=i.buyer)
+              for i in more]
     msg.calendar = build_invite(
         uid=tokens.invite_uid(s.server.secret_key, invite, s.sender.domain), sequence=touch.meeting_sequence or 0,
         start=start, duration=duration, title=msg.subject, description=msg.text,
-        organizer_email=organizer, organizer_name=contact.owner or s.sender.name,
+        organizer_email=organizer, organizer_name=rep_name or contact.owner or s.sender.name,
         attendee_email=contact.email or "", attendee_name=msg.to_name,
-        now=max(_utc(touch.due_at), _utc(touch.updated_at)), cancel=touch.step == CANCEL_STEP)
+        now=max(_utc(touch.due_at), _utc(touch.updated_at)), cancel=touch.step == CANCEL_STEP, others=others)

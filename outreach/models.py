@@ -139,6 +139,9 @@ class Touch(SQLModel, table=True):
     # the slot booked for a meeting touch: the engine's own calendar when the rep has none connected
     meeting_start: datetime | None = None
     meeting_end: datetime | None = None
+    # everybody the invite names besides the contact (outreach.meetings.Invitee as dicts); None: just them
+    meeting_attendees: list[dict[str, Any]] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True))
     meeting_sequence: int = 0  # the invite's SEQUENCE: a moved or cancelled meeting sends a higher one
     subject_override: str | None = None  # a rep's edit
     body_override: str | None = None
@@ -231,6 +234,19 @@ class ConsentChange(SQLModel, table=True):
     source: str  # where the consent came from, in the admin's words ("signed form, 2026-11-30")
     reason: str
     actor: str  # the user's email, or "cli"
+    at: datetime = Field(default_factory=utcnow)
+
+
+class OwnerChange(SQLModel, table=True):
+    """Who came to own a contact, how and when: assigned by rule on import, claimed by a rep on the
+    contact page, or handed over. Shown on the contact's timeline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    from_owner: str | None = None
+    to_owner: str
+    how: str  # rule | claimed | handed over
+    actor: str  # the user's email, or "rule"
     at: datetime = Field(default_factory=utcnow)
 
 

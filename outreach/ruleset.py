@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from outreach.accounts.rules import AccountRules, without_section
+from outreach.accounts.rules import AccountRules, Attendees, without_section
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
 from outreach.kinds import Channel
@@ -112,6 +112,7 @@ def _positive(v: timedelta) -> timedelta:
 
 class Meeting(Strict):
     duration: Annotated[Duration, AfterValidator(_positive)] = timedelta(minutes=30)
+    attendees: Attendees | None = None  # more of the account, and the seller's experts
 
 
 class Experiment(Strict):

@@ -5,6 +5,7 @@ it imports nothing of the rules itself (stage ids are cross-checked by outreach.
       roles: [economic_buyer, champion, technical_evaluator, user, legal]
       pause: {after: [email.replied, sms.replied, meeting.accepted], for: 3d}
       daily_cap: 2
+      experts: {solutions_engineer: sam@example.com}
       stages:
         - stage: evaluating
           when: {members_at_least: {stage: interested, count: 2}}
@@ -105,8 +106,49 @@ class Pause(_Strict):
     for_: Annotated[timedelta, BeforeValidator(_pause_length)] = Field(default=timedelta(days=3), alias="for")
 
 
+def _address(v: str) -> str:
+    v = v.strip().lower()
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", v):
+        raise ValueError(f"'{v}' is not an email address")
+    return v
+
+
+class Attendees(_Strict):
+    """Who a meeting step invites besides its contact: the other members of the account in `roles`,
+    and the seller's `experts` (names of the `accounts: experts:` map). The owning rep organizes."""
+
+    roles: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = []
+    experts: Annotated[list[Name], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)] = []
+
+
+Reps = Annotated[list[Annotated[str, AfterValidator(_address)]], Field(min_length=1)]
+
+
+class Owners(_Strict):
+    """Who owns the unowned on import: the next rep of the contact's territory (`by`, a contact
+    attribute; `"*"` for any other value) with the fewest accounts; a whole account goes to one rep."""
+
+    by: str | None = None
+    round_robin: dict[str, Reps]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_list(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("round_robin"), list):  # one pool for everybody
+            if data.get("by"):
+                raise ValueError("with `by:`, give round_robin as territory: [reps], like {east: [a@x.com]}")
+            return {**data, "round_robin": {"*": data["round_robin"]}}
+        return data
+
+    def pool(self, territory: str | None) -> list[str]:
+        return self.round_robin.get(territory or "", []) or self.round_robin.get("*", [])
+
+
 class AccountRules(_Strict):
     roles: Annotated[list[Name], Field(min_length=1)] = list(DEFAULT_ROLES)
+    owners: Owners | None = None
+    # the seller's people a meeting may invite: name (solutions_engineer) -> their user's email
+    experts: dict[Name, Annotated[str, AfterValidator(_address)]] = {}
     pause: Pause = Pause()
     daily_cap: int | None = Field(default=None, ge=1)  # automated touches per account per day
     stages: list[AccountStage] = []

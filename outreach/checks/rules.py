@@ -74,6 +74,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
                 _check_event(event, (*key, "skip_if"), at)
             _check_experiment(step, key, f"playbooks.{stage}.{step.id}", experiments, at)
             _check_targets(rs, key, f"playbooks.{stage}.{step.id}", step.role, step.account_stage, at)
+            _check_attendees(rs, key, f"playbooks.{stage}.{step.id}", step.meeting, at)
     tids: set[str] = set()
     for tr in rs.triggers:
         key = ("trigger", tr.id)
@@ -82,6 +83,7 @@ def cross_check(rs: Ruleset) -> list[Problem]:
         tids.add(tr.id)
         _check_use(rs, key, f"triggers.{tr.id}", tr.interaction, tr.channel, tr.meeting, broken, at)
         _check_event(tr.on, (*key, "on"), at)
+        _check_attendees(rs, key, f"triggers.{tr.id}", tr.meeting, at)
         if tr.within is not None and tr.within <= tr.after:
             at((*key, "within"), f"triggers.{tr.id}: `within` must be longer than `after`, or the touch "
                "always expires before it is due")
@@ -128,6 +130,22 @@ def _check_targets(rs: Ruleset, key: tuple[str, ...], name: str, roles: list[str
         if rs.stages and stage not in rs.stage_ids:
             at((*key, "account_stage"), f"{name}.account_stage: there is no stage '{stage}'"
                f"{_hint(stage, rs.stage_ids)}")
+
+
+def _check_attendees(rs: Ruleset, key: tuple[str, ...], name: str, meeting: Meeting | None, at: At) -> None:
+    """A meeting's `attendees` name committee roles and experts of the `accounts:` section."""
+    want = meeting.attendees if meeting is not None else None
+    if want is None:
+        return
+    for role in want.roles:
+        if role not in rs.accounts.roles:
+            at((*key, "meeting"), f"{name}.meeting.attendees: '{role}' is not a committee role"
+               f"{_hint(role, rs.accounts.roles)}")
+    experts = sorted(rs.accounts.experts)
+    for expert in want.experts:
+        if expert not in rs.accounts.experts:
+            at((*key, "meeting"), f"{name}.meeting.attendees: no expert '{expert}' under accounts: experts:"
+               f"{_hint(expert, experts) if experts else ' (name them there: solutions_engineer: sam@example.com)'}")
 
 
 def _check_accounts(rs: Ruleset, at: At) -> None:

@@ -40,6 +40,7 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     FILE.rejected.csv."""
     from sqlalchemy.exc import DBAPIError
 
+    from outreach.accounts.owners import assign_owners
     from outreach.accounts.store import refresh_stages
     from outreach.contacts import count_rows, file_encoding, import_csv, preview
     from outreach.db import session_scope
@@ -81,6 +82,7 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
     try:
         if bar is not None:
             bar.__enter__()
+        assigned = 0
         with session_scope(engine.db) as s:
             rules = engine.project.rules
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
@@ -89,6 +91,7 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
             if strict and result.rejected:
                 s.rollback()
             else:  # members may have joined or left an account: its stage follows them
+                assigned = assign_owners(s, rules.accounts.owners, datetime.now(UTC))
                 refresh_stages(s, rules.accounts, rules.stage_ids, result.account_ids, datetime.now(UTC),
                                rule_at=rules.account_rule_at)
     except DBAPIError as exc:  # another import writing the same contacts at the same time, say
@@ -106,7 +109,8 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
         typer.echo(f"--strict: {len(result.rejected)} bad row(s), nothing imported", err=True)
     else:
         typer.echo(f"imported {result.created} new, updated {result.updated}, rejected {len(result.rejected)}"
-                   + (f" (written to {result.rejected_file})" if result.rejected_file else ""))
+                   + (f" (written to {result.rejected_file})" if result.rejected_file else "")
+                   + (f"; {assigned} given an owner by the rules" if assigned else ""))
     if result.rejected:
         raise typer.Exit(1)
 

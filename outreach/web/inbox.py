@@ -15,9 +15,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from outreach.accounts.owners import claim
 from outreach.contacts import find_contact
 from outreach.db import session_scope
-from outreach.errors import InvalidInput, NotFound
+from outreach.errors import InvalidInput, InvalidTransition, NotFound
 from outreach.inbox import (
     ANSWERED,
     FOREVER,
@@ -136,7 +137,8 @@ def contact_extras(s: Session, user: User, contact_id: int) -> dict[str, Any]:
     return {"paused_until": paused_now(c, datetime.now(UTC)), "paused_reason": c.paused_reason,
             "forever": FOREVER, "owners": owners, "owner_has_account": c.owner in owners if c.owner else None,
             "may_act": user.role in ("admin", "rep"),
-            "may_reassign": user.role != "rep" or (c.owner or "") == user.email}
+            "may_reassign": user.role != "rep" or (c.owner or "") == user.email,
+            "may_claim": not c.owner and user.role in ("admin", "rep")}
 
 
 @router.post("/contacts/{contact_id}/message")
@@ -180,6 +182,22 @@ def resume_contact(request: Request, contact_id: int, user: FormUser, engine: En
         released = resume(s, _contact(s, user, contact_id), datetime.now(UTC))
     return _back(request, ok=f"Automated touches resumed ({released} held touch{'es' if released != 1 else ''} "
                              "go out at their next moment)", to=f"/contacts/{contact_id}")
+
+
+@router.post("/contacts/{contact_id}/claim")
+def claim_contact(request: Request, contact_id: int, user: FormUser, engine: EngineDep) -> Response:
+    """A rep (or admin) takes an unowned contact; someone else's stays theirs (a rep gets 404)."""
+    require_actor(user)
+    back = f"/contacts/{contact_id}"
+    try:
+        with session_scope(engine.db) as s:
+            c = find_contact(s, contact_id)
+            if c.owner and not visible_owner(user, c.owner):
+                raise NotFound(f"no contact '{contact_id}'")
+            claim(s, c, user, datetime.now(UTC))
+    except (InvalidInput, InvalidTransition) as exc:
+        return _back(request, error=str(exc), to=back)
+    return _back(request, ok="This contact is yours now: their touches go out as you", to=back)
 
 
 @router.post("/contacts/{contact_id}/owner")

@@ -78,7 +78,7 @@ def edit_channels(engine: Engine, touch: Touch) -> list[str]:
 @dataclass
 class Event:
     at: datetime | None
-    kind: str  # evidence | stage | touch
+    kind: str  # evidence | stage | touch | owner
     title: str
     detail: str = ""
     status: str | None = None
@@ -150,6 +150,11 @@ def timeline(detail: dict[str, Any]) -> list[Event]:
                             who + (f" · on {e['channel']}" if e["channel"] else "")
                             + (f" · answers touch #{e['touch_id']}" if e["touch_id"] else "")
                             + (f" · “{note}”" if note else ""), said=said(e["type"], data), facts=facts(data)))
+    for oc in detail.get("owner_changes", []):
+        how = {"rule": "assigned by the owner rules", "claimed": f"claimed by {oc['actor']}"}.get(
+            oc["how"], f"{oc['how']} by {oc['actor']}")
+        events.append(Event(t(oc["at"]), "owner", f"owner: {oc['to']}",
+                            how + (f" (was {oc['from']})" if oc["from"] else "")))
     for tc in detail["touches"]:
         when = t(tc["sent_at"]) or t(tc["due_at"])
         if tc["rule"] == ONE_OFF:  # a person's own message: who wrote it, not a rule

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from outreach.accounts.owners import owner_changes
 from outreach.checks.project import check_project
 from outreach.consent import BuyerConsentOnly
 from outreach.contact_info import contact_detail, search_contacts, set_preference, validate_event
@@ -113,9 +114,11 @@ def _visible(s: Session, user: User, contact_id: int) -> Contact:
 def contact_page(request: Request, contact_id: int, user: PageUser, engine: EngineDep) -> Response:
     rules = engine.project.rules
     with session_scope(engine.db) as s:
-        found = _visible(s, user, contact_id)
+        found = find_contact(s, contact_id)
+        if found.owner and not visible_owner(user, found.owner):  # an unowned contact is there to be claimed
+            raise NotFound(f"no contact '{contact_id}'")
         member = {"account_id": found.account_id, "role": found.role}  # their buying committee, if any
-        detail = contact_detail(s, engine, contact_id)
+        detail = {**contact_detail(s, engine, contact_id), "owner_changes": owner_changes(s, contact_id)}
         extras = contact_extras(s, user, contact_id)
     suggestions = sorted({*MANUAL_EVENTS, *(c.event for st in rules.stages for c in st.reached_by),
                           *(tr.on for tr in rules.triggers)})

@@ -53,6 +53,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/contacts/{contact_id}/pause": {"data": {}},
     "/contacts/{contact_id}/resume": {"data": {}},
     "/contacts/{contact_id}/owner": {"data": {"owner": "rep@example.com"}},
+    "/contacts/{contact_id}/claim": {"data": {}},
     "/logout": {"data": {}},
     "/login": {"data": {}},
     "/experiments/{exp_id}/stop": {"data": {"promote": ""}},
