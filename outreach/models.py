@@ -273,6 +273,23 @@ class StageSnapshot(SQLModel, table=True):
     owner: str = ""  # the owning rep's email; "" for contacts nobody owns
     stage: str
     count: int
+class SavedDashboard(SQLModel, table=True):
+    """A person's own dashboard: the widgets they picked, in their order, and the filters they saved.
+    Anyone signed in to the project can open it by its link (a rep still sees only their own contacts)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True)  # the email of the user who made it (only they change it)
+    name: str
+    widgets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    days: int = 30  # the period: the last N UTC days up to the day it is opened
+    contacts_of: str | None = None  # a rep's email: their contacts; None: everyone's
+    stage: str | None = None
+    playbook: str | None = None
+    attrs: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class DoNotContact(SQLModel, table=True):
     """An address of a forgotten person, as a keyed hash (HMAC with the project's secret key): a later
     import or API upsert of the same email or phone is refused without the address being kept."""

@@ -57,7 +57,7 @@ def _report(engine: Engine, request: Request, user: User, since: str | None, unt
         f = _filters(s, engine, request, user, since, until, owner)
         data = build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within,
                             today=datetime.now(UTC).date())
-        owners = [] if user.role == "rep" else _owners(s)
+        owners = [] if user.role == "rep" else owners_of(s)
         kept = {} if f.narrowed else kept_days(s, f)
         delivery = deliverability(s, f)
     return f, data, owners, kept, delivery
@@ -69,7 +69,7 @@ def rule_names(rules: Ruleset) -> list[str]:
             *(f"trigger:{t.id}" for t in rules.triggers)]
 
 
-def _owners(s: Session) -> list[str]:
+def owners_of(s: Session) -> list[str]:
     """Whom a manager can pick: the reps, and anyone who owns contacts (the index on owner answers it)."""
     reps = s.execute(select(col(User.email)).where(col(User.role) == "rep", col(User.disabled_at).is_(None))).scalars()
     owning = s.execute(select(col(Contact.owner)).where(col(Contact.owner).is_not(None)).distinct()).scalars()

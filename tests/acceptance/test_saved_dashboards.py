@@ -1,0 +1,85 @@
+"""/dashboards: a person builds their own dashboards (pick, order, filter, save), opens anyone's by
+its link; a rep's covers their own contacts, whoever made it. On tests/support/report_data.py's history
+(the funnel per rep worked out there: rep1's contacts A, B, C, F; rep2's D, E)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from outreach.db import session_scope
+from outreach.engine import Engine
+from outreach.users import add_user
+from tests.support.report_data import REP1, REP2, seed_report
+from tests.support.web import client, password_hash, sign_in
+
+ADMIN = "admin@example.com"
+
+
+@pytest.fixture
+def web(sqlite_engine: Engine) -> Any:
+    with session_scope(sqlite_engine.db) as s:
+        seed_report(s)
+        for email, role in [(ADMIN, "admin"), (REP1, "rep"), (REP2, "rep")]:
+            user, _ = add_user(s, email, role, None)
+            user.password_hash = password_hash()
+            s.add(user)
+    return client(sqlite_engine)
+
+
+def section_ids(html: str) -> list[str]:
+    return re.findall(r'<section class="panel widget[^"]*" id="w-([a-z]+)"', html)
+
+
+def test_build_order_filter_share_and_change(web: Any) -> None:
+    csrf = sign_in(web, ADMIN)
+    assert web.get("/dashboards").status_code == 200
+    made = web.post("/dashboards", data={
+        "csrf": csrf, "name": "Rep 2 pipeline", "widget": ["queue", "funnel", "steps"],
+        "order_queue": "1", "order_funnel": "2", "order_steps": "", "days": "3650",
+        "contacts_of": REP2, "stage": "", "playbook": "", "attr": ""}, follow_redirects=False)
+    assert made.status_code == 303 and "days: a dashboard covers 1 to" in web.get("/dashboards/new").text
+    made = web.post("/dashboards", data={
+        "csrf": csrf, "name": "Rep 2 pipeline", "widget": ["queue", "funnel", "steps"],
+        "order_queue": "1", "order_funnel": "2", "order_steps": "", "days": "400",
+        "contacts_of": REP2, "stage": "", "playbook": "", "attr": ""}, follow_redirects=False)
+    link = made.headers["location"]
+    assert re.fullmatch(r"/dashboards/\d+", link)
+    page = web.get(link).text
+    assert section_ids(page) == ["queue", "funnel", "steps"]  # in the order given; unnumbered last
+    assert f"the figures of {REP2}'s contacts" in page
+    assert f'<code id="share-link">http://testserver{link}</code>' in page
+    funnel = page.split('id="w-funnel"')[1].split("</section>")[0]
+    # rep2's contacts today: D customer, E interested
+    assert [int(n) for n in re.findall(r'<td class="num">(\d+)</td><td class="num">\d+</td>', funnel)] == [
+        0, 1, 0, 0, 1]
+    # a rep opening the shared link sees the same widgets over their own contacts (A, B evaluating; C, F aware)
+    other = client(web.app.state.engine)
+    sign_in(other, REP1)
+    theirs = other.get(link).text
+    assert section_ids(theirs) == ["queue", "funnel", "steps"] and "the figures of your own contacts" in theirs
+    funnel = theirs.split('id="w-funnel"')[1].split("</section>")[0]
+    assert [int(n) for n in re.findall(r'<td class="num">(\d+)</td><td class="num">\d+</td>', funnel)] == [
+        2, 0, 2, 0, 0]
+    assert "Made by others" in other.get("/dashboards").text and 'id="edit-dashboard"' not in theirs
+    # only its maker changes it
+    token = sign_in(other, REP1)
+    refused = other.post(link, data={"csrf": token, "name": "mine now", "widget": "funnel"}, follow_redirects=False)
+    assert refused.status_code == 303 and "only they change it" in other.get(f"{link}/edit").text
+    changed = web.post(link, data={"csrf": csrf, "name": "Retail", "widget": ["history"], "days": "30",
+                                   "contacts_of": "", "attr": "industry=retail"}, follow_redirects=False)
+    assert changed.headers["location"] == link
+    page = web.get(link).text
+    assert section_ids(page) == ["history"] and "only industry = retail" in page and "everyone's contacts" in page
+
+
+def test_a_reps_dashboard_is_about_their_contacts(web: Any) -> None:
+    csrf = sign_in(web, REP1)
+    made = web.post("/dashboards", data={"csrf": csrf, "name": "Mine", "widget": "funnel", "contacts_of": REP2},
+                    follow_redirects=False)
+    page = web.get(made.headers["location"]).text
+    assert "the figures of your own contacts" in page
+    assert "<h1>Mine</h1>" in page and "Mine</a>" in web.get("/dashboards").text
+    assert web.get("/dashboards/999").status_code == 404
