@@ -21,6 +21,7 @@ from outreach.web import (
     profile,
     queue_pages,
     saved_dashboards,
+    target_pages,
     tracking,
     unsubscribe,
     webhooks,
@@ -65,6 +66,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(experiment_pages.router)
     app.include_router(dashboard.router)
     app.include_router(saved_dashboards.router)
+    app.include_router(target_pages.router)
     app.include_router(account_pages.router)
     app.include_router(profile.router)
     app.include_router(inbox.router)

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from outreach.analytics import targets
 from outreach.analytics.activity import deliverability
 from outreach.analytics.build import build_report, check_owner
 from outreach.analytics.csvout import widget_csv
@@ -81,13 +82,17 @@ def dashboard(request: Request, user: PageUser, engine: EngineDep, since: Day = 
               owner: Owner = None) -> Response:
     f, data, owners, kept, delivery = _report(engine, request, user, since, until, owner)
     settings = engine.project.settings.report
+    with session_scope(engine.db) as s:  # each target as of today: a missed one is flagged above the widgets
+        goals = [(t.metric, targets.describe(t, engine.project.rules),
+                  targets.point(s, engine.project.rules, t, datetime.now(UTC).date(), settings.min_cases,
+                                user.email if user.role == "rep" else None)) for t in targets.listed(s)]
     query = urlencode({"since": f.since.isoformat(), "until": f.until.isoformat(),
                        **({"owner": f.owner} if f.owner and user.role != "rep" else {}), **f.query()})
     rules = engine.project.rules
     return render_page(request, "dashboard.html", {
         "f": f, "owners": owners, "is_rep": user.role == "rep", "min_cases": settings.min_cases,
         "stages": rules.stage_ids, "playbooks": rule_names(rules),
-        "attr_rows": [*f.attrs, ("", "")],
+        "attr_rows": [*f.attrs, ("", "")], "goals": goals,
         "widgets": widgets(data, settings.min_cases, settings.advance_within, csv=query, kept=kept,
                                 deliverability=delivery)})
 

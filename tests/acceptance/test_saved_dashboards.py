@@ -83,3 +83,27 @@ def test_a_reps_dashboard_is_about_their_contacts(web: Any) -> None:
     assert "the figures of your own contacts" in page
     assert "<h1>Mine</h1>" in page and "Mine</a>" in web.get("/dashboards").text
     assert web.get("/dashboards/999").status_code == 404
+
+
+def test_a_marketer_sets_a_target_and_the_dashboard_flags_it_missed(web: Any) -> None:
+    with session_scope(web.app.state.engine.db) as s:
+        user, _ = add_user(s, "m@example.com", "marketer", None)
+        user.password_hash = password_hash()
+    csrf = sign_in(web, "m@example.com")
+    bad = web.post("/targets", data={"csrf": csrf, "metric": "conversion", "stage": "aware", "op": ">=",
+                                     "threshold": "150%"})
+    assert "between 0% and 100%" in bad.text  # the redirect back to /targets shows it
+    # at most 0 expired unapproved a week: rep2's T5 expired on 2026-11-10, long before today: met now
+    web.post("/targets", data={"csrf": csrf, "metric": "expired_per_rep_week", "op": "<=", "threshold": "0"})
+    # at least 1 (per rep, per week) cannot be met by a week with none: missed
+    page = web.post("/targets", data={"csrf": csrf, "metric": "expired_per_rep_week", "op": ">=",
+                                      "threshold": "1"}).text
+    assert "Target set: at least 1 touches expired" in page and page.count('<span class="badge no" id="missed-') == 1
+    board = web.get("/dashboard").text
+    assert '<section class="panel" id="targets">' in board and board.count('<span class="badge no">missed</span>') == 1
+    assert board.count('<span class="badge ok">met</span>') == 1
+    # a rep reads targets but does not set them
+    token = sign_in(web, REP1)
+    assert 'id="target-form"' not in web.get("/targets").text
+    refused = web.post("/targets", data={"csrf": token, "metric": "expired_per_rep_week", "op": "<=", "threshold": "1"})
+    assert "only admins and marketers set targets" in refused.text
