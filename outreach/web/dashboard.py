@@ -4,7 +4,7 @@ string. A rep sees the figures of their own contacts; admins and marketers see e
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from outreach.analytics import targets
-from outreach.analytics.activity import deliverability
+from outreach.analytics.activity import deliverability, sent_touches, steps
 from outreach.analytics.build import build_report, check_owner
 from outreach.analytics.csvout import widget_csv
 from outreach.analytics.html import widgets
-from outreach.analytics.model import DeliverabilityRow, Filters, Report, narrowing, parse_attr, period
+from outreach.analytics.model import DeliverabilityRow, Filters, Report, StepRow, narrowing, parse_attr, period
 from outreach.analytics.snapshots import kept_days
 from outreach.db import session_scope
 from outreach.engine import Engine
@@ -62,6 +62,20 @@ def _report(engine: Engine, request: Request, user: User, since: str | None, unt
         kept = {} if f.narrowed else kept_days(s, f)
         delivery = deliverability(s, f)
     return f, data, owners, kept, delivery
+
+
+STEP_DAYS = 30  # the period /rules shows beside each step
+
+
+def step_results(engine: Engine, user: User) -> dict[str, StepRow]:
+    """What each playbook step and trigger did in the last 30 UTC days ("playbook:STAGE/STEP" or
+    "trigger:ID/ID" -> the report's steps row), from the report's own functions; a rep's own contacts."""
+    today = datetime.now(UTC).date()
+    f = Filters(today - timedelta(days=STEP_DAYS - 1), today, user.email if user.role == "rep" else None)
+    with session_scope(engine.db) as s:
+        sent = sent_touches(s, f, engine.project.settings.report.advance_within)
+        rows = steps(s, engine.project.rules, f, sent)
+    return {f"{r['rule']}/{r['step']}": r for r in rows}
 
 
 def rule_names(rules: Ruleset) -> list[str]:

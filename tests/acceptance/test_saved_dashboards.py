@@ -5,14 +5,18 @@ its link; a rep's covers their own contacts, whoever made it. On tests/support/r
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.models import Contact, Evidence, Touch, TouchStatus
 from outreach.users import add_user
-from tests.support.report_data import REP1, REP2, seed_report
+from tests.support.report_data import REP1, REP2, _touch, seed_report
 from tests.support.web import client, password_hash, sign_in
 
 ADMIN = "admin@example.com"
@@ -107,3 +111,32 @@ def test_a_marketer_sets_a_target_and_the_dashboard_flags_it_missed(web: Any) ->
     assert 'id="target-form"' not in web.get("/targets").text
     refused = web.post("/targets", data={"csrf": token, "metric": "expired_per_rep_week", "op": "<=", "threshold": "1"})
     assert "only admins and marketers set targets" in refused.text
+
+
+def test_rules_show_each_steps_results_beside_it(web: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    with session_scope(web.app.state.engine.db) as s:
+        for old in s.execute(select(Touch)).scalars():  # the seeded touches, far out of the last 30 days
+            old.sent_at = old.sent_at - timedelta(days=400) if old.sent_at else None
+            old.updated_at = old.updated_at - timedelta(days=400)
+        a = s.execute(select(col(Contact.id)).where(col(Contact.email) == "a@buyer.example")).scalar_one()
+        t = _touch(a, "playbook:aware", "welcome", "nurture", "email", TouchStatus.SENT, now - timedelta(days=1))
+        t.dedupe_key = "recent-1"
+        s.add(t)
+        s.flush()
+        s.add(Evidence(contact_id=a, type="email.replied", occurred_at=now - timedelta(hours=2), touch_id=t.id,
+                       channel="email", interaction="nurture", dedupe_key="recent-reply"))
+        late = _touch(a, "trigger:pricing-follow-up", "pricing-follow-up", "routine", "email", TouchStatus.EXPIRED,
+                      now - timedelta(days=2), reason="nobody approved it in time")
+        late.dedupe_key = "recent-2"
+        s.add(late)
+    sign_in(web, ADMIN)
+    page = web.get("/rules").text
+    welcome = page.split('id="results-step-aware-welcome"')[1].split("</div>")[0]
+    assert "<strong>1</strong> sent · 1 answered · 0 moved on · 0 opted out · 0 expired" in welcome
+    trigger = page.split('id="results-trigger-pricing-follow-up"')[1].split("</div>")[0]
+    assert "<strong>0</strong> sent · 0 answered · 0 moved on · 0 opted out · 1 expired" in trigger
+    # rep2 owns none of them: nothing for their contacts
+    sign_in(web, REP2)
+    theirs = web.get("/rules").text.split('id="results-step-aware-welcome"')[1].split("</div>")[0]
+    assert "nothing sent or expired" in theirs
