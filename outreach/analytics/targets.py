@@ -133,8 +133,10 @@ def send_target_digests(s: Session, settings: Settings, rules: Ruleset, provider
     """Once per UTC day, each target owner gets an email listing their targets missed as of today (none
     missed: no email). The day is claimed in the database first, so two workers never both send it."""
     today = now.astimezone(UTC).date()
+    disabled = select(col(User.email)).where(col(User.disabled_at).is_not(None))
     owners = sorted(set(s.execute(select(col(Target.owner)).where(
-        or_(col(Target.notified_on).is_(None), col(Target.notified_on) != today))).scalars()))
+        or_(col(Target.notified_on).is_(None), col(Target.notified_on) != today),
+        col(Target.owner).not_in(disabled))).scalars()))  # a disabled user gets no email
     sent = 0
     for owner in owners:
         claimed = s.execute(update(Target).where(col(Target.owner) == owner, or_(
