@@ -9,6 +9,7 @@ floor is `SELECT stage, count(*) FROM contact GROUP BY stage` on the same databa
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -27,6 +28,7 @@ from outreach.engine import Engine
 START = datetime(2025, 12, 1, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, 0, 20, tzinfo=UTC)
 OWNERS = [f"rep{i}@example.com" for i in range(20)]
+INDUSTRIES = ["software", "retail", "finance", "health", "energy"]
 PATHS = [("aware", "interested", 2), ("interested", "evaluating", 4), ("evaluating", "deciding", 16),
          ("deciding", "customer", 64)]
 
@@ -46,7 +48,8 @@ def seed(engine: Engine, n: int) -> dict[str, int]:
 
     def contacts() -> Iterator[tuple[Any, ...]]:
         for i in range(1, n + 1):
-            yield (i, f"b{i}@c{i % 5000}.example", OWNERS[i % len(OWNERS)], "{}", "aware", t(created(i)), 0,
+            attrs = f'{{"industry": "{INDUSTRIES[i % len(INDUSTRIES)]}", "region": "r{i % 7}"}}'
+            yield (i, f"b{i}@c{i % 5000}.example", OWNERS[i % len(OWNERS)], attrs, "aware", t(created(i)), 0,
                    t(created(i)))
 
     _batches(contacts(), cur, f"INSERT INTO contact (id, email, owner, attributes, stage, stage_entered_at, "
@@ -129,6 +132,9 @@ def widgets(s: Session, engine: Engine, f: Filters) -> dict[str, Callable[[], An
         "queue": lambda: activity.queue(s, f),
         "whole report, nothing kept": lambda: build_report(s, rules, f),
         "whole report, one owner": lambda: build_report(s, rules, Filters(f.since, f.until, OWNERS[3])),
+        "whole report, stage now evaluating": lambda: build_report(s, rules, replace(f, stage="evaluating")),
+        "whole report, playbook aware": lambda: build_report(s, rules, replace(f, playbook="playbook:aware")),
+        "whole report, industry=retail": lambda: build_report(s, rules, replace(f, attrs=(("industry", "retail"),))),
     }
 
 

@@ -289,6 +289,39 @@ class StageSnapshot(SQLModel, table=True):
     owner: str = ""  # the owning rep's email; "" for contacts nobody owns
     stage: str
     count: int
+class SavedDashboard(SQLModel, table=True):
+    """A person's own dashboard: the widgets they picked, in their order, and the filters they saved.
+    Anyone signed in to the project can open it by its link (a rep still sees only their own contacts)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True)  # the email of the user who made it (only they change it)
+    name: str
+    widgets: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    days: int = 30  # the period: the last N UTC days up to the day it is opened
+    contacts_of: str | None = None  # a rep's email: their contacts; None: everyone's
+    stage: str | None = None
+    playbook: str | None = None
+    attrs: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Target(SQLModel, table=True):
+    """A target an admin or a marketer set on a metric (outreach.analytics.targets): met or missed each
+    week, flagged on the dashboard and in a daily email to its owner."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner: str = Field(index=True)  # the email of who set it: the daily digest goes to them
+    metric: str  # conversion | expired_per_rep_week
+    stage: str | None = None  # conversion: the stage moved on from (to the next one)
+    within_days: int = 30  # conversion: the window entries are counted in
+    op: str  # ">=" | "<="
+    threshold: float  # a fraction for a rate (0.25), a count otherwise
+    contacts_of: str | None = None  # a rep's email: their contacts only; None: everyone's
+    created_at: datetime = Field(default_factory=utcnow)
+    notified_on: date | None = None  # the UTC day its owner was last sent the digest (claimed first)
+
+
 class DoNotContact(SQLModel, table=True):
     """An address of a forgotten person, as a keyed hash (HMAC with the project's secret key): a later
     import or API upsert of the same email or phone is refused without the address being kept."""

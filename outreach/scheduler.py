@@ -15,8 +15,10 @@ from sqlalchemy import text
 
 from channels.webhook_out import WebhookSender
 from outreach.analytics.snapshots import take_snapshots
+from outreach.analytics.targets import send_target_digests
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.kinds import Channel
 from outreach.personal import prune
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,13 @@ class Jobs:
                 log.info("stage snapshots: %d day(s) taken, %d reconstructed", live, rebuilt)
         except Exception:
             log.exception("snapshot job failed")
+        try:  # the targets' daily email: once a day per owner, claimed in the database
+            with session_scope(self.engine.db) as s:
+                if sent := send_target_digests(s, self.engine.settings, self.engine.project.rules,
+                                               self.engine.providers[Channel.EMAIL], datetime.now(UTC)):
+                    log.info("targets: %d digest(s) of missed targets sent", sent)
+        except Exception:
+            log.exception("target digest job failed")
 
 
 def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from outreach.analytics.model import ChannelRow, DeliverabilityRow, Filters, QueueRow, StepRow
+from outreach.analytics.scope import contact_where, touch_where
 from outreach.analytics.sql import dialect, hours_between, utc_week
 from outreach.analytics.stats import wilson
 from outreach.evidence import RESPONSES
@@ -26,10 +27,13 @@ UNAPPROVED = "nobody approved it in time"  # the reason the dispatcher gives a t
 Q = TypeVar("Q", bound=Select[*tuple[Any, ...]])
 
 
-def _owned(query: Q, owner: str | None) -> Q:
-    if owner is None:
+def _owned(query: Q, f: Filters) -> Q:
+    """The touches the filters keep: their playbook's, of the contacts they keep (joined only when needed)."""
+    query = query.where(*touch_where(f))
+    where = contact_where(f, touched=False)
+    if not where:
         return query
-    return query.join(Contact, col(Contact.id) == col(Touch.contact_id)).where(col(Contact.owner) == owner)
+    return query.join(Contact, col(Contact.id) == col(Touch.contact_id)).where(*where)
 
 
 def _sent_in(f: Filters) -> list[ColumnElement[bool]]:
@@ -70,7 +74,7 @@ def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> lis
              .outerjoin(back, back.c.tid == col(Touch.id)).where(*_sent_in(f)))
     return [Sent(rule, step, interaction, channel or "", n, int(resp or 0), int(adv or 0), int(opt or 0))
             for rule, step, interaction, channel, n, resp, adv, opt in session.execute(
-                _owned(query, f.owner).group_by(*keys))]
+                _owned(query, f).group_by(*keys))]
 
 
 def steps(session: Session, rules: Ruleset, f: Filters, sent: list[Sent]) -> list[StepRow]:
@@ -87,7 +91,7 @@ def steps(session: Session, rules: Ruleset, f: Filters, sent: list[Sent]) -> lis
     for rule, step, n in session.execute(_owned(
             select(col(Touch.rule), col(Touch.step), func.count()).where(
                 col(Touch.status) == TouchStatus.EXPIRED, col(Touch.updated_at) >= f.start,
-                col(Touch.updated_at) < f.end), f.owner).group_by(col(Touch.rule), col(Touch.step))):
+                col(Touch.updated_at) < f.end), f).group_by(col(Touch.rule), col(Touch.step))):
         row = found.setdefault((rule, step), {"rule": rule, "step": step, "sent": 0, "responses": 0, "advanced": 0,
                                               "opt_outs": 0, "expired": 0})
         row["expired"] = n
@@ -141,8 +145,9 @@ def deliverability(session: Session, f: Filters) -> list[DeliverabilityRow]:
     query = select(week.label("w"), col(Evidence.type), func.count()).where(
         col(Evidence.type).in_(sorted(DELIVERY)), col(Evidence.occurred_at) >= f.start,
         col(Evidence.occurred_at) < f.end)
-    if f.owner is not None:
-        query = query.join(Contact, col(Contact.id) == col(Evidence.contact_id)).where(col(Contact.owner) == f.owner)
+    where = contact_where(f)
+    if where:
+        query = query.join(Contact, col(Contact.id) == col(Evidence.contact_id)).where(*where)
     rows: dict[tuple[str, str], DeliverabilityRow] = {}
     for w, kind, n in session.execute(query.group_by(week, col(Evidence.type))):
         channel, field = DELIVERY[kind]
@@ -160,9 +165,8 @@ def queue(session: Session, f: Filters) -> list[QueueRow]:
                     & (col(Touch.updated_at) >= f.start) & (col(Touch.updated_at) < f.end), 1), else_=0)
     query = (select(owner, func.sum(waiting), func.sum(expired))
              .join(Contact, col(Contact.id) == col(Touch.contact_id))
-             .where(col(Touch.status).in_([TouchStatus.PENDING, TouchStatus.EXPIRED])).group_by(owner))
-    if f.owner is not None:
-        query = query.where(owner == f.owner)
+             .where(col(Touch.status).in_([TouchStatus.PENDING, TouchStatus.EXPIRED]),
+                    *touch_where(f), *contact_where(f, touched=False)).group_by(owner))
     rows: list[QueueRow] = [{"owner": o, "waiting": int(w or 0), "expired": int(e or 0)}
                             for o, w, e in session.execute(query) if (w or e)]
     return sorted(rows, key=lambda r: (r["owner"] is None, r["owner"] or ""))

@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from outreach.analytics import activity, funnel, snapshots
 from outreach.analytics.model import Filters, Report
+from outreach.analytics.scope import contact_where
 from outreach.errors import InvalidInput
 from outreach.models import Contact, User
 from outreach.ruleset import Ruleset
@@ -29,15 +30,18 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
     """Every widget for the filters. `today` (the current UTC day) is counted from the contacts' stages
     as they are now, a plain group-by, rather than rebuilt from every stage change."""
     stage_ids = rules.stage_ids
-    per_day = {d: counts for d, (counts, _) in snapshots.kept(session, stage_ids, f).items()}
+    where = contact_where(f, owner=False)
+    # the snapshots are kept per owner and stage: a narrower filter is counted from the stage changes
+    per_day = {} if f.narrowed else {d: counts for d, (counts, _) in snapshots.kept(session, stage_ids, f).items()}
     if today is not None and f.since <= today <= f.until and today.isoformat() not in per_day:
-        per_day[today.isoformat()] = snapshots.live_counts(session, stage_ids, f.owner)
+        per_day[today.isoformat()] = snapshots.live_counts(session, stage_ids, f.owner, where)
     missing = [d for d in f.days() if d.isoformat() not in per_day]
     if missing:  # days not kept (before the snapshot job first ran): rebuilt from the stage changes
-        computed = funnel.daily_counts(session, len(stage_ids), funnel.timeline(stage_ids, f.owner), f.days())
+        computed = funnel.daily_counts(session, len(stage_ids), funnel.timeline(stage_ids, f.owner, where=where),
+                                       f.days())
         per_day.update({d.isoformat(): computed[(d.isoformat(), "")] for d in missing})
     # conversion and velocity look at moves in the period: the contacts that moved or came in since it began
-    tl = funnel.timeline(stage_ids, f.owner, active_since=f.start)
+    tl = funnel.timeline(stage_ids, f.owner, active_since=f.start, where=where)
     conversion, velocity = funnel.moves(session, stage_ids, f, tl)
     sent = activity.sent_touches(session, f, advance_within)
     history = funnel.history_rows(stage_ids, per_day)

@@ -10,11 +10,13 @@ reached, t_k and the time they left for a later stage; every widget groups that.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import CompoundSelect, Select, Subquery, and_, case, func, literal, or_, select, union, union_all
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -24,10 +26,12 @@ from outreach.analytics.stats import percentile, wilson
 from outreach.models import Contact, StageChange
 
 
-def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | None = None) -> Subquery:
+def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | None = None,
+             where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
     """(cid, owner, idx, prev, t, t_next): per contact and stage index it reached, when it first got
     there or beyond (t), the stage it came from (prev) and when it first got beyond it (t_next, NULL
-    while it is still there). With `active_since`, only the contacts created or moved since then
+    while it is still there). `where`: further conditions on Contact (the report's filters).
+    With `active_since`, only the contacts created or moved since then
     (each with its whole path): every t or t_next from then on is one of theirs."""
     first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
         col(StageChange.contact_id)).subquery()
@@ -45,6 +49,9 @@ def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | N
     if owner is not None:
         came_in = came_in.where(col(Contact.owner) == owner)
         moved = moved.where(col(Contact.owner) == owner)
+    if where:
+        came_in = came_in.where(*where)
+        moved = moved.where(*where)
     if active_since is not None:
         active: CompoundSelect[*tuple[Any, ...]] = union(
             select(col(StageChange.contact_id)).where(col(StageChange.at) >= active_since),

@@ -4,6 +4,7 @@ it opens with no network (it is meant to be mailed around)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,13 +23,19 @@ _env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=sele
 _env.filters["rule_label"] = rule_label
 
 
+WIDGETS = ("funnel", "conversion", "history", "velocity", "channels", "steps", "queue", "deliverability")
+
+
 def widgets(report: Report, min_cases: int, advance_within: timedelta, csv: str | None = None,
-            kept: dict[str, bool] | None = None, deliverability: list[DeliverabilityRow] | None = None) -> Markup:
-    """Every widget's chart canvas and table, and the report as JSON for charts.js to draw from.
+            kept: dict[str, bool] | None = None, deliverability: list[DeliverabilityRow] | None = None,
+            show: Sequence[str] = WIDGETS) -> Markup:
+    """The widgets in `show` (every one by default), in its order: each a chart canvas and a table, and
+    the report as JSON for charts.js to draw from.
     `csv`: the query string for each widget's CSV link on the dashboard (None: no links). `kept`: the
     history's days read from snapshots (True: reconstructed), to say how each day's counts were made."""
     return Markup(_env.get_template("widgets.html").render(
         r=report, min_cases=min_cases, csv=csv, kept=kept or {}, deliverability=deliverability or [],
+        show=[w for w in show if w in WIDGETS],
         advance_days=f"{advance_within.total_seconds() / 86400:g}"))
 
 

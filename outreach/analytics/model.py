@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 from typing_extensions import TypedDict  # pydantic (the API) needs it on Python 3.11
 
 from outreach.errors import InvalidInput
+from outreach.ruleset import Ruleset
 
 MAX_DAYS = 3 * 366  # history is one row per day and stage: a bound keeps a typo from asking for centuries
 DEFAULT_DAYS = 30
@@ -21,6 +23,29 @@ class Filters:
     since: date
     until: date
     owner: str | None = None
+    stage: str | None = None  # only the contacts at this stage now
+    playbook: str | None = None  # a rule as touches name it ("playbook:aware", "trigger:x"): its touches only
+    attrs: tuple[tuple[str, str], ...] = ()  # (attribute, value): contacts whose attribute has that value
+
+    @property
+    def narrowed(self) -> bool:
+        """Narrower than an owner: the daily snapshots (kept per owner and stage) cannot answer it."""
+        return bool(self.stage or self.playbook or self.attrs)
+
+    def query(self) -> dict[str, str]:
+        """The filters beyond the period and the owner, as a query string's parameters."""
+        out = {"stage": self.stage} if self.stage else {}
+        if self.playbook:
+            out["playbook"] = self.playbook
+        out.update({f"attr.{k}": v for k, v in self.attrs})
+        return out
+
+    def described(self) -> str:
+        """The filters in words, for a page's or a terminal's heading."""
+        parts = [f"now at {self.stage}"] if self.stage else []
+        parts += [f"touched by {self.playbook}"] if self.playbook else []
+        parts += [f"{k} = {v}" for k, v in self.attrs]
+        return ", ".join(parts)
 
     @property
     def start(self) -> datetime:
@@ -52,6 +77,41 @@ def period(since: str | None, until: str | None, today: date) -> tuple[date, dat
         raise InvalidInput(f"--since {start} to --until {end} is {(end - start).days + 1} days; "
                            f"a report covers at most {MAX_DAYS}")
     return start, end
+
+
+ATTR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def parse_attr(text: str, option: str = "--attr") -> tuple[str, str]:
+    """'industry=software' -> ('industry', 'software'): an attribute of the contact, as imported."""
+    name, eq, value = text.partition("=")
+    name = name.strip()
+    if name.startswith("attr."):
+        name = name[5:]
+    if not eq or not ATTR_NAME.match(name) or not value.strip():
+        raise InvalidInput(f"{option} '{text}' is not NAME=VALUE (like industry=software; the name in letters, "
+                           "digits and _)")
+    return name, value.strip()
+
+
+def narrowing(f: Filters, rules: Ruleset, stage: str | None, playbook: str | None,
+              attrs: list[tuple[str, str]]) -> Filters:
+    """The filters narrowed to a stage, a playbook and attributes, checked: a stage or playbook the rules
+    do not name is an error."""
+    stage = (stage or "").strip() or None
+    if stage is not None and stage not in rules.stage_ids:
+        raise InvalidInput(f"stage '{stage}': the rules name no such stage (they have {', '.join(rules.stage_ids)})")
+    rule = (playbook or "").strip() or None
+    if rule is not None:
+        if ":" not in rule:
+            rule = f"playbook:{rule}"
+        kind, _, name = rule.partition(":")
+        known = (kind == "playbook" and name in rules.playbooks) or (
+            kind == "trigger" and any(t.id == name for t in rules.triggers))
+        if not known:
+            raise InvalidInput(f"playbook '{playbook}': the rules have no such playbook or trigger "
+                               "(a stage's playbook by its stage, a trigger as trigger:NAME)")
+    return replace(f, stage=stage, playbook=rule, attrs=tuple(sorted(dict(attrs).items())))
 
 
 class Period(TypedDict):

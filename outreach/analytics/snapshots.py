@@ -8,9 +8,11 @@ missed while no engine ran) reconstructed from the stage changes and marked so."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from outreach.analytics.funnel import daily_counts, timeline
@@ -60,9 +62,11 @@ def take_snapshots(session: Session, stage_ids: list[str], now: datetime) -> tup
     return int(live), len(rebuild)
 
 
-def live_counts(session: Session, stage_ids: list[str], owner: str | None) -> list[int]:
-    """Contacts per stage now (one group-by on the stage index), for one owner or everybody."""
-    query = select(col(Contact.stage), func.count()).group_by(col(Contact.stage))
+def live_counts(session: Session, stage_ids: list[str], owner: str | None,
+                where: Sequence[ColumnElement[bool]] = ()) -> list[int]:
+    """Contacts per stage now (one group-by on the stage index), for one owner or everybody, and any
+    further conditions on Contact (the report's filters)."""
+    query = select(col(Contact.stage), func.count()).where(*where).group_by(col(Contact.stage))
     if owner is not None:
         query = query.where(col(Contact.owner) == owner)
     counts = dict(session.execute(query).all())

@@ -30,9 +30,10 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [line(head), *(line(r) for r in rows)]
 
 
-def render(r: Report, min_cases: int, owner: str | None) -> str:
+def render(r: Report, min_cases: int, owner: str | None, narrowed: str = "") -> str:
     p = r["period"]
-    out = [f"Report {p['since']} to {p['until']} (UTC days)" + (f", contacts owned by {owner}" if owner else ""), ""]
+    out = [f"Report {p['since']} to {p['until']} (UTC days)" + (f", contacts owned by {owner}" if owner else "")
+           + (f"; only {narrowed}" if narrowed else ""), ""]
     out.append("Buying funnel at the end of the period:")
     out += _table(["stage", "there now", "reached"],
                   [[f["stage"], str(f["now"]), str(f["reached"])] for f in r["funnel"]])

@@ -105,6 +105,13 @@ def report(
                                                                "before --until).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Last UTC day, YYYY-MM-DD (default: today).")] = None,
     owner: Annotated[str | None, typer.Option("--owner", help="Only the contacts this rep (email) owns.")] = None,
+    stage: Annotated[str | None, typer.Option("--stage", help="Only the contacts at this stage now.")] = None,
+    playbook: Annotated[str | None, typer.Option("--playbook", help="Only this playbook's touches (a stage's "
+                                                                    "playbook, or trigger:NAME), and the contacts "
+                                                                    "it touched.")] = None,
+    attr: Annotated[list[str] | None, typer.Option("--attr", help="Only the contacts with this attribute, "
+                                                                  "NAME=VALUE (like industry=software); "
+                                                                  "repeat for several.")] = None,
     html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained page with charts "
                                                               "(no network needed) to this file.")] = None,
     now: NowOpt = None,
@@ -112,7 +119,7 @@ def report(
     """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
     from outreach.analytics.activity import deliverability
     from outreach.analytics.build import build_report, check_owner
-    from outreach.analytics.model import Filters, period
+    from outreach.analytics.model import Filters, narrowing, parse_attr, period
     from outreach.analytics.snapshots import kept_days
     from outreach.analytics.text import render
     from outreach.db import session_scope
@@ -124,10 +131,11 @@ def report(
     with session_scope(engine.db) as s:
         if owner is not None:
             check_owner(s, owner.strip().lower())
-        filters = Filters(first, last, owner.strip().lower() if owner is not None else None)
+        filters = narrowing(Filters(first, last, owner.strip().lower() if owner is not None else None),
+                            engine.project.rules, stage, playbook, [parse_attr(a) for a in attr or []])
         data = build_report(s, engine.project.rules, filters, settings.advance_within,
                             today=None if now else today)  # --now in the past: no live counts for it
-        kept = kept_days(s, filters)
+        kept = {} if filters.narrowed else kept_days(s, filters)
         delivery = deliverability(s, filters) if html is not None else []
     if html is not None:
         from outreach.analytics.html import write_html
@@ -139,6 +147,6 @@ def report(
     if as_json:
         out_json(data)
         return
-    typer.echo(render(data, settings.min_cases, filters.owner))
+    typer.echo(render(data, settings.min_cases, filters.owner, filters.described()))
     if html is not None:
         typer.echo(f"\nwrote {html}: open it in a browser (it needs no network)")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from outreach.analytics.build import build_report, check_owner
-from outreach.analytics.model import Filters, Report, period
+from outreach.analytics.model import Filters, Report, narrowing, period
 from outreach.consent import BuyerConsentOnly, refuse_buyer_consent
 from outreach.contact_info import (
     contact_detail,
@@ -42,6 +42,7 @@ from outreach.personal import forget, personal_data
 from outreach.queue import approve_all, edit, get_touch, list_touches, touch_json, transition
 from outreach.senders import from_emails
 from outreach.web.auth import owner_scope, require_actor, visible_owner
+from outreach.web.dashboard import query_narrowing
 from outreach.web.deps import ApiUser, EngineDep
 from outreach.web.page_data import edit_channels
 from outreach.web.sessions import Forbidden
@@ -468,18 +469,24 @@ def edit_touch(touch_id: int, body: EditBody, user: ApiUser, engine: EngineDep) 
 
 
 @router.get("/report", summary="Funnel, history, conversion, velocity, steps, channels, queue (as `report --json`)")
-def get_report(user: ApiUser, engine: EngineDep, since: Annotated[str | None, Query(max_length=20)] = None,
+def get_report(request: Request, user: ApiUser, engine: EngineDep,
+               since: Annotated[str | None, Query(max_length=20)] = None,
                until: Annotated[str | None, Query(max_length=20)] = None,
-               owner: Annotated[str | None, Query(max_length=320)] = None) -> Report:
+               owner: Annotated[str | None, Query(max_length=320)] = None,
+               stage: Annotated[str | None, Query(max_length=100)] = None,
+               playbook: Annotated[str | None, Query(max_length=200)] = None) -> Report:
     """A rep's report covers their own contacts (`owner` is ignored for them, as in the queue); `since`
-    and `until` are UTC days (YYYY-MM-DD)."""
+    and `until` are UTC days (YYYY-MM-DD). `stage` (contacts there now), `playbook` (its touches and the
+    contacts it touched) and `attr.NAME=value` (a contact attribute) narrow it further."""
     with session_scope(engine.db) as s:
         first, last = period(since, until, datetime.now(UTC).date())
         chosen = owner_scope(user) or ((owner or "").strip().lower() or None)
         if chosen is not None and not owner_scope(user):
             check_owner(s, chosen)
-        return build_report(s, engine.project.rules, Filters(first, last, chosen),
-                            engine.project.settings.report.advance_within, today=datetime.now(UTC).date())
+        f = narrowing(Filters(first, last, chosen), engine.project.rules, stage, playbook,
+                      query_narrowing(request)[2])
+        return build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within,
+                            today=datetime.now(UTC).date())
 
 
 @router.get("/unattributed", summary="Provider events not provably a buyer's (admins only), newest first")

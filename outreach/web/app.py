@@ -20,6 +20,8 @@ from outreach.web import (
     pages,
     profile,
     queue_pages,
+    saved_dashboards,
+    target_pages,
     tracking,
     unsubscribe,
     webhooks,
@@ -63,6 +65,8 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(queue_pages.router)
     app.include_router(experiment_pages.router)
     app.include_router(dashboard.router)
+    app.include_router(saved_dashboards.router)
+    app.include_router(target_pages.router)
     app.include_router(account_pages.router)
     app.include_router(profile.router)
     app.include_router(inbox.router)

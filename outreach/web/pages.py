@@ -25,6 +25,7 @@ from outreach.models import Contact, User
 from outreach.personal import forget, personal_data
 from outreach.users import check_password, end_sessions
 from outreach.web.auth import owner_scope, visible_owner
+from outreach.web.dashboard import STEP_DAYS, step_results
 from outreach.web.deps import EngineDep, FormUser, PageUser, session_user
 from outreach.web.inbox import contact_extras
 from outreach.web.page_data import playbooks, timeline, triggers
@@ -209,4 +210,5 @@ def rules_page(request: Request, user: PageUser, engine: EngineDep) -> Response:
     return render_page(request, "rules.html", {
         "playbooks": playbooks(rules, dry), "triggers": triggers(rules), "interactions": rules.interactions,
         "dry": dry, "dry_error": dry_error, "errors": [p for p in problems if not p.warning],
-        "warnings": [p for p in problems if p.warning], "learning": rules.learning})
+        "warnings": [p for p in problems if p.warning], "learning": rules.learning,
+        "results": step_results(engine, user), "result_days": STEP_DAYS})

@@ -64,7 +64,7 @@ def test_a_manager_sees_everyone_or_picks_a_rep(web: Any) -> None:
 def test_a_rep_sees_their_own_contacts_only(web: Any) -> None:
     sign_in(web, REP1)
     html = web.get("/dashboard", params={**PERIOD, "owner": REP2}).text
-    assert "The figures of your own contacts." in html and "<select" not in html
+    assert "The figures of your own contacts." in html and '<select name="owner">' not in html
     queue = rows(web.get("/dashboard.csv", params={"widget": "queue", "owner": REP2, **PERIOD}).text)
     assert queue == [{"owner": REP1, "waiting": "1", "expired": "0"}]
 
@@ -75,3 +75,20 @@ def test_bad_filters_say_what_is_wrong(web: Any) -> None:
     assert bad.status_code == 422 and "is not a date" in bad.text
     assert web.get("/dashboard", params={"owner": "nobody@example.com"}).status_code == 422
     assert web.get("/dashboard.csv", params={"widget": "nothing"}).status_code == 404
+
+
+def test_stage_playbook_and_attribute_narrow_every_widget(web: Any) -> None:
+    sign_in(web, "admin@example.com")
+    page = web.get("/dashboard", params={**PERIOD, "playbook": "playbook:interested"}).text
+    assert '<option value="playbook:interested" selected>' in page and "Only touched by playbook:interested." in page
+    assert "&amp;playbook=playbook%3Ainterested" in page  # the CSV links carry it
+    steps = rows(web.get("/dashboard.csv", params={"widget": "steps", "playbook": "interested", **PERIOD}).text)
+    assert [(r["rule"], r["sent"], r["expired"]) for r in steps] == [("playbook:interested", "1", "1")]
+    there = rows(web.get("/dashboard.csv", params={"widget": "funnel", "stage": "evaluating", **PERIOD}).text)
+    assert [int(r["now"]) for r in there] == [0, 0, 2, 0, 0]
+    # nobody has the attribute: an empty funnel, from the query string's attr.NAME and the form's attr=NAME=value
+    for q in ({"attr.industry": "retail"}, {"attr": "industry=retail"}):
+        none = rows(web.get("/dashboard.csv", params={"widget": "funnel", **q, **PERIOD}).text)
+        assert [int(r["reached"]) for r in none] == [0, 0, 0, 0, 0]
+    assert web.get("/dashboard", params={"stage": "nowhere"}).status_code == 422
+    assert web.get("/dashboard", params={"attr": "industry"}).status_code == 422

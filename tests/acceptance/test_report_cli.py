@@ -83,3 +83,14 @@ def test_html_page_is_self_contained(root: Path, tmp_path: Path) -> None:
     for widget in ("funnel", "conversion", "history", "velocity", "channels", "steps", "deliverability"):
         assert f'data-chart="{widget}"' in page
     assert "too few to read" in page and "<td>trigger pricing-follow-up</td>" in page
+
+
+def test_stage_playbook_and_attribute_filters(root: Path) -> None:
+    out = json.loads(cli(root, "--json", "--since", SINCE, "--until", UNTIL, "--playbook", "trigger:pricing-follow-up",
+                         "--stage", "evaluating").stdout)
+    assert [(s["rule"], s["sent"]) for s in out["steps"]] == [("trigger:pricing-follow-up", 1)]
+    assert [f["now"] for f in out["funnel"]] == [0, 0, 1, 0, 0]  # A: the trigger touched it, it is evaluating
+    text = cli(root, "--since", SINCE, "--until", UNTIL, "--attr", "industry=retail").stdout
+    assert "only industry = retail" in text
+    assert "--attr 'industry'" in cli(root, "--attr", "industry", code=2).stderr
+    assert "stage 'nowhere'" in cli(root, "--stage", "nowhere", code=2).stderr

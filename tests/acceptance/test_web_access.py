@@ -57,11 +57,16 @@ BODIES: dict[str, dict[str, Any]] = {
     "/logout": {"data": {}},
     "/login": {"data": {}},
     "/experiments/{exp_id}/stop": {"data": {"promote": ""}},
+    "/dashboards": {"data": {"name": "x", "widget": "funnel"}},
+    "/dashboards/{dashboard_id}": {"data": {"name": "x", "widget": "funnel"}},
+    "/dashboards/{dashboard_id}/delete": {"data": {}},
+    "/targets": {"data": {"metric": "expired_per_rep_week", "op": "<=", "threshold": "1"}},
+    "/targets/{target_id}/delete": {"data": {}},
 }
 # POST routes that name no object of another rep, or refuse reps outright (stopping an experiment is
 # for marketers and admins; creating and updating contacts for admins and marketers: 403): they are
 # only checked for anonymous refusal.
-NO_OBJECT = {"/logout", "/login", "/profile", "/experiments/{exp_id}/stop", "/api/contacts"}
+NO_OBJECT = {"/logout", "/login", "/profile", "/experiments/{exp_id}/stop", "/api/contacts", "/dashboards", "/targets"}
 
 
 def all_routes(engine: Engine) -> list[tuple[str, str, Any]]:
@@ -88,7 +93,9 @@ def fill(path: str, s: Seed) -> str:
     other = {"touch_id": s.other_touch(), "contact_id": s.contacts["Alan"], "contact": s.contacts["Alan"],
              "exp_id": "no-such-experiment",
              "account_id": "bletchley.example",  # Alan's account, inferred from his address: rep2's
-             "evidence_id": s.extra["alan_reply"]}
+             "evidence_id": s.extra["alan_reply"],
+             # saved dashboards are shared within the project by link, targets readable by all: none exists here
+             "dashboard_id": 999999, "target_id": 999999}
     return re.sub(r"\{(\w+)\}", lambda m: str(other[m.group(1)]), path)
 
 

@@ -250,6 +250,12 @@ def test_report(web: tuple[Engine, Seed, TestClient]) -> None:
     assert call(c, s, REP, "GET", "/api/report?owner=rep2@example.com").json() == mine
     bad = call(c, s, MARKETER, "GET", "/api/report?since=yesterday")
     assert bad.status_code == 422 and "since 'yesterday' is not a date" in bad.text
+    # narrowed: the contacts at interested now; nobody has the attribute; a stage nobody named is an error
+    there = call(c, s, MARKETER, "GET", "/api/report?stage=interested").json()
+    assert [f["now"] for f in there["funnel"] if f["stage"] != "interested"] == [0] * (len(there["funnel"]) - 1)
+    assert there["funnel"][1]["now"] > 0
+    assert call(c, s, MARKETER, "GET", "/api/report?attr.industry=none").json()["funnel"][0]["reached"] == 0
+    assert call(c, s, MARKETER, "GET", "/api/report?stage=nowhere").status_code == 422
     assert c.get("/api/report").status_code == 401
 
 

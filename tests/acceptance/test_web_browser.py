@@ -256,7 +256,7 @@ def test_dashboard_and_rules_pages(page: Any, live: Live) -> None:
     shot(page, "queue-admin")
     errors: list[str] = []  # a script the page's CSP blocked would show here
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("link", name="Dashboard", exact=True).click()
     assert page.locator("h2", has_text="Buying funnel").is_visible()
     # Chart.js (vendored, served by us) drew all seven charts, with something on each canvas
     page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 7")

@@ -1,0 +1,43 @@
+"""A saved dashboard in a real browser: an admin builds one (picks, orders, filters), saves it, and a
+rep opens it by its shared link and sees its charts over their own contacts. Fixtures are those of
+test_web_browser.py (REP owns Ada, Grace and Linus, all interested)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.acceptance.test_web_browser import REP, Live, browser, live, page, shot, sign_in  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.browser
+
+
+def test_build_save_and_open_a_shared_dashboard(page: Any, browser: Any, live: Live) -> None:  # noqa: F811
+    sign_in(page, live, email="admin@example.com")
+    page.get_by_role("link", name="My dashboards").click()
+    page.locator("#new-dashboard").click()
+    page.fill("input[name=name]", "Interested, by week")
+    for widget in ("conversion", "history", "velocity", "channels", "steps", "deliverability"):
+        page.uncheck(f"#pick-{widget}")
+    page.fill("input[name=order_queue]", "1")  # the queue first, the funnel after it
+    page.fill("input[name=order_funnel]", "2")
+    page.select_option("select[name=stage]", "interested")
+    shot(page, "dashboard-build")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_url("**/dashboards/*")
+    link = page.locator("#share-link").inner_text()
+    assert link.startswith(live.url + "/dashboards/")
+    assert [page.locator("section.widget").nth(i).get_attribute("id") for i in range(2)] == ["w-queue", "w-funnel"]
+    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")  # the funnel's chart
+    # the rep opens the link in their own session: the same widgets, their own contacts
+    other = browser.new_context(viewport={"width": 1280, "height": 900})
+    rep = other.new_page()
+    sign_in(rep, live)
+    rep.goto(link)
+    assert "the figures of your own contacts" in rep.locator(".page-head").inner_text()
+    assert rep.locator("#w-funnel tbody tr", has_text="interested").locator("td").nth(1).inner_text() == "3"
+    assert rep.locator("#edit-dashboard").count() == 0  # only its maker changes it
+    rep.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")
+    shot(rep, "dashboard-shared")
+    other.close()
