@@ -1,7 +1,7 @@
 """saved dashboards (each person's own widgets, order and filters) and targets on metrics
 
 Revision ID: 0009_i15
-Revises: 0003_i14
+Revises: 0009_i17
 Create Date: 2026-12-02 03:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = '0009_i15'
-down_revision = '0003_i14'
+down_revision = '0009_i17'
 branch_labels = None
 depends_on = None
 
