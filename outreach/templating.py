@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,10 @@ class View:
 
 
 # A template cannot run away: rendering stops at a deadline and at an output size (both per render),
-# and the sandbox's arithmetic may not build huge strings, lists or numbers on the way.
+# and the sandbox's arithmetic may not build huge strings, lists or numbers on the way. The deadline
+# is CPU time of the rendering thread: a loaded machine or a slow disk does not fail a sound template.
 RENDER_SECONDS = 2.0
+WALL_FACTOR = 15  # ...but a render waiting this many times longer on the wall clock is stopped too
 MAX_OUTPUT = 1_000_000  # characters of one rendered part
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("outreach_render_deadline", default=None)
 
@@ -65,18 +68,43 @@ class RenderTimeout(RenderError):
                          "look for a loop that never ends")
 
 
+def _cpu_clock(ident: int) -> int | None:
+    """The CPU-time clock of thread `ident`, where the platform has one."""
+    try:
+        return time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):
+        return None
+
+
+@dataclass
+class _Watched:
+    clock: int | None
+    cpu_deadline: float
+    wall_deadline: float
+
+    def overdue(self, grace: float) -> bool:
+        if time.monotonic() > self.wall_deadline:
+            return True
+        if self.clock is None:
+            return False
+        try:
+            return time.clock_gettime(self.clock) > self.cpu_deadline + grace
+        except OSError:  # the thread ended between the check and now
+            return False
+
+
 class _Watchdog:
     """The backstop behind the checks in the sandbox (a loop with an empty body calls nothing): one
     thread that raises RenderTimeout in a thread still rendering past its deadline."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.watched: dict[int, float] = {}
+        self.watched: dict[int, _Watched] = {}
         self.thread: threading.Thread | None = None
 
-    def watch(self, ident: int, deadline: float) -> None:
+    def watch(self, ident: int, watched: _Watched) -> None:
         with self.lock:
-            self.watched[ident] = deadline
+            self.watched[ident] = watched
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="outreach-render-watchdog", daemon=True)
                 self.thread.start()
@@ -88,9 +116,8 @@ class _Watchdog:
     def _run(self) -> None:
         while True:
             time.sleep(0.05)
-            now = time.monotonic()
             with self.lock:  # a thread is only interrupted while it is registered, i.e. rendering
-                for ident in [i for i, d in self.watched.items() if d + 0.2 < now]:
+                for ident in [i for i, w in self.watched.items() if w.overdue(0.2)]:
                     del self.watched[ident]
                     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(RenderTimeout))
 
@@ -100,15 +127,15 @@ _watchdog = _Watchdog()
 
 @contextmanager
 def limits(seconds: float = RENDER_SECONDS) -> Iterator[None]:
-    """Render within `seconds` (nested calls keep the earlier deadline)."""
+    """Render within `seconds` of this thread's CPU time (nested calls keep the earlier deadline)."""
     current = _deadline.get()
     if current is not None:
         yield
         return
-    deadline = time.monotonic() + seconds
+    deadline = time.thread_time() + seconds
     token = _deadline.set(deadline)
     ident = threading.get_ident()
-    _watchdog.watch(ident, deadline)
+    _watchdog.watch(ident, _Watched(_cpu_clock(ident), deadline, time.monotonic() + seconds * WALL_FACTOR))
     try:
         yield
     finally:
@@ -118,7 +145,7 @@ def limits(seconds: float = RENDER_SECONDS) -> Iterator[None]:
 
 def _tick() -> None:
     deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
+    if deadline is not None and time.thread_time() > deadline:
         raise RenderTimeout()
 
 
