@@ -5,13 +5,16 @@ written in place with only the step's `content` and `experiment` lines changed."
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session
 
 from outreach.checks.rules import read_checked
+from outreach.config import OutboundWebhook
 from outreach.errors import ConfigError, InvalidInput, NotFound
+from outreach.experiments.conclude import announce_stop
 from outreach.experiments.results import declared, stops
 from outreach.models import ExperimentStop, utcnow
 from outreach.ruleset import Ruleset
@@ -124,9 +127,10 @@ class Stopped:
 
 
 def stop_experiment(session: Session, rules: Ruleset, root: Path, exp_id: str, promote: str | None,
-                    write: bool, actor: str) -> Stopped:
+                    write: bool, actor: str, receivers: Sequence[OutboundWebhook] = ()) -> Stopped:
     """Stop (and promote), and the rules change: printed, or with `write` made, checked, and put back if
-    the rules would no longer pass `outreach check` (ConfigError says why). The CLI and the page call it."""
+    the rules would no longer pass `outreach check` (ConfigError says why). The CLI and the page call it;
+    `receivers` get `experiment.concluded` (queued in the caller's transaction, gone if it rolls back)."""
     exp = next((e for e in declared(rules) if e.id == exp_id), None)
     content = promote or (exp.variants[0] if exp else "")
     edit, note = None, None
@@ -137,7 +141,8 @@ def stop_experiment(session: Session, rules: Ruleset, root: Path, exp_id: str, p
             if write:
                 raise
             note = str(exc)
-    stop(session, rules, exp_id, promote, actor)
+    record = stop(session, rules, exp_id, promote, actor)
+    announce_stop(session, rules, receivers, record, record.stopped_at)
     if not write or edit is None:
         return Stopped(content, promote is not None, edit, False, note)
     before = apply_edit(root, edit)
