@@ -5,7 +5,7 @@ a pull request can carry its effect on real contacts."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,22 @@ def step_keys(rules: Ruleset) -> list[str]:
     return [f"playbook:{stage}/{step.id}" for stage, steps in rules.playbooks.items() for step in steps]
 
 
+def _cadences(rules: Ruleset | None, keys: list[str]) -> list[dict[str, str]]:
+    """Per step key: each cadence variant's wait after stage entry (`after: [2d, 4d]`), else {}."""
+    steps = {f"playbook:{stage}/{st.id}": st for stage, sts in (rules.playbooks.items() if rules else ())
+             for st in sts}
+    return [{v: _span(st.arm(v)[1]) for v in st.variants} if (st := steps.get(k)) and st.afters else {}
+            for k in keys]
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def summary(result: PlanResult, rules: Ruleset | None = None, now: datetime | None = None) -> dict[str, Any]:
     """Per rule and step: how many contacts, by which channels and statuses, and a few examples.
     With `rules`, every step of them is listed, the ones with nothing due too."""
@@ -45,6 +61,9 @@ def summary(result: PlanResult, rules: Ruleset | None = None, now: datetime | No
                    "statuses": dict(statuses[key]), "examples": result.examples.get(key, []),
                    **({"variants": dict(result.variants[key])} if key in result.variants else {})} for key in keys],
     }
+    for step_out, cadence in zip(out["steps"], _cadences(rules, keys), strict=True):
+        if cadence:
+            step_out["cadence"] = cadence
     if now is not None:
         out["now"] = now.isoformat()
     if rules is not None:
@@ -129,6 +148,8 @@ def text(data: dict[str, Any]) -> list[str]:
                      f"{_counts(s.get('statuses', {}))}")
         if s.get("variants"):  # an experiment's split (the holdout gets no touch)
             lines.append(f"{'':<{width}}  split: {_counts(s['variants'])}")
+        if s.get("cadence"):  # cadence variants: each planned now, due this long after stage entry
+            lines.append(f"{'':<{width}}  cadence: " + ", ".join(f"{v} after {a}" for v, a in s["cadence"].items()))
         if s["examples"]:
             lines.append(f"{'':<{width}}  for example: " + "; ".join(_example(e) for e in s["examples"]))
     shown = {status for s in data["steps"] for status in s.get("statuses", {})}

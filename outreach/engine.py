@@ -130,7 +130,7 @@ class Engine:
 
     def _record_in(self, s: Session, items: list[EvidenceIn], now: datetime) -> RecordResult:
         rules = self.project.rules
-        result = record(s, rules, items, now)
+        result = record(s, rules, items, now, self.settings.server.secret_key)  # drops forgotten addresses
         enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
         pause_for_out_of_office(s, result.recorded, self.settings.timezone)  # their touches wait for them
         self._count_evidence(s, result)

@@ -17,11 +17,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from channels.base import NormalizedEvent
-from outreach import batch_loads
+from outreach import batch_loads, tokens
 from outreach.consent import STAFF_SOURCES, refuse_buyer_consent
 from outreach.models import (
     OPEN_STATUSES,
     Contact,
+    DoNotContact,
     Evidence,
     StageChange,
     Suppression,
@@ -55,6 +56,7 @@ class RecordResult:
     duplicates: int = 0
     unmatched: list[EvidenceIn] = field(default_factory=list)
     unattributed: list[EvidenceIn] = field(default_factory=list)  # kept raw: not provably the buyer's
+    forgotten: int = 0  # unattributed events from a forgotten address: dropped, never stored
     stage_changes: list[StageChange] = field(default_factory=list)
 
     @property
@@ -62,12 +64,15 @@ class RecordResult:
         return sorted({e.contact_id for e in self.recorded})
 
 
-def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: datetime) -> RecordResult:
+def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: datetime,
+           secret: str | None = None) -> RecordResult:
     """Record `items` in `session` (the caller's transaction): repeats (by dedupe key) and events
     that match no contact are left out and counted. Staff sources may not lift a suppression
     (BuyerConsentOnly, nothing recorded): only the buyer does. An item that `requires_touch` and names
     no touch of ours (or, for a calendar answer, comes from another attendee than the invitee) is stored
-    in UnattributedEvent instead: it moves no stage and teaches nothing."""
+    in UnattributedEvent instead: it moves no stage and teaches nothing, unless it comes from an address
+    on the do-not-contact list (checked with `secret`, the key of its hashes): then it is dropped, so a
+    forgotten person's address is not written down again."""
     for item in items:
         if item.source in STAFF_SOURCES:
             refuse_buyer_consent(item.type)
@@ -110,6 +115,9 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
                      "channel": touch[2] if touch else None, "interaction": touch[3] if touch else None,
                      "dedupe_key": item.dedupe_key, "data": dict(item.data)})
     result.recorded = _insert_evidence(session, rows)
+    if secret and result.unattributed:
+        kept = _not_forgotten(session, secret, result.unattributed)
+        result.forgotten, result.unattributed = len(result.unattributed) - len(kept), kept
     _keep_unattributed(session, result.unattributed, now)
     _suppress(session, result.recorded, now)
     result.stage_changes = _advance(session, rules, result.recorded, now)
@@ -153,6 +161,20 @@ def _invitees(session: Session, items: list[NormalizedEvent],
                             if a.get("contact_id") is not None}
                 out[tid][(address or "").lower()] = cid
     return out
+
+
+def _not_forgotten(session: Session, secret: str, items: list[NormalizedEvent]) -> list[NormalizedEvent]:
+    """`items` without those from an address on the do-not-contact list (it holds keyed hashes only)."""
+    def digests(i: NormalizedEvent) -> list[str]:
+        out = [tokens.address_digest(secret, "email", i.email.strip().lower())] if i.email else []
+        return out + ([tokens.address_digest(secret, "phone", i.phone.strip())] if i.phone else [])
+
+    wanted = sorted({d for i in items for d in digests(i)})
+    listed: set[str] = set()
+    for n in range(0, len(wanted), 500):
+        listed.update(d for (d,) in session.execute(
+            select(col(DoNotContact.digest)).where(col(DoNotContact.digest).in_(wanted[n:n + 500]))))
+    return [i for i in items if not listed.intersection(digests(i))]
 
 
 def _keep_unattributed(session: Session, items: list[NormalizedEvent], now: datetime) -> None:

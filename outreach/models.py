@@ -169,6 +169,16 @@ class ExperimentStop(SQLModel, table=True):
     stopped_at: datetime = Field(default_factory=utcnow)
 
 
+class ExperimentNews(SQLModel, table=True):
+    """What the `experiment.concluded` webhook has already told about an experiment: its stop, or a
+    verdict it reached (`winner:CONTENT`, `no_difference`). Written with the outbox row, so each piece
+    of news goes out once however often the verdicts are checked."""
+
+    experiment_id: str = Field(primary_key=True)
+    news: str = Field(primary_key=True)  # stopped | winner:CONTENT | no_difference
+    at: datetime = Field(default_factory=utcnow)
+
+
 class Message(SQLModel, table=True):
     """What was rendered and handed to a provider for a touch (the outbox keeps only this)."""
 

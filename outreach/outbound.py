@@ -25,7 +25,7 @@ from outreach.config import OutboundWebhook
 from outreach.errors import NotFound
 from outreach.evidence import SUPPRESS, RecordResult
 from outreach.kinds import OutboundEvent
-from outreach.models import Contact, WebhookAttempt, WebhookDelivery, WebhookEvent, table_of
+from outreach.models import ConsentChange, Contact, WebhookAttempt, WebhookDelivery, WebhookEvent, table_of
 from outreach.queue import iso
 
 FIRST_RETRY = timedelta(seconds=5)
@@ -112,6 +112,19 @@ def enqueue_record(session: Session, receivers: Sequence[OutboundWebhook], resul
             now)))
     events.sort(key=lambda e: (e[0], e[1]))
     return enqueue(session, receivers, [e for _at, _n, e in events if e.type in wanted])
+
+
+def enqueue_revocation(session: Session, receivers: Sequence[OutboundWebhook], change: ConsentChange,
+                       now: datetime) -> int:
+    """`contact.opted_out` for consent revoked by staff on the buyer's behalf (`contacts consent
+    --revoked`), in the caller's transaction; a grant tells nothing. `evidence` is null (there is none):
+    `revoked_by`, `source` and `reason` say who recorded it and why."""
+    if change.granted or not any(OutboundEvent.CONTACT_OPTED_OUT in r.events for r in receivers):
+        return 0
+    who = _contacts(session, [change.contact_id]).get(change.contact_id)
+    return enqueue(session, receivers, [Outgoing(OutboundEvent.CONTACT_OPTED_OUT, change.contact_id, {
+        "contact": who, "channel": change.channel, "evidence": None, "revoked_by": change.actor,
+        "source": change.source, "reason": change.reason}, now)])
 
 
 def _contacts(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:

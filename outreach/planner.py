@@ -208,7 +208,7 @@ class Planner:
         rule = f"playbook:{stage}"
         already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
                                  col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
-        conds = [col(Contact.stage) == stage, col(Contact.stage_entered_at) <= now - step.after, ~already]
+        conds = [col(Contact.stage) == stage, col(Contact.stage_entered_at) <= now - step.earliest, ~already]
         if step.skip_if:
             conds.append(~exists().where(col(Evidence.contact_id) == col(Contact.id),
                                          col(Evidence.type).in_(step.skip_if),

@@ -131,9 +131,24 @@ class Experiment(Strict):
 
 def _variants(data: Any) -> Any:
     """`content: [a, b]` -> content a (the control) and variants (a, b): every reader of `content`
-    keeps seeing one key, and only the experiment code looks at the others."""
+    keeps seeing one key, and only the experiment code looks at the others. `after: [2d, 4d]` ->
+    cadence variants: paired with content variants (same count), or alone, named `CONTENT@AFTER`."""
     if isinstance(data, dict) and "variants" in data:
         raise ValueError("write the variants as `content: [first, second]`, not `variants:`")
+    if isinstance(data, dict) and "afters" in data:
+        raise ValueError("write cadence variants as `after: [2d, 4d]`")
+    if isinstance(data, dict) and isinstance(data.get("after"), list):
+        afters = data["after"]
+        if len(afters) < 2:
+            raise ValueError("`after` lists fewer than two cadence variants: write one duration")
+        data = {**_variants({k: v for k, v in data.items() if k != "after"}), "after": afters[0], "afters": afters}
+        if data.get("variants"):
+            if len(data["variants"]) != len(afters):
+                raise ValueError(f"`content` lists {len(data['variants'])} variants and `after` {len(afters)}: "
+                                 "give one `after` per content variant (they are paired), or one content")
+        else:
+            data["variants"] = [f"{data.get('content')}@{str(a).strip()}" for a in afters]
+        return data
     if isinstance(data, dict) and isinstance(data.get("content"), list):
         variants = data["content"]
         if len(variants) < 2:
@@ -152,7 +167,8 @@ class Step(Strict):
     after: Duration = timedelta(0)
     interaction: str
     content: ContentKey
-    variants: tuple[ContentKey, ...] = ()  # from `content: [...]` (the first is `content`)
+    variants: tuple[str, ...] = ()  # from `content: [...]` (the first is `content`) or `after: [...]`
+    afters: tuple[Duration, ...] = ()  # cadence variants, one per variant (the first is `after`)
     experiment: Experiment | None = None
     approval: Approval = "auto"
     channel: Channel | None = None
@@ -167,8 +183,21 @@ class Step(Strict):
 
     @property
     def contents(self) -> tuple[str, ...]:
-        """Every content key this step may send: its variants, or its one content."""
-        return self.variants or (self.content,)
+        """Every content key this step may send: its variants', or its one content."""
+        return tuple(dict.fromkeys(self.arm(v)[0] for v in self.variants)) or (self.content,)
+
+    @property
+    def earliest(self) -> timedelta:
+        """When the step is first due after stage entry: the shortest cadence variant's `after`."""
+        return min(self.afters) if self.afters else self.after
+
+    def arm(self, variant: str | None) -> tuple[str, timedelta]:
+        """(content, after) of a variant; the control's for None or a name that is not a variant."""
+        if variant is None or variant not in self.variants:
+            return self.content, self.after
+        i = self.variants.index(variant)
+        after = self.afters[i] if self.afters else self.after
+        return (self.content if self.afters and variant.startswith(f"{self.content}@") else variant), after
 
 
 class Trigger(Strict):

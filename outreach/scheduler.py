@@ -18,6 +18,7 @@ from outreach.analytics.snapshots import take_snapshots
 from outreach.analytics.targets import send_target_digests
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.experiments.conclude import announce_verdicts
 from outreach.kinds import Channel
 from outreach.personal import prune
 
@@ -89,6 +90,19 @@ class Jobs:
         except Exception:
             log.exception("webhook delivery job failed")
 
+    def verdicts(self) -> None:
+        """`experiment.concluded` for verdicts newly reached, on the planning leader (told once)."""
+        try:
+            with leader(self.engine) as lead:
+                if lead:
+                    with session_scope(self.engine.db) as s:
+                        queued = announce_verdicts(s, self.engine.project.rules,
+                                                   self.engine.settings.outbound_webhooks, datetime.now(UTC))
+                    if queued:
+                        log.info("experiments: %d verdict webhook(s) queued", queued)
+        except Exception:
+            log.exception("experiment verdict job failed")
+
     def prune(self) -> None:
         """`retention:` applied on the planning leader (one process is enough)."""
         retention = self.engine.settings.retention
@@ -153,6 +167,9 @@ def start_scheduler(engine: Engine) -> tuple[BackgroundScheduler, Jobs]:
     scheduler.add_job(jobs.housekeeping, "interval", seconds=60, id="housekeeping", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     # every 10 minutes, so yesterday is taken live within LIVE_WITHIN (an hour) of its end
+    if settings.outbound_webhooks:  # verdicts move slowly: a look every 10 minutes is plenty
+        scheduler.add_job(jobs.verdicts, "interval", seconds=600, id="verdicts", replace_existing=True,
+                          next_run_time=datetime.now(UTC))
     scheduler.add_job(jobs.snapshots, "interval", seconds=600, id="snapshots", replace_existing=True,
                       next_run_time=datetime.now(UTC))
     scheduler.start()

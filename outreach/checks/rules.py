@@ -98,6 +98,12 @@ def cross_check(rs: Ruleset) -> list[Problem]:
 def _check_experiment(step: Step, key: tuple[str, ...], name: str, seen: dict[str, str], at: At) -> None:
     """Variants and their experiment go together; an experiment's id is unique across the rules."""
     exp = step.experiment
+    if step.afters and exp is None:
+        at((*key, "after"), f"{name}: `after` lists {len(step.afters)} cadence variants but the step has no "
+           "`experiment: {id: ..., metric: stage_advance}`: add one so the split is measured")
+        return
+    if len(set(step.afters)) != len(step.afters) and len(set(step.contents)) < len(step.variants):
+        at((*key, "after"), f"{name}: two cadence variants wait the same time: give each its own `after`")
     if step.variants and exp is None:
         at((*key, "content"), f"{name}: `content` lists {len(step.variants)} variants but the step has no "
            "`experiment: {id: ..., metric: stage_advance}`: add one so the split is measured")

@@ -258,12 +258,15 @@ def contacts_consent(contact: str, channel: Annotated[str, typer.Option("--chann
     from outreach.consent import change_consent
     from outreach.contacts import find_contact
     from outreach.db import session_scope
+    from outreach.outbound import enqueue_revocation
 
     engine = open_engine(project)
+    now = datetime.now(UTC)
     with session_scope(engine.db) as s:
         c = find_contact(s, contact)
-        change_consent(s, c, channel.strip().lower(), granted=granted, source=source, reason=reason, actor="cli",
-                       now=datetime.now(UTC))
+        change = change_consent(s, c, channel.strip().lower(), granted=granted, source=source, reason=reason,
+                                actor="cli", now=now)
+        enqueue_revocation(s, engine.settings.outbound_webhooks, change, now)  # told with the change
         who = c.email or c.phone
     typer.echo(f"{who}: {channel} consent {'granted' if granted else 'revoked'} (recorded)")
 

@@ -76,7 +76,8 @@ def stop_cmd(exp_id: Annotated[str, typer.Argument(metavar="ID", help="The exper
 
     engine = open_engine(project)
     with session_scope(engine.db) as s:
-        done = stop_experiment(s, engine.project.rules, engine.project.path, exp_id, promote, write, "cli")
+        done = stop_experiment(s, engine.project.rules, engine.project.path, exp_id, promote, write, "cli",
+                               engine.settings.outbound_webhooks)
     typer.echo(f"stopped {exp_id}: from now on its step sends {done.content} to everyone "
                f"({'promoted' if done.promoted else 'the first variant, as no variant was promoted'})")
     if done.note:

@@ -56,6 +56,16 @@ def adaptive_choice(arms: Sequence[Arm], rng: random.Random) -> str:
     return thompson([a for a in arms if a.name not in worse] or arms, rng)
 
 
+def _as_variant(row: dict[str, Any], step: Step, variant: str | None) -> None:
+    """The row sends `variant`'s content, when its cadence says (the planner planned it at the step's
+    earliest `after`, with the control's due time): a later cadence is planned now, due later, so the
+    contact is assigned at the same moment whatever its variant."""
+    content, after = step.arm(variant)
+    row["content"] = content
+    if after != step.after:
+        row["due_at"] = row["due_at"] - step.after + after
+
+
 @dataclass
 class Allocator:
     """One planning run's assignment: stops and adaptive counts are loaded once per experiment."""
@@ -69,9 +79,9 @@ class Allocator:
         suppressed touch (so the step is not planned for it again, and the holdout is measured)."""
         exp = step.experiment if step.variants else None
         if exp is not None and self._stopped(session).get(exp.id) is not None:
-            promoted = self._stopped(session)[exp.id].promoted or step.content
+            promoted = self._stopped(session)[exp.id].promoted
             for row in rows:
-                row["content"] = promoted
+                _as_variant(row, step, promoted)
             exp = None
         if exp is not None and exp.start is not None and rows and rows[0]["created_at"].date() < exp.start:
             exp = None  # not started: the first variant, and no contact is assigned yet
@@ -94,7 +104,8 @@ class Allocator:
                     variant = adaptive_choice(arms, random.Random(unit(exp.seed, exp.id, cid)))
                 else:
                     variant = fixed_variant(exp, step.variants, cid)
-            row.update(content=variant, experiment_id=exp.id, variant=variant)
+            _as_variant(row, step, variant)
+            row.update(experiment_id=exp.id, variant=variant)
 
     def _stopped(self, session: Session) -> dict[str, ExperimentStop]:
         if self._stops is None:

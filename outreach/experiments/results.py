@@ -78,17 +78,26 @@ def shifted(session: Session, column: Any, delta: timedelta) -> ColumnElement[An
     return result
 
 
+def assigned_at(session: Session) -> ColumnElement[Any]:
+    """When a touch's contact was assigned: its due time (due, not sent: the holdout is never sent, and
+    both sides must start the clock alike), or its planning time when that is earlier (a cadence
+    variant planned now, due days later: every variant's clock starts at the assignment)."""
+    least = func.min if session.get_bind().dialect.name == "sqlite" else func.least
+    result: ColumnElement[Any] = least(col(Touch.due_at), col(Touch.created_at))
+    return result
+
+
 def success(session: Session, exp: Declared) -> ColumnElement[bool]:
-    """A touch's contact did the metric's thing within the window from the touch's due time (due, not
-    sent: the holdout is never sent, and both sides must start the clock alike)."""
-    end = shifted(session, col(Touch.due_at), exp.within)
+    """A touch's contact did the metric's thing within the window from its assignment."""
+    start = assigned_at(session)
+    end = shifted(session, start, exp.within)
     if exp.metric == "response":
         return exists().where(col(Evidence.contact_id) == col(Touch.contact_id),
                               col(Evidence.type).in_(RESPONSE_EVENTS),
-                              col(Evidence.occurred_at) >= col(Touch.due_at), col(Evidence.occurred_at) < end)
+                              col(Evidence.occurred_at) >= start, col(Evidence.occurred_at) < end)
     return exists().where(col(StageChange.contact_id) == col(Touch.contact_id),
                           col(StageChange.from_stage) == col(Touch.stage),
-                          col(StageChange.at) >= col(Touch.due_at), col(StageChange.at) < end)
+                          col(StageChange.at) >= start, col(StageChange.at) < end)
 
 
 def counts(session: Session, exp: Declared, segment: bool = False,
@@ -100,7 +109,7 @@ def counts(session: Session, exp: Declared, segment: bool = False,
                    func.count(distinct(col(Touch.contact_id))),
                    func.count(distinct(case((col(Touch.status) == TouchStatus.SENT, col(Touch.id))))),
                    func.count(distinct(case((ok, col(Touch.contact_id))))),
-                   func.count(distinct(case((shifted(session, col(Touch.due_at), exp.within) <= (now or utcnow()),
+                   func.count(distinct(case((shifted(session, assigned_at(session), exp.within) <= (now or utcnow()),
                                              col(Touch.contact_id)))))
                    ).where(col(Touch.experiment_id) == exp.id)
     if seg is not None:

@@ -4,14 +4,19 @@ written in place with only the step's `content` and `experiment` lines changed."
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from sqlmodel import Session
 
 from outreach.checks.rules import read_checked
+from outreach.config import OutboundWebhook
 from outreach.errors import ConfigError, InvalidInput, NotFound
+from outreach.experiments.conclude import announce_stop
 from outreach.experiments.results import declared, stops
 from outreach.models import ExperimentStop, utcnow
 from outreach.ruleset import Ruleset
@@ -74,34 +79,61 @@ def _extent(lines: list[str], index: int) -> int:
 
 
 def rules_edit(root: Path, rules: Ruleset, exp_id: str, content: str) -> Edit:
-    """The edit that makes the step send `content` alone: its `content:` line names it, and the
-    `experiment:` key (with the lines of its value) goes."""
+    """The edit that makes the step send variant `content` alone: its `content:` line names the variant's
+    content, its `after:` line (for cadence variants) the variant's wait, and the `experiment:` key
+    (with the lines of its value) goes."""
     exp = next((e for e in declared(rules) if e.id == exp_id), None)
     if exp is None:
         raise NotFound(f"no experiment '{exp_id}' in the rules: nothing to change there")
     key = ("step", exp.stage, exp.step)
+    step = next(st for st in rules.playbooks[exp.stage] if st.id == exp.step)
+    chosen, wait = step.arm(content)
     (file, c_line), (_, e_line) = rules.where[(*key, "content")], rules.where[(*key, "experiment")]
     lines = (root / file).read_text(encoding="utf-8").splitlines()
-    c, e = c_line - 1, e_line - 1
-    content_at = re.match(r"^(\s*(?:-\s+)?)content:\s*", lines[c])
-    if not content_at or not re.match(r"^\s*experiment:", lines[e]) or c == e:
-        raise InvalidInput(f"{file}:{c_line}: the step is not written one key per line: change `content` "
-                           f"to {content} and remove `experiment` by hand")
-    c_end, e_end = _extent(lines, c), _extent(lines, e)
-    comment = re.search(r"\s+#.*$", lines[c]) if c_end == c else None
-    new_content = f"{content_at.group(1)}content: {content}{comment.group(0) if comment else ''}"
-    first, last = min(c, e), max(c_end, e_end)
-    if not (c_end < e or e_end < c):
-        raise InvalidInput(f"{file}:{c_line}: cannot tell `content` from `experiment`: edit them by hand")
-    new: list[str] = []
-    for i in range(first, last + 1):
-        if i == c:
-            new.append(new_content)
-        elif c < i <= c_end or e <= i <= e_end:
+    # key -> (first line index, last line index, its new line or None to remove it)
+    spans: dict[str, tuple[int, int, str | None]] = {}
+    for name, value in (("content", chosen), ("after", _span(wait) if step.afters else None),
+                        ("experiment", None)):
+        if name == "after" and value is None:
             continue
-        else:
+        where = rules.where.get((*key, name))
+        if where is None or where[0] != file:
+            raise InvalidInput(f"{file}:{c_line}: cannot find the step's `{name}`: edit it by hand")
+        i = where[1] - 1
+        at = re.match(rf"^(\s*(?:-\s+)?){name}:\s*", lines[i])
+        if not at:
+            raise InvalidInput(f"{file}:{c_line}: the step is not written one key per line: change `content` "
+                               f"to {chosen}{f' and `after` to {value}' if name == 'after' else ''} and remove "
+                               "`experiment` by hand")
+        last = _extent(lines, i)
+        comment = re.search(r"\s+#.*$", lines[i]) if last == i and value is not None else None
+        spans[name] = (i, last, None if value is None else
+                       f"{at.group(1)}{name}: {value}{comment.group(0) if comment else ''}")
+    ordered = sorted(spans.values())
+    if any(a[1] >= b[0] for a, b in itertools.pairwise(ordered)):
+        raise InvalidInput(f"{file}:{c_line}: cannot tell `content` from `experiment`: edit them by hand")
+    del e_line
+    first, last = ordered[0][0], ordered[-1][1]
+    new: list[str] = []
+    i = first
+    while i <= last:
+        span = next((sp for sp in ordered if sp[0] == i), None)
+        if span is None:
             new.append(lines[i])
+            i += 1
+            continue
+        if span[2] is not None:
+            new.append(span[2])
+        i = span[1] + 1
     return Edit(file, first + 1, last + 1, lines[first:last + 1], new)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def apply_edit(root: Path, edit: Edit) -> str:
@@ -124,9 +156,10 @@ class Stopped:
 
 
 def stop_experiment(session: Session, rules: Ruleset, root: Path, exp_id: str, promote: str | None,
-                    write: bool, actor: str) -> Stopped:
+                    write: bool, actor: str, receivers: Sequence[OutboundWebhook] = ()) -> Stopped:
     """Stop (and promote), and the rules change: printed, or with `write` made, checked, and put back if
-    the rules would no longer pass `outreach check` (ConfigError says why). The CLI and the page call it."""
+    the rules would no longer pass `outreach check` (ConfigError says why). The CLI and the page call it;
+    `receivers` get `experiment.concluded` (queued in the caller's transaction, gone if it rolls back)."""
     exp = next((e for e in declared(rules) if e.id == exp_id), None)
     content = promote or (exp.variants[0] if exp else "")
     edit, note = None, None
@@ -137,7 +170,8 @@ def stop_experiment(session: Session, rules: Ruleset, root: Path, exp_id: str, p
             if write:
                 raise
             note = str(exc)
-    stop(session, rules, exp_id, promote, actor)
+    record = stop(session, rules, exp_id, promote, actor)
+    announce_stop(session, rules, receivers, record, record.stopped_at)
     if not write or edit is None:
         return Stopped(content, promote is not None, edit, False, note)
     before = apply_edit(root, edit)

@@ -123,7 +123,7 @@ def run_policy(root: Path, settings: Settings, rules: Ruleset, spec: MarketSpec,
 
 
 def _run(engine: _SimEngine, provider: SimProvider, settings: Settings, rules: Ruleset, weeks: int) -> None:
-    afters = sorted({step.after for steps in rules.playbooks.values() for step in steps})
+    afters = sorted({step.earliest for steps in rules.playbooks.values() for step in steps})
     last_plan = START - timedelta(days=1)
     for now, is_open in ticks(settings, START, weeks):
         events = provider.due(now)

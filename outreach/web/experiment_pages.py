@@ -46,7 +46,7 @@ def stop_page(request: Request, exp_id: str, user: FormUser, engine: EngineDep,
     try:
         with session_scope(engine.db) as s:
             done = stop_experiment(s, engine.project.rules, engine.project.path, exp_id, promote or None,
-                                   write == "on", user.email)
+                                   write == "on", user.email, engine.settings.outbound_webhooks)
     except (NotFound, InvalidInput) as exc:
         flash(request, "error", str(exc))
         return RedirectResponse("/experiments", status_code=303)

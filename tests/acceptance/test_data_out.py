@@ -77,3 +77,25 @@ def test_outbound_deliveries_and_replay_from_the_cli(tmp_path: Path) -> None:
     assert [(d["id"], d["event"], d["status"], d["attempts"]) for d in log] == [(1, "email.replied", "delivered", 2)]
     assert [p["data"]["contact"]["email"] for p in receiver.accepted] == ["ada@example.org"]
     cli(root, "webhooks", "replay", "99", code=2)
+
+
+def test_staff_revoking_consent_tells_the_receivers_an_opt_out(tmp_path: Path) -> None:
+    receiver = Receiver(failures=0)
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'revoke.db'}",
+                        outbound_webhooks=[{"url": receiver.url, "secret": SECRET, "events": ["contact.opted_out"]}])
+    people = tmp_path / "people.csv"
+    people.write_text("email\nada@example.org\n")
+    try:
+        cli(root, "contacts", "import", str(people))
+        cli(root, "contacts", "consent", "ada@example.org", "--channel", "email", "--revoked", "--source",
+            "phone call", "--reason", "asked us to stop")
+        cli(root, "contacts", "consent", "ada@example.org", "--channel", "email", "--granted", "--source",
+            "signed form", "--reason", "asked to hear again")  # a grant is no opt-out: nothing sent
+        assert "delivered" in cli(root, "webhooks", "replay", "1")
+        log = json.loads(cli(root, "webhooks", "deliveries", "--json"))
+    finally:
+        receiver.close()
+    assert [(d["event"], d["status"]) for d in log] == [("contact.opted_out", "delivered")]
+    [told] = receiver.accepted
+    assert told["data"]["contact"]["email"] == "ada@example.org" and told["data"]["channel"] == "email"
+    assert (told["data"]["revoked_by"], told["data"]["reason"]) == ("cli", "asked us to stop")

@@ -138,3 +138,23 @@ def test_an_account_of_the_forgotten_person_alone_goes_with_them(engine: Engine,
     with session_scope(engine.db) as s:
         assert s.get(Account, "trader.example") is None
         assert text_columns_holding(s, "Sol Trading") == [] and text_columns_holding(s, "trader.example") == []
+
+
+def test_a_reply_from_a_forgotten_address_that_names_no_touch_is_not_kept(engine: Engine, tmp_path: Path) -> None:
+    cid = seed_person(engine, tmp_path)
+    with session_scope(engine.db) as s:
+        forget(s, find_contact(s, cid), secret=engine.settings.server.secret_key, actor="dpo@x.io",
+               now=at("2026-03-04 09:00"))
+    result = engine.record([
+        EvidenceIn("email.replied", at("2026-03-05 09:00"), "inbound", email=EMAIL.upper(), dedupe_key="late:1",
+                   requires_touch="the reply names no message of ours", data={"from": EMAIL}),
+        EvidenceIn("sms.replied", at("2026-03-05 09:00"), "twilio", phone=PHONE, dedupe_key="late:2",
+                   requires_touch="no SMS of ours went to this number"),
+        EvidenceIn("email.replied", at("2026-03-05 09:00"), "inbound", email="stranger@example.net",
+                   dedupe_key="late:3", requires_touch="the reply names no message of ours")],
+        now=at("2026-03-05 09:00"))
+    assert result.forgotten == 2 and [i.email for i in result.unattributed] == ["stranger@example.net"]
+    with session_scope(engine.db) as s:
+        for needle in (EMAIL, PHONE):
+            assert text_columns_holding(s, needle) == [], needle
+        assert s.execute(select(func.count()).select_from(UnattributedEvent)).scalar_one() == 1  # the stranger
