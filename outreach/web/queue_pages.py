@@ -19,6 +19,7 @@ from outreach.errors import InvalidInput, InvalidTransition
 from outreach.meetings import move
 from outreach.models import TouchStatus, User
 from outreach.queue import edit, get_touch, latest_due, list_touches, pending_by_owner, transition
+from outreach.tasks import NOTE_MAX, OUTCOME_WORDS
 from outreach.web.auth import owner_scope, require_actor
 from outreach.web.deps import EngineDep, FormUser, PageUser
 from outreach.web.page_data import edit_channels, preview
@@ -104,6 +105,22 @@ def approve(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
     except (InvalidInput, InvalidTransition) as exc:
         return _failed(request, exc, back)
     return _done(request, f"Approved touch #{touch_id}", back, [touch_id])
+
+
+@router.post("/queue/{touch_id}/outcome")
+def task_outcome(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
+                 outcome: Annotated[str, Form(max_length=20)] = "",
+                 note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
+                 back: Annotated[str | None, Form()] = None) -> Response:
+    """A task done (a call made, a social message sent): its outcome is evidence on the timeline."""
+    require_actor(user)
+    try:
+        result = engine.record_task(touch_id, outcome, note, user.email, owner=owner_scope(user))
+    except (InvalidInput, InvalidTransition) as exc:
+        return _failed(request, exc, back)
+    moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)
+    return _done(request, f"Recorded touch #{touch_id}: {OUTCOME_WORDS.get(outcome, outcome)}"
+                 + (f" ({moved})" if moved else ""), back, [touch_id])
 
 
 @router.post("/queue/{touch_id}/reject")
