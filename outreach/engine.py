@@ -20,6 +20,7 @@ from outreach.accounts.store import accounts_of, committee, member_ids, pause_fo
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.context import Lazy
+from outreach.counters import apply_counters
 from outreach.db import session_scope
 from outreach.digest import send_digests
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
@@ -135,6 +136,7 @@ class Engine:
         result = record(s, rules, items, now)
         enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
         pause_for_out_of_office(s, result.recorded, self.settings.timezone)  # their touches wait for them
+        apply_counters(s, self.settings, result.recorded, now, lambda t, c: self.build(t, c, rules), self.calendar)
         self._count_evidence(s, result)
         pause_for_answers(s, rules.accounts, result.recorded, now)
         advanced: list[str] = []

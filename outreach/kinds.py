@@ -46,6 +46,10 @@ TASK_OUTCOMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# a buyer's calendar proposed another time for an invite (iTIP COUNTER): outreach.counters
+COUNTERED = "meeting.countered"
+
+
 class EvidenceType(StrEnum):
     """The events providers' reports are normalized to (SPEC section 9). Websites and CRMs may
     post any other dotted name, so evidence types are `str` wherever they are stored or accepted."""

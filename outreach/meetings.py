@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
@@ -30,6 +30,7 @@ from outreach.one_off import ONE_OFF
 HOLDING = (TouchStatus.PENDING, TouchStatus.APPROVED, TouchStatus.SENDING, TouchStatus.SENT)
 LEAD = timedelta(days=2)  # a meeting is proposed at least this long after its invite goes out
 CANCEL_STEP = "cancel"
+RESCHEDULE_STEP = "reschedule"  # the new REQUEST of a moved sent invite (outreach.counters)
 Interval = tuple[datetime, datetime]
 
 
@@ -73,7 +74,9 @@ def booked(session: Session, *, owner: str | None, contact_id: int, since: datet
     q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
          .join(Contact, col(Contact.id) == col(Touch.contact_id))
          .where(col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
-                col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, who, ~declined))
+                col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, who, ~declined,
+                # a CANCEL or a new REQUEST speaks for its invite: only the invite holds the slot
+                ~and_(col(Touch.rule) == ONE_OFF, col(Touch.step).in_((CANCEL_STEP, RESCHEDULE_STEP)))))
     if exclude is not None:
         q = q.where(col(Touch.id) != exclude)
     return [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
@@ -203,7 +206,7 @@ def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, no
 
 
 def invite_of(touch: Touch) -> int:
-    """The touch whose UID an invite carries: a cancel speaks for the invite it cancels."""
-    if touch.step == CANCEL_STEP and touch.dedupe_key.startswith(f"{CANCEL_STEP}:"):
-        return int(touch.dedupe_key.split(":", 1)[1])
+    """The touch whose UID an invite carries: a cancel (or a reschedule) speaks for the invite it changes."""
+    if touch.step in (CANCEL_STEP, RESCHEDULE_STEP) and touch.dedupe_key.startswith(f"{touch.step}:"):
+        return int(touch.dedupe_key.split(":")[1])
     return touch.id or 0

@@ -20,7 +20,7 @@ from outreach.templating import compile_condition, environment
 KNOWN_EVENTS = frozenset({
     "email.delivered", "email.opened", "email.clicked", "email.replied", "email.bounced", "email.complained",
     "email.unsubscribed", "email.resubscribed", "sms.delivered", "sms.failed", "sms.replied", "sms.opted_out",
-    "sms.opted_in", "meeting.accepted", "meeting.declined", "meeting.tentative",
+    "sms.opted_in", "meeting.accepted", "meeting.declined", "meeting.tentative", "meeting.countered",
     *(f"{channel}.{outcome}" for channel, outs in TASK_OUTCOMES.items() for outcome in outs)})
 CONDITION_NAMES = ("contact", "evidence", "now")
 
