@@ -18,6 +18,7 @@ from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.meetings import move
 from outreach.models import TouchStatus, User
+from outreach.ownership import all_flags
 from outreach.queue import edit, get_touch, latest_due, list_touches, pending_by_owner, transition
 from outreach.tasks import NOTE_MAX, OUTCOME_WORDS
 from outreach.web.auth import owner_scope, require_actor
@@ -74,12 +75,14 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
         # touches nobody can approve: their contact's owner has no account that can sign in, or no owner
         approvers = set(s.execute(select(col(User.email)).where(col(User.disabled_at).is_(None))).scalars())
         orphans = sorted(((o or "", n) for o, n in by_owner.items() if o not in approvers), key=lambda x: x[0])
+        # admins also see the buyers themselves nobody can act for, touches or not (as `contacts import` warns)
+        owner_flags = all_flags(s, engine.project.rules) if user.role == "admin" else []
         cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
                   "latest": latest_due(t)}
                  for t, c in pending[:limit]]
     return render_page(request, "queue.html", {
         "cards": cards, "more": len(pending) > limit, "waiting": waiting, "snoozed": snoozed, "owners": owners,
-        "orphans": orphans,
+        "orphans": orphans, "owner_flags": owner_flags,
         "all_pending": sum(by_owner.values()), "owner": scope,
         "may_act": user.role in ("admin", "rep"), "snooze": list(SNOOZE), "limit": limit,
         "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")})
