@@ -28,7 +28,6 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_call_task_through_the_cli(tmp_path: Path) -> None:
     root = add_task_steps(make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'q.db'}"))
-    assert cli(root, "check").returncode == 0
     engine = Engine(Project.open(root))
     now = datetime.now(UTC)
     with session_scope(engine.db) as session:
