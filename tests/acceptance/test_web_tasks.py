@@ -51,6 +51,7 @@ def test_recording_a_calls_outcome_on_the_card(task_engine: Engine) -> None:
     assert "which monthly report" in card  # the rep's script from content/interested/intro-call.call.j2
     assert f'action="/queue/{ada}/outcome"' in card and f'action="/queue/{ada}/approve"' not in card
     assert re.search(r'name="outcome" value="voicemail">Left a voicemail<', card)
+    assert f'name="ids" value="{ada}"' not in c.get("/queue").text  # not among the touches to approve in bulk
 
     # approving a task is refused, with words for the rep
     refused = c.post(f"/queue/{ada}/approve", data={"csrf": csrf}, headers={"x-requested-with": "fetch"})
