@@ -57,6 +57,20 @@ class InviteAttendee:
     rsvp: bool = True
 
 
+@dataclass(frozen=True)
+class CalendarCounter:
+    """An attendee's counter-proposal (iTIP METHOD:COUNTER, RFC 5546 section 3.2.7): the invite's UID
+    and SEQUENCE with the start and end they would rather have, aware UTC."""
+
+    uid: str
+    attendee: str
+    start: datetime
+    end: datetime
+    sequence: int = 0
+    dtstamp: datetime | None = None
+    comment: str | None = None
+
+
 def build_invite(*, uid: str, sequence: int, start: datetime, duration: timedelta, title: str,
                  description: str, organizer_email: str, organizer_name: str, attendee_email: str,
                  attendee_name: str | None, now: datetime, cancel: bool = False,
@@ -112,6 +126,56 @@ def parse_replies(ics: str | bytes) -> list[CalendarReply]:
         for event in calendar.walk("VEVENT"):
             replies.extend(_event_replies(event))
     return replies
+
+
+def parse_counters(ics: str | bytes) -> list[CalendarCounter]:
+    """Every counter-proposal in the METHOD:COUNTER calendars of `ics`. An event without a UID, an
+    attendee or a start (or whose end is not after its start) is no proposal and is left out; a floating
+    time is read as UTC. Raises ValueError when `ics` is not iCalendar at all."""
+    counters: list[CalendarCounter] = []
+    for calendar in _calendars(ics):
+        if str(calendar.get("METHOD", "")).strip().upper() != "COUNTER":
+            continue
+        for event in calendar.walk("VEVENT"):
+            counter = _event_counter(event)
+            if counter is not None:
+                counters.append(counter)
+    return counters
+
+
+def _calendars(ics: str | bytes) -> list[Component]:
+    text = ics.decode("utf-8-sig", errors="replace") if isinstance(ics, bytes) else ics
+    try:
+        calendars = Calendar.from_ical(text, multiple=True)
+    except ValueError as exc:
+        raise ValueError(f"not an iCalendar object: {exc}") from exc
+    return [c for c in calendars if c.name == "VCALENDAR"]
+
+
+def _event_counter(event: Component) -> CalendarCounter | None:
+    uid = str(event.get("UID", "")).strip()
+    start = _when(event.get("DTSTART"))
+    end = _when(event.get("DTEND"))
+    duration = getattr(event.get("DURATION"), "dt", None)
+    if end is None and start is not None and isinstance(duration, timedelta):
+        end = start + duration
+    attendees = [str(a).strip().lower().removeprefix("mailto:") for a in _as_list(event.get("ATTENDEE"))]
+    attendees = [a for a in attendees if "@" in a]
+    if not uid or start is None or end is None or end <= start or not attendees:
+        return None
+    try:
+        sequence = int(str(event.get("SEQUENCE", 0)).strip() or 0)
+    except ValueError:
+        sequence = 0
+    return CalendarCounter(uid=uid, attendee=attendees[0], start=start, end=end, sequence=sequence,
+                           dtstamp=_dtstamp(event.get("DTSTAMP")), comment=_comment(event.get("COMMENT")))
+
+
+def _when(value: Any) -> datetime | None:
+    when = getattr(value, "dt", None)
+    if not isinstance(when, datetime):
+        return None  # an all-day date is no meeting time
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _event_replies(event: Component) -> list[CalendarReply]:

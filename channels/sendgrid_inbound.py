@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from channels.meeting import CalendarReply, parse_replies
+from channels.meeting import CalendarCounter, CalendarReply, parse_counters, parse_replies
 from outreach.errors import WebhookRejected
 
 
@@ -48,6 +48,7 @@ class InboundEmail:
     auto_reply: bool = False
     auto_reply_reason: str | None = None
     calendar_replies: list[CalendarReply] = field(default_factory=list)
+    calendar_counters: list[CalendarCounter] = field(default_factory=list)  # "propose a new time"
     spf: str | None = None  # SendGrid's verdicts: `SPF` (pass, fail, softfail, ...) and `dkim`
     dkim: str | None = None
     report: MachineReport | None = None  # set for machine mail: bounces, read receipts, abuse reports
@@ -169,9 +170,11 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
     auto_reason = _auto_reply_reason(headers, subject)
     report, original_ids = _machine_report(headers, sender, envelope, text, auto_reason is not None)
     replies: list[CalendarReply] = []
+    counters: list[CalendarCounter] = []
     for ics in calendars:
         try:
             replies += [r for r in parse_replies(ics) if r not in replies]
+            counters += [c for c in parse_counters(ics) if c not in counters]
         except ValueError:
             continue  # a broken calendar part must not lose the mail around it
     return InboundEmail(
@@ -181,6 +184,7 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
         in_reply_to=next(iter(_msg_ids(_first(headers, "In-Reply-To"))), None),
         references=_msg_ids(_first(headers, "References")),
         auto_reply=auto_reason is not None, auto_reply_reason=auto_reason, calendar_replies=replies,
+        calendar_counters=counters,
         spf=(fields.get("SPF") or "").strip() or None, dkim=(fields.get("dkim") or "").strip() or None,
         report=report, original_ids=original_ids,
     )

@@ -101,12 +101,15 @@ def _holiday(v: Any) -> Any:
 
 
 class Policy(Strict):
-    send_windows: dict[Literal["email", "sms", "meeting"], Window] = {
+    send_windows: dict[Literal["email", "sms", "meeting", "call", "social"], Window] = {
         "email": Window(days="mon-fri", hours="08:00-18:00"),
         "sms": Window(days="mon-fri", hours="09:00-19:00"),
         "meeting": Window(days="mon-fri", hours="09:00-17:00"),
+        # tasks (docs/RULES.md, "Tasks"): when a rep's call or social message is due, in the buyer's zone
+        "call": Window(days="mon-fri", hours="09:00-17:00"),
+        "social": Window(days="mon-fri", hours="08:00-18:00"),
     }
-    caps: dict[Literal["all", "email", "sms", "meeting"], Cap] = {
+    caps: dict[Literal["all", "email", "sms", "meeting", "call", "social"], Cap] = {
         "all": Cap(day=1, week=3), "sms": Cap(week=2)}
     approval_expires_after: Duration = timedelta(days=3)
     holidays: list[Annotated[Holiday, BeforeValidator(_holiday)]] = []

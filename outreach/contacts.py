@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +28,7 @@ from outreach.accounts.domains import account_of
 from outreach.accounts.rules import DEFAULT_ROLES
 from outreach.errors import InvalidInput, NotFound
 from outreach.mappings import ColumnMap
-from outreach.models import Account, Contact, DoNotContact, table_of
+from outreach.models import Account, Contact, DoNotContact, Evidence, StageChange, table_of
 
 COLUMNS = ("email", "phone", "first_name", "last_name", "company", "title", "timezone", "owner",
            "external_id", "consent_email", "consent_sms", "account_id", "role")
@@ -96,9 +97,38 @@ def parse_consent(value: str, column: str) -> bool | None:
     raise InvalidInput(f"{column} '{show(value.strip())}' must be yes/no, true/false, 1/0 or blank")
 
 
-def parse_row(row: dict[str, str], region: str, roles: Sequence[str] = DEFAULT_ROLES) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StageMeaning:
+    """What an imported `stage` column means: the rules' stage ids (in funnel order), read as they are
+    or through a CRM mapping's `stages:` table (its value, lower-cased -> our stage id)."""
+
+    ids: tuple[str, ...]
+    table: dict[str, str] = field(default_factory=dict)
+    source: str = "--stage-column"  # how the meaning was given, kept on the evidence
+
+    def stage_of(self, value: str) -> str:
+        text = value.strip()
+        if self.table:
+            found = self.table.get(text.lower())
+            if found is None:
+                raise InvalidInput(f"stage '{show(text)}' is not in the mapping's stages "
+                                   f"({', '.join(sorted(self.table)[:8])})")
+            return found
+        found = next((s for s in self.ids if s.lower() == text.lower()), None)
+        if found is None:
+            raise InvalidInput(f"stage '{show(text)}' is not a stage of the rules ({', '.join(self.ids)})")
+        return found
+
+
+NO_STAGE_MEANING = ("stage '{value}': an imported stage needs its meaning: pass --stage-column COLUMN when the "
+                    "column holds the rules' stage ids, or give the mapping a `stages:` table")
+
+
+def parse_row(row: dict[str, str], region: str, roles: Sequence[str] = DEFAULT_ROLES,
+              stages: StageMeaning | None = None) -> dict[str, Any]:
     """One CSV row -> contact fields (and "_account": its account's id, name and domain, when the row
-    names or implies one); InvalidInput names the field that is wrong."""
+    names or implies one; "_stage": the starting stage and the value it came from, when `stages` says
+    what a `stage` column means); InvalidInput names the field that is wrong."""
     get = {k.strip().lower(): unescape_formula((v or "").strip()) for k, v in row.items() if k is not None}
     for name, text in get.items():
         limit = LIMITS.get(name, ATTRIBUTE_LIMIT)
@@ -137,7 +167,12 @@ def parse_row(row: dict[str, str], region: str, roles: Sequence[str] = DEFAULT_R
         out["account_id"] = account[0]
         out["_account"] = {"id": account[0], "domain": account[1],
                            "name": get.get("account_name") or get.get("company") or None}
-    attributes = {k: v for k, v in get.items() if k not in COLUMNS and k not in ACCOUNT_COLUMNS and v}
+    if get.get("stage"):  # never a silent attribute: a stage is a claim about the buyer, with its source
+        if stages is None:
+            raise InvalidInput(NO_STAGE_MEANING.format(value=show(get["stage"])))
+        out["_stage"] = (stages.stage_of(get["stage"]), get["stage"])
+    attributes = {k: v for k, v in get.items() if k not in COLUMNS and k not in ACCOUNT_COLUMNS and k != "stage"
+                  and v}
     if attributes:
         out["attributes"] = attributes
     return out
@@ -150,6 +185,7 @@ class ImportResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (row number, reason)
     rejected_file: Path | None = None
     account_ids: set[str] = field(default_factory=set)  # the accounts the good rows name
+    owners: Counter[str | None] = field(default_factory=Counter)  # owner -> contacts written (None: no owner)
 
 
 def file_encoding(encoding: str | None) -> str:
@@ -178,7 +214,8 @@ Row = tuple[int, dict[str, str], dict[str, Any] | str]
 
 
 def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Sequence[str] = DEFAULT_ROLES,
-              mapping: ColumnMap | None = None) -> Iterator[Row]:
+              mapping: ColumnMap | None = None, stages: StageMeaning | None = None,
+              stage_column: str | None = None) -> Iterator[Row]:
     """Yield (row number as a spreadsheet shows it, raw row, fields or the reason it is bad). With a
     `mapping` the file's columns are read as ours (a CRM export) before the row is checked."""
     with path.open(newline="", encoding=encoding, errors="surrogateescape") as fh:
@@ -194,6 +231,10 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Seque
             hint = (f"; the {mapping.name} mapping found neither in {', '.join(header[:8])}" if mapping and header
                     else f" (columns: {', '.join(COLUMNS)}; a CRM export takes --map hubspot|salesforce|FILE)")
             raise InvalidInput(f"{path.name}:1: the header needs an email or phone column{hint}")
+        wanted = (stage_column or "").strip().lower()
+        if wanted and wanted not in names and wanted not in {h.strip().lower() for h in header}:
+            raise InvalidInput(f"{path.name}:1: --stage-column {show(stage_column or '')}: the header has no such "
+                               f"column (columns: {', '.join(header[:8])})")
         for name in header:
             why = _fault("a column name", name, encoding) or (
                 f"a column name is over {COLUMN_NAME_LIMIT} characters" if len(name) > COLUMN_NAME_LIMIT else None)
@@ -222,9 +263,19 @@ def read_rows(path: Path, region: str, encoding: str = "utf-8-sig", roles: Seque
                 yield row_no, raw, next(w for w in (_fault(n, v, encoding) for n, v in raw.items()) if w)
                 continue
             try:
-                yield row_no, raw, parse_row(mapping.row(header, raw) if mapping else raw, region, roles)
+                yield row_no, raw, parse_row(_stage_named(mapping.row(header, raw) if mapping else raw, raw, wanted),
+                                             region, roles, stages)
             except InvalidInput as exc:
                 yield row_no, raw, str(exc)
+
+
+def _stage_named(fields: dict[str, str], raw: dict[str, str], wanted: str) -> dict[str, str]:
+    """The row with the column --stage-column names (in the file, or after the mapping) as `stage`."""
+    if not wanted:
+        return fields
+    source = next((k for k in raw if k.strip().lower() == wanted), None)
+    value = raw.get(source, "") if source is not None else fields.get(wanted, "")
+    return {**{k: v for k, v in fields.items() if k.strip().lower() not in (wanted, "stage")}, "stage": value}
 
 
 def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
@@ -249,7 +300,8 @@ def _once_per_file(rows: Iterable[Row]) -> Iterator[Row]:
 def import_csv(session: Session, path: Path, *, region: str, first_stage: str, now: datetime,
                strict: bool = False, encoding: str | None = None, roles: Sequence[str] = DEFAULT_ROLES,
                secret: str | None = None, mapping: ColumnMap | None = None,
-               progress: Callable[[int], None] | None = None) -> ImportResult:
+               progress: Callable[[int], None] | None = None, stages: StageMeaning | None = None,
+               stage_column: str | None = None) -> ImportResult:
     """Stream the file, upsert good rows in batches, report bad ones (and write FILE.rejected.csv,
     its cells escaped against formula injection). With `secret` (the project's key) a row whose email or
     phone is on the do-not-contact list is rejected. With strict=True one bad row imports nothing (the
@@ -258,7 +310,8 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     result = ImportResult()
     rejected_rows: list[tuple[int, dict[str, str], str]] = []
     if strict:  # a first pass, so that nothing is written when any row is bad
-        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping)):
+        for row_no, _raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping, stages,
+                                                             stage_column)):
             if isinstance(parsed, str):
                 result.rejected.append((row_no, parsed))
         if result.rejected:
@@ -266,7 +319,7 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
     fieldnames: list[str] = []
     batch: list[tuple[int, dict[str, str], dict[str, Any]]] = []
     matched: dict[int, int] = {}  # contact id -> the row that updated it
-    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping)):
+    for row_no, raw, parsed in _once_per_file(read_rows(path, region, codec, roles, mapping, stages, stage_column)):
         fieldnames = fieldnames or list(raw.keys())
         if isinstance(parsed, str):
             rejected_rows.append((row_no, raw, parsed))
@@ -274,13 +327,13 @@ def import_csv(session: Session, path: Path, *, region: str, first_stage: str, n
         batch.append((row_no, raw, parsed))
         if len(batch) >= BATCH:
             batch, refused = refuse_forgotten(session, batch, secret)
-            rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
+            rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched, stages, path.name)
             batch = []
             if progress:
                 progress(row_no)
     if batch:
         batch, refused = refuse_forgotten(session, batch, secret)
-        rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched)
+        rejected_rows += refused + _upsert(session, batch, first_stage, now, result, matched, stages, path.name)
     if progress:
         progress(-1)  # done
     rejected_rows.sort(key=lambda r: r[0])
@@ -328,7 +381,8 @@ def _encodable(text: str, codec: str) -> str:
 
 
 def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, Any]]], first_stage: str,
-            now: datetime, result: ImportResult, matched: dict[int, int]) -> list[tuple[int, dict[str, str], str]]:
+            now: datetime, result: ImportResult, matched: dict[int, int], stages: StageMeaning | None = None,
+            file: str = "") -> list[tuple[int, dict[str, str], str]]:
     """Match a batch by external_id, else email, with two queries; insert the rest in one go. A row whose
     external id and email belong to two different contacts, or that names a contact an earlier row of
     the file updated, is rejected (returned with its reason)."""
@@ -342,16 +396,20 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
     by_ext: dict[str, int] = {}
     by_email: dict[str, int] = {}
     attrs: dict[int, dict[str, Any]] = {}
+    owner_of: dict[int, str | None] = {}
     if conds:
-        for cid, ext, email, attributes in session.execute(
+        for cid, ext, email, attributes, owner in session.execute(
                 select(col(Contact.id), col(Contact.external_id), col(Contact.email),
-                       col(Contact.attributes)).where(or_(*conds))):
+                       col(Contact.attributes), col(Contact.owner)).where(or_(*conds))):
             if ext:
                 by_ext[ext] = cid
             if email:
                 by_email[email] = cid
             attrs[cid] = attributes or {}
+            owner_of[cid] = owner
     _upsert_accounts(session, [r.pop("_account") for _n, _raw, r in rows if "_account" in r], now, result)
+    # (contact id, or the new contact's key) -> (row, stage, the value it came from)
+    staged: dict[int | tuple[str, str], tuple[int, str, str]] = {}
     rejected: list[tuple[int, dict[str, str], str]] = []
     inserts: dict[tuple[str, str], dict[str, Any]] = {}
     updates: dict[int, dict[str, Any]] = {}
@@ -368,14 +426,19 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
                 rejected.append((row_no, raw, f"the same contact ({cid}) as row {matched[cid]}: one row per contact"))
                 continue
             matched[cid] = row_no
+            if "_stage" in row:
+                staged[cid] = (row_no, *row.pop("_stage"))
             values = updates.setdefault(cid, {"id": cid})
             values.update(row)
             if "attributes" in row:
                 values["attributes"] = attrs[cid] = {**attrs.get(cid, {}), **row["attributes"]}
             result.updated += 1
+            result.owners[row.get("owner") or owner_of.get(cid)] += 1
         else:
             key = (("external_id", row["external_id"]) if row.get("external_id") else
                    ("email", row["email"]) if row.get("email") else ("phone", row.get("phone") or ""))
+            if "_stage" in row:
+                staged[key] = (row_no, *row.pop("_stage"))
             if key in inserts:
                 inserts[key].update(row)
             else:
@@ -386,8 +449,43 @@ def _upsert(session: Session, rows: list[tuple[int, dict[str, str], dict[str, An
     if inserts:
         session.execute(table_of(Contact).insert(), list(inserts.values()))
         result.created += len(inserts)
+        result.owners.update(r["owner"] for r in inserts.values())
     session.flush()
+    if staged and stages is not None:
+        _start_stages(session, staged, stages, first_stage, now, file)
     return rejected
+
+
+def _start_stages(session: Session, staged: dict[int | tuple[str, str], tuple[int, str, str]],
+                  stages: StageMeaning, first_stage: str, now: datetime, file: str) -> None:
+    """Put imported contacts at the stage their row states, its source recorded as `stage.imported`
+    evidence that proves the change. Forward only: a stage the buyer proved already is never undone."""
+    by_key: dict[tuple[str, str], int] = {}
+    for column in ("external_id", "email", "phone"):
+        values = [k[1] for k in staged if isinstance(k, tuple) and k[0] == column]
+        for part in range(0, len(values), 900):
+            for cid, value in session.execute(select(col(Contact.id), getattr(Contact, column)).where(
+                    getattr(Contact, column).in_(values[part:part + 900]))):
+                by_key[(column, value)] = cid
+    wanted = {(k if isinstance(k, int) else by_key[k]): v for k, v in staged.items()
+              if isinstance(k, int) or k in by_key}
+    order = {s: i for i, s in enumerate(stages.ids)}
+    current = {cid: (stage, entry) for cid, stage, entry in session.execute(
+        select(col(Contact.id), col(Contact.stage), col(Contact.stage_entry)).where(col(Contact.id).in_(list(wanted))))}
+    moves = [(cid, row, stage, value) for cid, (row, stage, value) in wanted.items()
+             if order.get(stage, -1) > order.get(current[cid][0] or first_stage, -1)]
+    evidence = [Evidence(contact_id=cid, type=STAGE_IMPORTED, occurred_at=now, recorded_at=now, source="import",
+                         data={"file": file, "row": row, "value": value, "stage": stage, "meaning": stages.source})
+                for cid, row, stage, value in moves]
+    session.add_all(evidence)
+    session.flush()
+    session.add_all([StageChange(contact_id=cid, from_stage=current[cid][0], to_stage=stage, at=now, evidence_id=ev.id)
+                     for (cid, _row, stage, _v), ev in zip(moves, evidence, strict=True)])
+    if moves:
+        session.execute(update(Contact), [{"id": cid, "stage": stage, "stage_entered_at": now,
+                                           "stage_entry": current[cid][1] + 1}
+                                          for cid, _row, stage, _v in moves])
+    session.flush()
 
 
 def _upsert_accounts(session: Session, accounts: list[dict[str, Any]], now: datetime, result: ImportResult) -> None:
@@ -428,6 +526,7 @@ def forgotten(session: Session, secret: str, emails: Iterable[str], phones: Iter
     return found
 
 
+STAGE_IMPORTED = "stage.imported"  # a starting stage a file stated (its row and column in the data)
 FORGOTTEN = "{kind} '{value}' belongs to a person who asked to be forgotten: not imported"
 
 
@@ -497,10 +596,12 @@ class Preview:
 
 
 def preview(session: Session, path: Path, *, region: str, rows: int = 5, encoding: str | None = None,
-            mapping: ColumnMap | None = None, secret: str | None = None) -> list[Preview]:
+            mapping: ColumnMap | None = None, secret: str | None = None, stages: StageMeaning | None = None,
+            stage_column: str | None = None) -> list[Preview]:
     """The first `rows` rows of the file as they would be imported (read-only)."""
     out: list[Preview] = []
-    for row_no, _raw, parsed in _once_per_file(read_rows(path, region, file_encoding(encoding), mapping=mapping)):
+    for row_no, _raw, parsed in _once_per_file(read_rows(path, region, file_encoding(encoding), mapping=mapping,
+                                                         stages=stages, stage_column=stage_column)):
         if len(out) >= rows:
             break
         if isinstance(parsed, str):
@@ -516,6 +617,8 @@ def preview(session: Session, path: Path, *, region: str, rows: int = 5, encodin
         conds += [col(Contact.email) == parsed["email"]] if parsed.get("email") else []
         found = session.execute(select(col(Contact.id)).where(or_(*conds)).order_by(
             col(Contact.external_id).is_(None)).limit(1)).scalar_one_or_none() if conds else None
+        if "_stage" in parsed:
+            parsed = {**{k: v for k, v in parsed.items() if k != "_stage"}, "stage": parsed["_stage"][0]}
         out.append(Preview(row_no, parsed, None, found))
     return out
 

@@ -21,8 +21,11 @@ from outreach.templating import (
     limits,
 )
 
-REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": ()}
-OPTIONAL_BLOCKS = {"email": ("html",), "meeting": (), "sms": ()}
+# a task's template (content/<key>.call.j2, .social.j2) is the rep's script or message: plain text like an SMS
+REQUIRED_BLOCKS = {"email": ("subject", "text"), "meeting": ("title", "description"), "sms": (), "call": (),
+                   "social": ()}
+OPTIONAL_BLOCKS = {"email": ("html",), "meeting": (), "sms": (), "call": (), "social": ()}
+PLAIN_TEXT = (Channel.SMS, Channel.CALL, Channel.SOCIAL)
 
 
 @dataclass
@@ -52,7 +55,7 @@ def render(content_dir: Path, key: str, channel: str, context: dict[str, Any],
                 fn = template.blocks.get(b)
                 return bounded_join(fn(ctx)).strip() if fn else None
 
-            if channel == Channel.SMS:
+            if channel in PLAIN_TEXT:
                 return Rendered(None, template.render(**ctx.get_all()).strip())
             if channel == Channel.MEETING:
                 return Rendered(block("title"), block("description") or "")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
@@ -27,7 +27,7 @@ from outreach.contacts import contact_tz
 from outreach.db import rows_changed, session_scope
 from outreach.errors import OutreachError, RenderError
 from outreach.inbox import PAUSED, paused_now
-from outreach.kinds import Channel
+from outreach.kinds import TASK_CHANNELS, Channel
 from outreach.models import Contact, Message, SendRate, Suppression, Touch, TouchStatus, table_of
 from outreach.one_off import is_one_off
 from outreach.policy import Verdict, decide, unreachable
@@ -166,8 +166,9 @@ class Dispatcher:
         """Mark a batch of due, approved touches `sending` for this worker and commit."""
         limit = self.settings.dispatch.batch_size
         with session_scope(self.engine) as s:
-            due = select(col(Touch.id)).where(
-                col(Touch.status) == TouchStatus.APPROVED, col(Touch.due_at) <= now).order_by(
+            due = select(col(Touch.id)).where(  # a rep's task (call, social) never goes to a provider
+                col(Touch.status) == TouchStatus.APPROVED, col(Touch.due_at) <= now,
+                or_(col(Touch.channel).is_(None), col(Touch.channel).not_in(TASK_CHANNELS))).order_by(
                 col(Touch.due_at), col(Touch.id)).limit(limit)
             values = {"status": TouchStatus.SENDING, "claimed_by": self.worker_id, "claimed_at": now, "updated_at": now,
                       "attempts": col(Touch.attempts) + 1}

@@ -20,6 +20,7 @@ from outreach.accounts.store import accounts_of, committee, member_ids, pause_fo
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.context import Lazy
+from outreach.counters import apply_counters
 from outreach.db import session_scope
 from outreach.digest import send_digests
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
@@ -37,6 +38,7 @@ from outreach.preferences import ChannelLearning, Learner
 from outreach.project import Project
 from outreach.ruleset import Ruleset
 from outreach.senders import RepCache, Sender, sender_for
+from outreach.tasks import complete
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,8 @@ class Engine:
     def planner(self) -> Planner:
         return Planner(self.project.rules, self.project.content_dir, self.settings.policy.email_consent,
                        self.settings.policy.approval_expires_after,
-                       learner_for=self.learner_class(self.project.rules), holdout=self.settings.policy.holdout)
+                       learner_for=self.learner_class(self.project.rules), holdout=self.settings.policy.holdout,
+                       policy=self.settings.policy, timezone=self.settings.timezone)
 
     def learner_for(self, session: Session, contact: Contact, interaction: str) -> Learner | None:
         """The Learner the planner would consult for this contact now (for `contacts show`)."""
@@ -133,6 +136,7 @@ class Engine:
         result = record(s, rules, items, now, self.settings.server.secret_key)  # drops forgotten addresses
         enqueue_record(s, self.settings.outbound_webhooks, result, now)  # told once, with the change
         pause_for_out_of_office(s, result.recorded, self.settings.timezone)  # their touches wait for them
+        apply_counters(s, self.settings, result.recorded, now, lambda t, c: self.build(t, c, rules), self.calendar)
         self._count_evidence(s, result)
         pause_for_answers(s, rules.accounts, result.recorded, now)
         advanced: list[str] = []
@@ -149,6 +153,15 @@ class Engine:
             planner.plan(s, now, sorted(moved))
         self.book_meetings(s, result.contact_ids)
         return result
+
+    def record_task(self, touch_id: int, outcome: str, note: str, actor: str, *, owner: str | None = None,
+                    source: str = "web", now: datetime | None = None) -> RecordResult:
+        """A rep's task done: the touch closes and its outcome is evidence that moves stages and fires
+        triggers like any other, in one transaction (outreach.tasks)."""
+        now = now or datetime.now(UTC)
+        with session_scope(self.db) as s:
+            item = complete(s, touch_id, outcome, note, actor, now, owner, source)
+            return self._record_in(s, [item], now)
 
     def _count_evidence(self, s: Session, result: RecordResult) -> None:
         """Teach channel learning in a savepoint: a failure there is logged and costs the learner

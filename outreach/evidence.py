@@ -40,7 +40,8 @@ SUPPRESS = {"email.bounced": "email", "email.complained": "email", "email.unsubs
 UNSUPPRESS = {"sms.opted_in": "sms", "email.resubscribed": "email"}
 # Evidence that is a buyer's response (it teaches channel choice and counts as an answer); opens
 # are not. NEGATIVE: the buyer's answer is no.
-RESPONSES = frozenset({"email.clicked", "email.replied", "sms.replied", "meeting.accepted"})
+RESPONSES = frozenset({"email.clicked", "email.replied", "sms.replied", "meeting.accepted",
+                       "call.connected", "social.replied"})  # a rep's task the buyer answered
 NEGATIVE = frozenset({"meeting.declined", "email.unsubscribed", "email.complained", "sms.opted_out"})
 
 # One event to record: the shape webhooks produce, under the name the engine's callers know.

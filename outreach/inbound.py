@@ -16,6 +16,7 @@ from channels.sendgrid_inbound import MAX_POST, InboundEmail, auth_failure, pars
 from outreach import tokens
 from outreach.config import Settings
 from outreach.errors import WebhookRejected
+from outreach.kinds import COUNTERED
 
 NO_PROOF = ("matched by the sender address only: no reply token of ours and no reference to a message "
             "this engine sent")
@@ -66,6 +67,15 @@ def inbound_evidence(settings: Settings, mail: InboundEmail, now: datetime) -> l
             email=reply.attendee, dedupe_key=f"rsvp:{reply.uid}:{reply.sequence}:{reply.partstat}:{key}",
             data={"uid": reply.uid, "partstat": reply.partstat, "comment": reply.comment, "from": mail.sender},
             requires_touch=forged or f"calendar answer for an invite this engine did not send (UID {reply.uid[:200]})"))
+    for counter in mail.calendar_counters:  # "propose a new time": outreach.counters moves the meeting
+        invite = None if forged else tokens.touch_from_uid(secret, counter.uid)
+        items.append(NormalizedEvent(
+            COUNTERED, counter.dtstamp or now, "inbound", touch_id=invite, email=counter.attendee,
+            dedupe_key=f"counter:{counter.uid}:{counter.start.isoformat()}:{key}",
+            data={"uid": counter.uid, "proposed_start": counter.start.isoformat(),
+                  "proposed_end": counter.end.isoformat(), "comment": counter.comment, "from": mail.sender},
+            requires_touch=forged or f"a new time proposed for an invite this engine did not send "
+                                     f"(UID {counter.uid[:200]})"))
     if items:
         return items
     touch_id = _touch_of(settings, mail)

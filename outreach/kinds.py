@@ -33,6 +33,21 @@ class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
     MEETING = "meeting"
+    # tasks: done by the rep by hand, never sent to a provider; the rep records the outcome
+    CALL = "call"
+    SOCIAL = "social"
+
+
+TASK_CHANNELS = (Channel.CALL, Channel.SOCIAL)
+# what a rep may record of a task; each becomes evidence `<channel>.<outcome>` (call.connected, ...)
+TASK_OUTCOMES: dict[str, tuple[str, ...]] = {
+    Channel.CALL: ("connected", "voicemail", "no_answer"),
+    Channel.SOCIAL: ("sent", "replied", "no_answer"),
+}
+
+
+# a buyer's calendar proposed another time for an invite (iTIP COUNTER): outreach.counters
+COUNTERED = "meeting.countered"
 
 
 class EvidenceType(StrEnum):

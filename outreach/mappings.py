@@ -43,6 +43,9 @@ class ColumnMap:
     columns: dict[str, Target | None]  # source column, lower-cased -> target (None: dropped)
     keep_others: bool = True
     notes: list[str] = field(default_factory=list)
+    # what the CRM's stage values mean as the rules' stages (value, lower-cased -> stage id): the column
+    # mapped to `stage` then starts each contact at that stage, its source recorded as evidence
+    stages: dict[str, str] = field(default_factory=dict)
     plans: dict[tuple[str, ...], list[tuple[str, Target]]] = field(default_factory=dict, compare=False, repr=False)
 
     def header(self, names: list[str]) -> list[str]:
@@ -174,13 +177,18 @@ def load_mapping(spec: str) -> ColumnMap:
     others = data.get("others", "keep")
     if others not in ("keep", "drop"):
         raise InvalidInput(f"{path}: others is keep or drop, not '{others}'")
-    unknown = set(data) - {"columns", "others"}
+    unknown = set(data) - {"columns", "others", "stages"}
     if unknown:
-        raise InvalidInput(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (columns, others)")
+        raise InvalidInput(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))} (columns, others, stages)")
+    stages = data.get("stages") or {}
+    if not isinstance(stages, dict) or not all(isinstance(v, str) and v.strip() for v in stages.values()):
+        raise InvalidInput(f"{path}: stages maps a CRM's stage to one of the rules' stages "
+                           "(\"Sales Qualified Lead\": interested)")
     columns: dict[str, Target | None] = {}
     for source, spec_ in data["columns"].items():
         columns[str(source).strip().lower()] = _target(path, str(source), spec_)
-    return ColumnMap(path.stem, columns, keep_others=others == "keep")
+    return ColumnMap(path.stem, columns, keep_others=others == "keep",
+                     stages={str(k).strip().lower(): v.strip() for k, v in stages.items()})
 
 
 def _target(path: Path, source: str, spec: Any) -> Target | None:

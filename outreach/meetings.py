@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
@@ -40,6 +40,7 @@ from outreach.ruleset import Ruleset
 HOLDING = (TouchStatus.PENDING, TouchStatus.APPROVED, TouchStatus.SENDING, TouchStatus.SENT)
 LEAD = timedelta(days=2)  # a meeting is proposed at least this long after its invite goes out
 CANCEL_STEP = "cancel"
+RESCHEDULE_STEP = "reschedule"  # the new REQUEST of a moved sent invite (outreach.counters)
 Interval = tuple[datetime, datetime]
 
 
@@ -186,7 +187,9 @@ def booked(session: Session, *, owner: str | None, contact_id: int, since: datet
     if reps:
         who = or_(who, col(Contact.owner).in_(sorted(reps)))
     open_invites = [col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
-                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, ~declined]
+                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, ~declined,
+                    # a CANCEL or a new REQUEST speaks for its invite: only the invite holds the slot
+                    ~and_(col(Touch.rule) == ONE_OFF, col(Touch.step).in_((CANCEL_STEP, RESCHEDULE_STEP)))]
     if exclude is not None:
         open_invites.append(col(Touch.id) != exclude)
     q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
@@ -346,7 +349,7 @@ def cancel_sent(session: Session, touch: Touch, contact: Contact, actor: str, no
 
 
 def invite_of(touch: Touch) -> int:
-    """The touch whose UID an invite carries: a cancel speaks for the invite it cancels."""
-    if touch.step == CANCEL_STEP and touch.dedupe_key.startswith(f"{CANCEL_STEP}:"):
-        return int(touch.dedupe_key.split(":", 1)[1])
+    """The touch whose UID an invite carries: a cancel (or a reschedule) speaks for the invite it changes."""
+    if touch.step in (CANCEL_STEP, RESCHEDULE_STEP) and touch.dedupe_key.startswith(f"{touch.step}:"):
+        return int(touch.dedupe_key.split(":")[1])
     return touch.id or 0

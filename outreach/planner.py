@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import ColumnElement, Row, and_, case, cast, exists, func, literal, literal_column, select, text
 from sqlalchemy import String as SqlString
@@ -23,11 +24,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from outreach import batch_loads
+from outreach.config import Policy
 from outreach.content import available_channels
 from outreach.context import contact_context, evidence_context
 from outreach.experiments.assign import Allocator, in_holdout
+from outreach.kinds import TASK_CHANNELS
 from outreach.models import Account, Contact, Evidence, Preference, Suppression, Touch, TouchStatus, table_of
-from outreach.policy import Reach
+from outreach.policy import Reach, decide
 from outreach.preferences import ChannelLearning, Learner, QuietLearning, pick_channel
 from outreach.ruleset import Approval, Ruleset, Step, Trigger
 from outreach.templating import Condition, compile_condition, eval_condition
@@ -55,6 +58,8 @@ class Planner:
     approval_expires_after: timedelta | None = None
     learner_for: ChannelLearning | None = None  # set by channel learning
     holdout: float = 0.0  # policy.holdout: the share of contacts no automated touch goes to
+    policy: Policy | None = None  # a task's (call, social) due time follows its window and the caps
+    timezone: str = "UTC"  # the project's: a buyer's zone when theirs is unknown
     _conditions: dict[str, Condition] = field(default_factory=dict)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
@@ -108,7 +113,8 @@ class Planner:
     def _set_based(self, session: Session, step: Step) -> ColumnElement[bool] | None:
         """The condition on `contact` under which this step's channel is known in SQL, or None if the
         step needs the per-contact path for everyone (holdout and experiments hash each contact id)."""
-        if self.holdout > 0 or step.variants or step.after.microseconds:
+        # (a task's due time is its window's, worked out per contact)
+        if self.holdout > 0 or step.variants or step.after.microseconds or step.channel in TASK_CHANNELS:
             return None
         conds: list[ColumnElement[bool]] = [
             ~exists().where(col(Suppression.contact_id) == col(Contact.id)),
@@ -227,8 +233,10 @@ class Planner:
         conds = self._due_where(stage, step, now, contact_ids)
         if only is not None:
             conds.append(only)
+        # a task's due time needs the buyer's zone and country; a message's is the dispatcher's business
+        where = (col(Contact.timezone), col(Contact.attributes)) if step.channel in TASK_CHANNELS else ()
         query = select(col(Contact.id), col(Contact.email), col(Contact.phone), col(Contact.consent_email),
-                       col(Contact.consent_sms), col(Contact.stage_entry), col(Contact.stage_entered_at)
+                       col(Contact.consent_sms), col(Contact.stage_entry), col(Contact.stage_entered_at), *where
                        ).where(and_(*conds)).order_by(col(Contact.id))
         rows = session.execute(query.execution_options(yield_per=BATCH))
         while chunk := rows.fetchmany(BATCH):
@@ -242,6 +250,9 @@ class Planner:
         if self.learner_for is not None:  # the learner loads the batch's counts in one go
             self.learner_for.prepare(session, ids)
         order = self.rules.interactions[step.interaction].channels
+        # the caps count a task too: the buyer's sends of the last week, loaded for the batch at once
+        sends = batch_loads.recent_sends(session, ids, now - timedelta(days=8)) \
+            if step.channel in TASK_CHANNELS else {}
         rows = []
         for r in batch:
             learner: Learner | None = self.learner_for(r, step.interaction) if self.learner_for else None
@@ -249,6 +260,10 @@ class Planner:
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
             status = _status(pick.channel, step.approval)
+            due = r.stage_entered_at + step.after
+            if pick.channel in TASK_CHANNELS:  # a rep's task waits for them; it is due inside its window
+                status = TouchStatus.PENDING
+                due = self._task_due(session, r, pick.channel, max(due, now), sends)
             approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
                 self.approval_expires_after else None
             rows.append({
@@ -257,12 +272,26 @@ class Planner:
                 "interaction": step.interaction, "content": step.content, "channel": pick.channel,
                 "channel_reason": pick.reason, "channel_fixed": step.channel is not None,
                 "status": status, "reason": pick.reason if pick.channel is None else None,
-                "due_at": r.stage_entered_at + step.after,
+                "due_at": due,
                 "expires_at": None, "approve_by": approve_by,
                 "meeting_minutes": int(step.meeting.duration.total_seconds() // 60) if step.meeting else None,
                 "attempts": 0, "created_at": now, "updated_at": now,
             })
         return rows
+
+    def _task_due(self, session: Session, r: Row[Any], channel: str, at: datetime,
+                  sends: dict[int, list[tuple[str, datetime]]]) -> datetime:
+        """When a task is due: the first moment from `at` inside its window in the buyer's zone, not on
+        a holiday, and under the caps."""
+        if self.policy is None:
+            return at
+        policy = self.policy
+        if channel not in policy.send_windows:  # a config that lists its own windows keeps the task's default
+            defaults = Policy().send_windows
+            policy = policy.model_copy(update={"send_windows": {**defaults, **policy.send_windows}})
+        verdict = decide(at, _zone(r.timezone, self.timezone), channel, sends.get(r.id, []), policy,
+                         (r.attributes or {}).get("country"))
+        return verdict.until if not verdict.send and verdict.until is not None else at
 
     @staticmethod
     def _count(result: PlanResult, stage: str, step: Step, rows: list[dict[str, Any]], batch: Any) -> None:
@@ -342,3 +371,10 @@ def _status(channel: str | None, approval: Approval) -> TouchStatus:
     if channel is None:
         return TouchStatus.SUPPRESSED
     return TouchStatus.PENDING if approval == "rep" else TouchStatus.APPROVED
+
+
+def _zone(name: str | None, default: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)

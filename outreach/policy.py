@@ -45,6 +45,12 @@ def unreachable(reach: Reach, channel: str, email_consent: str = "opt_out") -> s
         if reach.consent_sms is not True:
             return "no sms opt-in"
         return None
+    if channel == Channel.CALL:  # a rep's call: a number to dial; SMS consent is about texts, not calls
+        if not reach.phone:
+            return "no phone number"
+        return "calls suppressed" if Channel.CALL in reach.suppressed else None
+    if channel == Channel.SOCIAL:  # the rep finds the buyer on a network by name
+        return "social messages suppressed" if Channel.SOCIAL in reach.suppressed else None
     return f"unknown channel {channel}"
 
 

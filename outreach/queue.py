@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from outreach.db import rows_changed
 from outreach.errors import InvalidInput, InvalidTransition, NotFound
+from outreach.kinds import TASK_CHANNELS
 from outreach.models import STATUSES, Channel, Contact, Touch, TouchStatus
 
 # who may move a touch from which status to which
@@ -37,6 +38,8 @@ def touch_json(t: Touch, c: Contact, from_email: str | None = None) -> dict[str,
         # a meeting touch's booked slot (SPEC section 11)
         **({"meeting_start": iso(t.meeting_start), "meeting_end": iso(t.meeting_end)}
            if t.channel == Channel.MEETING else {}),
+        # a rep's task: the number to dial (docs/RULES.md, "Tasks")
+        **({"task": {"phone": c.phone}} if t.channel in TASK_CHANNELS else {}),
     }
 
 
@@ -104,6 +107,9 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
     allowed, target = TRANSITIONS[action]
     touches = _load(session, ids, owner)
     wrong = [f"{t.id} is {t.status}" for t in touches if t.status not in allowed]
+    if action in ("approve", "resend"):  # a task is done by the rep, never handed to the dispatcher
+        wrong += [f"{t.id} is a {t.channel} for a person to make: record its outcome instead" for t in touches
+                  if t.channel in TASK_CHANNELS]
     if wrong:
         raise InvalidTransition(f"cannot {action}: " + "; ".join(wrong))
     values: dict[str, Any] = {"status": target, "updated_at": now}
@@ -128,7 +134,8 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
 
 
 def approve_all(session: Session, now: datetime, owner: str | None = None) -> int:
-    q = update(Touch).where(col(Touch.status) == TouchStatus.PENDING)
+    q = update(Touch).where(col(Touch.status) == TouchStatus.PENDING,
+                            or_(col(Touch.channel).is_(None), col(Touch.channel).not_in(TASK_CHANNELS)))
     if owner:
         q = q.where(col(Touch.contact_id).in_(select(col(Contact.id)).where(col(Contact.owner) == owner.lower())))
     return rows_changed(session.execute(q.values(status=TouchStatus.APPROVED, updated_at=now, reason=None)))

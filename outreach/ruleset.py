@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from outreach.accounts.rules import AccountRules, Attendees, without_section
 from outreach.durations import parse_duration
 from outreach.errors import ConfigError, Problem
-from outreach.kinds import Channel
+from outreach.kinds import TASK_CHANNELS, Channel
 from outreach.located_yaml import Located, load_file, validate
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -100,8 +100,16 @@ def _unique(v: list[str]) -> list[str]:
     return v
 
 
+def _no_tasks(v: list[str]) -> list[str]:
+    tasks = [c for c in v if c in TASK_CHANNELS]
+    if tasks:
+        raise ValueError(f"{tasks[0]} is a task a rep does by hand: set it on a playbook step "
+                         f"(`channel: {tasks[0]}`), not among an interaction's channels")
+    return v
+
+
 class Interaction(Strict):
-    channels: Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique)]
+    channels: Annotated[list[Channel], Field(min_length=1), AfterValidator(_unique), AfterValidator(_no_tasks)]
 
 
 def _positive(v: timedelta) -> timedelta:

@@ -10,7 +10,7 @@ from jinja2 import TemplateSyntaxError, meta
 
 from outreach.checks.templates import check_rule_content
 from outreach.errors import ConfigError, Problem
-from outreach.kinds import Channel
+from outreach.kinds import TASK_CHANNELS, TASK_OUTCOMES, Channel
 from outreach.located_yaml import did_you_mean
 from outreach.ruleset import Meeting, Ruleset, Step, dedupe, read_ruleset
 from outreach.templating import compile_condition, environment
@@ -20,7 +20,8 @@ from outreach.templating import compile_condition, environment
 KNOWN_EVENTS = frozenset({
     "email.delivered", "email.opened", "email.clicked", "email.replied", "email.bounced", "email.complained",
     "email.unsubscribed", "email.resubscribed", "sms.delivered", "sms.failed", "sms.replied", "sms.opted_out",
-    "sms.opted_in", "meeting.accepted", "meeting.declined", "meeting.tentative"})
+    "sms.opted_in", "meeting.accepted", "meeting.declined", "meeting.tentative", "meeting.countered",
+    *(f"{channel}.{outcome}" for channel, outs in TASK_OUTCOMES.items() for outcome in outs)})
 CONDITION_NAMES = ("contact", "evidence", "now")
 
 At = Callable[..., None]
@@ -205,6 +206,13 @@ def _check_use(rs: Ruleset, key: tuple[str, ...], name: str, interaction: str, c
         if ("interaction", interaction) not in broken:
             at((*key, "interaction"), f"{name}: unknown interaction '{interaction}'"
                f"{_hint(interaction, list(rs.interactions))}")
+        return
+    if channel in TASK_CHANNELS:  # a rep's task: a step's own channel, never an interaction's
+        if name.startswith("triggers."):
+            at((*key, "channel"), f"{name}: a {channel} is a task for a rep, set on a playbook step; a trigger "
+               "sends a message (email, sms or meeting)")
+        if meeting is not None:
+            at((*key, "meeting"), f"{name}: a {channel} task cannot also be a meeting invite")
         return
     if channel and channel not in inter.channels:
         at((*key, "channel"), f"{name}: channel '{channel}' is not one of interaction '{interaction}''s channels "

@@ -11,6 +11,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from outreach.content import (
     OPTIONAL_BLOCKS,
+    PLAIN_TEXT,
     REQUIRED_BLOCKS,
     on_disk,
     render,
@@ -19,7 +20,7 @@ from outreach.content import (
     template_name,
 )
 from outreach.errors import Problem, RenderError
-from outreach.kinds import Channel
+from outreach.kinds import TASK_CHANNELS, Channel
 from outreach.located_yaml import did_you_mean
 from outreach.ruleset import Ruleset
 from outreach.templating import disk_environment, environment, inside
@@ -68,7 +69,7 @@ def check_templates(content_dir: Path) -> list[Problem]:
             continue  # a child template's blocks merge with its parent's
         blocks = {b.name: b.lineno for b in ast.find_all(nodes.Block)}
         known = [*REQUIRED_BLOCKS[channel], *OPTIONAL_BLOCKS[channel]]
-        if channel != Channel.SMS:
+        if channel not in PLAIN_TEXT:
             for name, line in blocks.items():
                 if name not in known:
                     problems.append(Problem(display, line, f"{_a(channel)} {channel} template has no block '{name}'"
@@ -95,7 +96,7 @@ def check_rule_content(rs: Ruleset, content_dir: Path) -> list[Problem]:
              for tr in rs.triggers]
     for key, name, content, interaction, channel in uses:
         inter = rs.interactions.get(interaction)
-        if inter is None or (channel and channel not in inter.channels):
+        if inter is None or (channel and channel not in inter.channels and channel not in TASK_CHANNELS):
             continue  # reported by the rules' cross-check
         allowed = [channel] if channel else list(inter.channels)
         have = on_disk(content_dir, content)  # validation looks at the disk, never at a frozen copy

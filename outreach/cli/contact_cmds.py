@@ -35,6 +35,9 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
                     dry_run: Annotated[bool, typer.Option(
                         "--dry-run", help="Show how the first rows would land; write nothing.")] = False,
                     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+                    stage_column: Annotated[str | None, typer.Option(
+                        "--stage-column", help="The column that holds each contact's starting stage (the rules' "
+                        "stage ids, or the --map file's `stages:` values).")] = None,
                     project: ProjectOpt = None, as_json: JsonOpt = False) -> None:
     """Import contacts from CSV (ours, or a CRM's export with --map); bad rows are reported and written to
     FILE.rejected.csv."""
@@ -42,20 +45,29 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
 
     from outreach.accounts.owners import assign_owners
     from outreach.accounts.store import refresh_stages
-    from outreach.contacts import count_rows, file_encoding, import_csv, preview
+    from outreach.contacts import StageMeaning, count_rows, file_encoding, import_csv, preview
     from outreach.db import session_scope
     from outreach.mappings import load_mapping
+    from outreach.ownership import approval_steps, flags_for, warning
 
     if not file.is_file():
         raise fail(f"{file}: no such file")
     file_encoding(encoding)  # an unknown name is a bad argument, before anything is opened
     columns = load_mapping(mapping) if mapping else None
     engine = open_engine(project)
+    ids = tuple(engine.project.rules.stage_ids)
+    if columns is not None and columns.stages:
+        wrong = sorted({v for v in columns.stages.values() if v not in ids})
+        if wrong:
+            raise fail(f"--map {mapping}: stages: {', '.join(wrong)} is not a stage of the rules ({', '.join(ids)})")
+    stages = StageMeaning(ids, columns.stages if columns else {},
+                          f"mapping {columns.name}" if columns and columns.stages else f"--stage-column {stage_column}"
+                          ) if stage_column or (columns and columns.stages) else None
     secret = engine.settings.server.secret_key
     if dry_run:
         with session_scope(engine.db) as s:
             rows = preview(s, file, region=engine.settings.default_region, encoding=encoding, mapping=columns,
-                           secret=secret)
+                           secret=secret, stages=stages, stage_column=stage_column)
             s.rollback()
         if as_json:
             out_json([{"row": p.row, "fields": p.fields, "error": p.error, "updates": p.updates} for p in rows])
@@ -87,7 +99,8 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
             rules = engine.project.rules
             result = import_csv(s, file, region=engine.settings.default_region, encoding=encoding,
                                 first_stage=rules.first_stage, now=datetime.now(UTC), strict=strict,
-                                roles=rules.accounts.roles, secret=secret, mapping=columns, progress=advance)
+                                roles=rules.accounts.roles, secret=secret, mapping=columns, progress=advance,
+                                stages=stages, stage_column=stage_column)
             if strict and result.rejected:
                 s.rollback()
             else:  # members may have joined or left an account: its stage follows them
@@ -102,6 +115,11 @@ def contacts_import(file: Path, strict: Annotated[bool, typer.Option("--strict")
             bar.__exit__(None, None, None)
     for row, why in result.rejected:
         typer.echo(f"{file.name}: row {row}: {why}", err=True)
+    if not (strict and result.rejected):  # contacts nobody can approve touches for: a warning, exit code unchanged
+        with session_scope(engine.db) as s:
+            steps = approval_steps(engine.project.rules)
+            for flag in flags_for(s, result.owners, engine.project.rules):
+                typer.echo(warning(flag, steps), err=True)
     if as_json:
         out_json({"created": result.created, "updated": result.updated,
                   "rejected": [{"row": r, "error": e} for r, e in result.rejected]})

@@ -86,3 +86,17 @@ def queue_resend(ids: list[int], project: ProjectOpt = None) -> None:
 def queue_drop(ids: list[int], project: ProjectOpt = None) -> None:
     """Drop touches left `uncertain` (they were probably sent)."""
     _transition("drop", ids, None, None, project)
+
+
+@queue_app.command("done")
+@guarded
+def queue_done(touch_id: int, outcome: Annotated[str, typer.Option("--outcome", help=(
+                   "call: connected|voicemail|no_answer; social: sent|replied|no_answer"))],
+               note: Annotated[str, typer.Option("--note")] = "",
+               by: Annotated[str, typer.Option("--by", help="who did it (shown on the timeline)")] = "cli",
+               project: ProjectOpt = None) -> None:
+    """Record a task's outcome (a call made, a social message sent): the outcome becomes evidence."""
+    engine = open_engine(project)
+    result = engine.record_task(touch_id, outcome, note, by, source="cli")
+    moved = "; ".join(f"stage {c.from_stage} -> {c.to_stage}" for c in result.stage_changes)
+    typer.echo(f"done: {touch_id} ({outcome})" + (f", {moved}" if moved else ""))

@@ -11,6 +11,7 @@ from outreach.content import available_channels, sms_segments
 from outreach.engine import Engine
 from outreach.errors import RenderError
 from outreach.kinds import Channel
+from outreach.meetings import RESCHEDULE_STEP
 from outreach.messages import render_touch
 from outreach.models import Contact, Touch
 from outreach.one_off import ONE_OFF
@@ -96,7 +97,11 @@ _QUIET = {"text", "full_text", "body", "comment", "spf", "dkim", "from", "uid", 
           "keyword", "note", "by", "raw", "headers", "message_sid", "sg_event_id", "sg_message_id",
           "auto_reply_reason", "recipients"}
 _RSVP = {"meeting.accepted": "accepted the invite", "meeting.declined": "declined the invite",
-         "meeting.tentative": "said maybe to the invite"}
+         "meeting.tentative": "said maybe to the invite", "meeting.countered": "proposed another time"}
+# a rep's task done (outreach.tasks): what happened, in words
+_TASKS = {"call.connected": "talked on the phone", "call.voicemail": "got a voicemail",
+          "call.no_answer": "did not pick up the phone", "social.sent": "got a social message",
+          "social.replied": "answered a social message", "social.no_answer": "did not answer a social message"}
 
 
 def plumbing(kind: str) -> bool:
@@ -146,7 +151,7 @@ def timeline(detail: dict[str, Any]) -> list[Event]:
         data = e.get("data") if isinstance(e.get("data"), dict) else {}
         note = data.get("note")
         who = f"by {data['by']}" if data.get("by") else f"from {e['source']}"
-        events.append(Event(t(e["occurred_at"]), "evidence", _RSVP.get(e["type"], e["type"]),
+        events.append(Event(t(e["occurred_at"]), "evidence", _RSVP.get(e["type"]) or _TASKS.get(e["type"], e["type"]),
                             who + (f" · on {e['channel']}" if e["channel"] else "")
                             + (f" · answers touch #{e['touch_id']}" if e["touch_id"] else "")
                             + (f" · “{note}”" if note else ""), said=said(e["type"], data), facts=facts(data)))
@@ -160,6 +165,9 @@ def timeline(detail: dict[str, Any]) -> list[Event]:
         if tc["rule"] == ONE_OFF:  # a person's own message: who wrote it, not a rule
             title = f"#{tc['id']} {'answer' if tc['step'] == 'answer' else 'message'} by {tc['channel']}"
             line = f"written and {tc['channel_reason'].replace('set by', 'sent by')}"
+            if tc["step"] == RESCHEDULE_STEP:  # the buyer's counter-proposal accepted (outreach.counters)
+                title = f"#{tc['id']} the invite moved to the time the buyer proposed"
+                line = "the buyer's calendar gets the invite at its new time"
         else:
             title = f"#{tc['id']} {tc['step']} · {tc['interaction']} by {tc['channel'] or '—'}"
             line = tc["rule"]

@@ -18,7 +18,9 @@ from outreach.db import session_scope
 from outreach.errors import InvalidInput, InvalidTransition
 from outreach.meetings import move
 from outreach.models import TouchStatus, User
+from outreach.ownership import all_flags
 from outreach.queue import edit, get_touch, latest_due, list_touches, pending_by_owner, transition
+from outreach.tasks import NOTE_MAX, OUTCOME_WORDS
 from outreach.web.auth import owner_scope, require_actor
 from outreach.web.deps import EngineDep, FormUser, PageUser
 from outreach.web.page_data import edit_channels, preview
@@ -73,12 +75,14 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
         # touches nobody can approve: their contact's owner has no account that can sign in, or no owner
         approvers = set(s.execute(select(col(User.email)).where(col(User.disabled_at).is_(None))).scalars())
         orphans = sorted(((o or "", n) for o, n in by_owner.items() if o not in approvers), key=lambda x: x[0])
+        # admins also see the buyers themselves nobody can act for, touches or not (as `contacts import` warns)
+        owner_flags = all_flags(s, engine.project.rules) if user.role == "admin" else []
         cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
                   "latest": latest_due(t)}
                  for t, c in pending[:limit]]
     return render_page(request, "queue.html", {
         "cards": cards, "more": len(pending) > limit, "waiting": waiting, "snoozed": snoozed, "owners": owners,
-        "orphans": orphans,
+        "orphans": orphans, "owner_flags": owner_flags,
         "all_pending": sum(by_owner.values()), "owner": scope,
         "may_act": user.role in ("admin", "rep"), "snooze": list(SNOOZE), "limit": limit,
         "back": str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")})
@@ -104,6 +108,22 @@ def approve(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
     except (InvalidInput, InvalidTransition) as exc:
         return _failed(request, exc, back)
     return _done(request, f"Approved touch #{touch_id}", back, [touch_id])
+
+
+@router.post("/queue/{touch_id}/outcome")
+def task_outcome(request: Request, touch_id: int, user: FormUser, engine: EngineDep,
+                 outcome: Annotated[str, Form(max_length=20)] = "",
+                 note: Annotated[str, Form(max_length=NOTE_MAX)] = "",
+                 back: Annotated[str | None, Form()] = None) -> Response:
+    """A task done (a call made, a social message sent): its outcome is evidence on the timeline."""
+    require_actor(user)
+    try:
+        result = engine.record_task(touch_id, outcome, note, user.email, owner=owner_scope(user))
+    except (InvalidInput, InvalidTransition) as exc:
+        return _failed(request, exc, back)
+    moved = "; ".join(f"stage {c.from_stage} → {c.to_stage}" for c in result.stage_changes)
+    return _done(request, f"Recorded touch #{touch_id}: {OUTCOME_WORDS.get(outcome, outcome)}"
+                 + (f" ({moved})" if moved else ""), back, [touch_id])
 
 
 @router.post("/queue/{touch_id}/reject")

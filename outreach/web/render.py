@@ -17,6 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from outreach.db import session_scope
 from outreach.errors import InvalidInput
 from outreach.inbox import count_waiting, expiring_today
+from outreach.kinds import TASK_OUTCOMES
+from outreach.tasks import OUTCOME_WORDS
 from outreach.web.sessions import csrf_token
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -146,8 +148,21 @@ def _their_time(ctx: Any, dt: datetime | str | None, zone: str | None, fmt: str 
     return f"{value.astimezone(theirs).strftime(fmt)} in {theirs.key}"
 
 
-env.filters.update(ago=_ago, their_time=_their_time, pct=_pct,
+@pass_context
+def _clock_of(ctx: Any, zone: str | None) -> str:
+    """The buyer's time now ("Thu 10:12 in Asia/Singapore"), in the project's zone when theirs is unknown:
+    a task card's "is this a good moment to call"."""
+    default = ctx["request"].app.state.engine.settings.timezone
+    try:
+        theirs = ZoneInfo(zone or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        theirs = ZoneInfo("UTC")
+    return f"{datetime.now(UTC).astimezone(theirs).strftime('%a %H:%M')} in {theirs.key}"
+
+
+env.filters.update(ago=_ago, their_time=_their_time, pct=_pct, clock_of=_clock_of,
                    status_label=_status_label, when=_when, local_input=_local_input)
+env.globals.update(task_outcomes=TASK_OUTCOMES, outcome_words=OUTCOME_WORDS)
 
 
 # Pages load only their own script and styles, and may not be framed (clickjacking on Approve).
