@@ -45,6 +45,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/queue/{touch_id}/edit": {"data": {"subject": "hijacked", "then": "approve"}},
     "/queue/bulk": {"data": {"ids": ["{other}"], "action": "approve"}},
     "/queue/{touch_id}/cancel-meeting": {"data": {}},
+    "/queue/{touch_id}/outcome": {"data": {"outcome": "connected", "note": "hijacked"}},
     "/profile": {"data": {"timezone": "Asia/Tokyo"}},
     "/inbox/{evidence_id}/handled": {"data": {}},
     "/inbox/{evidence_id}/snooze": {"data": {"delay": "1d"}},
