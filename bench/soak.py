@@ -49,8 +49,23 @@ from outreach.project import Project  # noqa: E402
 from tests.support import make_project  # noqa: E402
 from tests.support.db import PG_URL, drop_pg_database, drop_template, fresh_pg_database, pg_available  # noqa: E402
 
-ZONES = ["America/Los_Angeles", "America/New_York", "America/Sao_Paulo", "Europe/London", "Europe/Berlin",
-         "Africa/Nairobi", "Asia/Kolkata", "Asia/Tokyo", "Australia/Sydney"]
+# One zone per offset round the clock, so that whatever the hour the soak starts, most buyers are in
+# their working day (the engine sends, and the faults meet real sends) and the rest are outside their
+# windows (the engine must hold them).
+ZONES = ["Pacific/Honolulu", "America/Anchorage", "America/Los_Angeles", "America/Denver", "America/Chicago",
+         "America/New_York", "America/Halifax", "America/Sao_Paulo", "Atlantic/South_Georgia", "Atlantic/Azores",
+         "Europe/London", "Europe/Berlin", "Europe/Athens", "Africa/Nairobi", "Asia/Dubai", "Asia/Karachi",
+         "Asia/Kolkata", "Asia/Dhaka", "Asia/Bangkok", "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney",
+         "Pacific/Noumea", "Pacific/Auckland"]
+WORKING_HOURS = range(9, 19)  # local hours at the start that stay inside every channel's window for an hour
+
+
+def zones_by_hour(now: datetime) -> tuple[list[str], list[str]]:
+    """The zones where it is working time now, and the others."""
+    working = [z for z in ZONES if now.astimezone(ZoneInfo(z)).hour in WORKING_HOURS]
+    return working, [z for z in ZONES if z not in working]
+
+
 WINDOWS = {"email": ("06:00", "23:00"), "sms": ("08:00", "21:00"), "meeting": ("07:00", "22:00")}
 CAPS = {"all": 4, "sms": 2}  # a day, per contact, in the contact's zone
 SMS_RATE = 2.0
@@ -236,6 +251,11 @@ class Soak:
             "dispatch.poll_every": "2s", "dispatch.plan_every": "15s", "dispatch.retry_base": "2s",
             "dispatch.batch_size": 50, "dispatch.sending_lease": "2m"})
         (self.root / "rules" / "nurture.yaml").write_text(RULES)
+        # Six members an account: the example's 3 touches a day per account, and 3 days' pause after one
+        # member answers, would hold most of their touches, and the soak wants sends (and SMS).
+        accounts = self.root / "rules" / "accounts.yaml"
+        accounts.write_text(accounts.read_text().replace("daily_cap: 3 ", "daily_cap: 20")
+                            .replace("for: 3d ", "for: 20s"))
         self.write_contacts(self.root / "contacts.csv")
         self.cli_run("contacts", "import", str(self.root / "contacts.csv"))
         out = self.cli_run("users", "add", "site@soak.example", "--role", "marketer", "--no-password")
@@ -254,17 +274,20 @@ class Soak:
 
     def write_contacts(self, path: Path) -> None:
         kinds = ["click", "reply", "quiet", "quiet", "unsub", "bounce", "click", "quiet"]
+        working, closed = zones_by_hour(datetime.now(UTC))
         rows = ["email,phone,first_name,last_name,company,title,timezone,owner,consent_email,consent_sms,industry"]
         for i in range(self.args.contacts):
             kind = kinds[i % len(kinds)]
             area = ("212", "646", "415", "415")[i % 4]  # 212: texts STOP, 646: replies, 415: silent
             phone = f"+1{area}{2000000 + i:07d}"
-            email = f"b{i}.{kind}@soak{i % 7}.example"
+            email = f"b{i}.{kind}@soak{i % 50}.example"  # the account, as the company
             ce, cs = self.rnd.random() > 0.05, self.rnd.random() > 0.15
             self.consent[email] = (ce, cs)
             self.emails.append(email)
+            pool = closed if i % 4 == 3 else working  # a quarter outside their windows
+            zone = pool[(i // 4) % len(pool)]
             rows.append(f"{email},{phone},Buyer{i},Soak,Co{i % 50},{('CTO', 'VP Sales', 'Engineer')[i % 3]},"
-                        f"{ZONES[i % len(ZONES)]},rep@soak.example,{'yes' if ce else 'no'},{'yes' if cs else 'no'},"
+                        f"{zone},rep@soak.example,{'yes' if ce else 'no'},{'yes' if cs else 'no'},"
                         f"{('software', 'finance', 'retail')[i % 3]}")
         path.write_text("\n".join(rows) + "\n")
 

@@ -12,10 +12,11 @@ from sqlmodel import col
 
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Contact, Touch, TouchStatus
+from outreach.models import Touch
 from outreach.project import Project
 from outreach.testing import RecordingProvider
 from tests.support import ALWAYS, make_project
+from tests.support.touches import approved_touches
 
 
 def test_email_does_not_wait_behind_paced_sms(tmp_path: Path) -> None:
@@ -26,16 +27,8 @@ def test_email_does_not_wait_behind_paced_sms(tmp_path: Path) -> None:
     engine = Engine(Project.open(root), providers=provider.as_providers())
     due = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(engine.db) as s:
-        for i in range(6):
-            sms = i < 4  # the SMS are due first, so they come first in the batch
-            contact = Contact(email=f"buyer{i}@example.org", phone=f"+1415555010{i}", consent_sms=True,
-                              first_name=f"Buyer{i}", stage="interested")
-            s.add(contact)
-            s.flush()
-            s.add(Touch(contact_id=contact.id or 0, dedupe_key=f"t{i}", stage="interested",
-                        rule="playbook:interested", step="check-in", interaction="reminder" if sms else "routine",
-                        content="interested/check-in", channel="sms" if sms else "email",
-                        status=TouchStatus.APPROVED, due_at=due + timedelta(minutes=i)))
+        # the SMS are due first, so they come first in the batch
+        approved_touches(s, 6, lambda i: due + timedelta(minutes=i), sms=lambda i: i < 4)
     started = datetime.now(UTC)
     result = engine.dispatcher().run_once()  # real time: the SMS limiter paces
     assert result.sent == 6, result.reasons

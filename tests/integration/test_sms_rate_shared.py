@@ -17,10 +17,11 @@ from channels.base import OutgoingMessage, SendResult
 from outreach.db import session_scope
 from outreach.dispatcher import DispatchResult
 from outreach.engine import Engine
-from outreach.models import Contact, Touch, TouchStatus
+from outreach.models import Touch, TouchStatus
 from outreach.project import Project
 from outreach.testing import RecordingProvider
 from tests.support import ALWAYS, make_project
+from tests.support.touches import approved_touches
 
 RATE = 4.0  # messages a second from the one number
 
@@ -45,14 +46,7 @@ def test_two_dispatchers_share_one_numbers_rate(tmp_path: Path, pg_url: str) -> 
     engine = Engine(Project.open(root), providers=provider.as_providers())
     due = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(engine.db) as s:
-        for i in range(10):
-            contact = Contact(email=f"buyer{i}@example.org", phone=f"+1415555010{i}", consent_sms=True,
-                              first_name=f"Buyer{i}", stage="interested")
-            s.add(contact)
-            s.flush()
-            s.add(Touch(contact_id=contact.id or 0, dedupe_key=f"t{i}", stage="interested",
-                        rule="playbook:interested", step="check-in", interaction="reminder",
-                        content="interested/check-in", channel="sms", status=TouchStatus.APPROVED, due_at=due))
+        approved_touches(s, 10, lambda i: due)
     workers = [engine.dispatcher(), engine.dispatcher()]  # each its own limiters, as two processes have
     workers[0].worker_id, workers[1].worker_id = "worker-a", "worker-b"
     results: list[DispatchResult] = []
@@ -92,14 +86,7 @@ def test_sms_waiting_for_a_turn_go_back_when_the_database_is_lost(tmp_path: Path
     engine = Engine(Project.open(root), providers=provider.as_providers())
     due = datetime.now(UTC) - timedelta(hours=1)
     with session_scope(engine.db) as s:
-        for i in range(3):
-            contact = Contact(email=f"buyer{i}@example.org", phone=f"+1415555010{i}", consent_sms=True,
-                              first_name=f"Buyer{i}", stage="interested")
-            s.add(contact)
-            s.flush()
-            s.add(Touch(contact_id=contact.id or 0, dedupe_key=f"t{i}", stage="interested",
-                        rule="playbook:interested", step="check-in", interaction="reminder",
-                        content="interested/check-in", channel="sms", status=TouchStatus.APPROVED, due_at=due))
+        approved_touches(s, 3, lambda i: due)
     dispatcher = engine.dispatcher()
     dispatcher.limiters[engine.settings.sender.sms_from] = LostAfterOne()
     dispatcher.throttle = True
