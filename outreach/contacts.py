@@ -558,14 +558,23 @@ class Upserted:
     error: str | None = None
 
 
+@dataclass
+class Upserts:
+    """One outcome per item, in order, and the accounts the recorded items name (their stages and owners
+    follow their members)."""
+
+    outcomes: list[Upserted]
+    account_ids: set[str]
+
+
 def upsert_contacts(session: Session, items: list[dict[str, str]], *, region: str, first_stage: str,
-                    now: datetime, secret: str | None) -> list[Upserted]:
+                    now: datetime, secret: str | None, roles: Sequence[str] = DEFAULT_ROLES) -> Upserts:
     """Upsert contacts given as column -> text (the CSV's columns; any other key is an attribute) by
-    external id, then email, with the same checks as a CSV row; one outcome per item, in order."""
+    external id, then email, with the same checks as a CSV row."""
     rows: list[Row] = []
     for index, raw in enumerate(items):
         try:
-            rows.append((index, raw, parse_row(raw, region)))
+            rows.append((index, raw, parse_row(raw, region, roles)))
         except InvalidInput as exc:
             rows.append((index, raw, str(exc)))
     outcome = {i: Upserted(i, "recorded") for i in range(len(items))}
@@ -582,7 +591,7 @@ def upsert_contacts(session: Session, items: list[dict[str, str]], *, region: st
         refused += _upsert(session, good[part:part + BATCH], first_stage, now, result, matched)
     for index, _raw, why in refused:
         outcome[index] = Upserted(index, "rejected", why.replace(" as row ", " as index "))
-    return [outcome[i] for i in range(len(items))]
+    return Upserts([outcome[i] for i in range(len(items))], result.account_ids)
 
 
 @dataclass

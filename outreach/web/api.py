@@ -19,6 +19,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from outreach.accounts.owners import assign_owners
+from outreach.accounts.store import refresh_stages
 from outreach.analytics.build import build_report, check_owner
 from outreach.analytics.model import Filters, Report, narrowing, period
 from outreach.consent import BuyerConsentOnly, refuse_buyer_consent
@@ -31,7 +33,7 @@ from outreach.contact_info import (
     set_preference,
     validate_event,
 )
-from outreach.contacts import COLUMNS, find_contact, upsert_contacts
+from outreach.contacts import ACCOUNT_COLUMNS, COLUMNS, find_contact, upsert_contacts
 from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.errors import InvalidInput, NotFound
@@ -355,6 +357,10 @@ class ContactBody(Body):
     timezone: Text | None = Field(default=None, max_length=64)
     owner: Text | None = Field(default=None, max_length=320)
     external_id: Text | None = Field(default=None, max_length=255)
+    account_id: Text | None = Field(default=None, max_length=255)
+    account_name: Text | None = Field(default=None, max_length=1000)
+    company_domain: Text | None = Field(default=None, max_length=253)
+    role: Text | None = Field(default=None, max_length=64)
     consent_email: bool | None = None
     consent_sms: bool | None = None
     attributes: dict[str, Annotated[Text, Field(max_length=10_000)]] = Field(default={}, max_length=100)
@@ -363,7 +369,7 @@ class ContactBody(Body):
     @classmethod
     def _not_columns(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if key.strip().lower() in COLUMNS or not key.strip() or len(key) > 200:
+            if key.strip().lower() in (*COLUMNS, *ACCOUNT_COLUMNS) or not key.strip() or len(key) > 200:
                 raise ValueError(f"'{key[:60]}' cannot be an attribute name")
         return value
 
@@ -392,11 +398,15 @@ def upsert(body: Annotated[Any, BodyParam()], user: ApiUser, engine: EngineDep) 
             results.append({"index": i, "status": "recorded", "error": None})
         except ValidationError as exc:
             results.append({"index": i, "status": "rejected", "error": _why(exc)})
+    rules = engine.project.rules
     with session_scope(engine.db) as s:
-        outcomes = upsert_contacts(s, rows, region=engine.settings.default_region,
-                                   first_stage=engine.project.rules.first_stage, now=datetime.now(UTC),
-                                   secret=engine.settings.server.secret_key)
-    for pos, outcome in zip(positions, outcomes, strict=True):
+        now = datetime.now(UTC)
+        done = upsert_contacts(s, rows, region=engine.settings.default_region, first_stage=rules.first_stage,
+                               now=now, secret=engine.settings.server.secret_key, roles=rules.accounts.roles)
+        # as after a CSV import: owners by the project's rules, and the accounts' stages follow their members
+        assign_owners(s, rules.accounts.owners, now)
+        refresh_stages(s, rules.accounts, rules.stage_ids, done.account_ids, now, rule_at=rules.account_rule_at)
+    for pos, outcome in zip(positions, done.outcomes, strict=True):
         results[pos].update(status=outcome.status, error=outcome.error)
     if isinstance(body, list):
         return {"results": results}
