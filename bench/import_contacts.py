@@ -42,6 +42,7 @@ LAST = ["King", "Hopper", "Turing", "Johnson", "Torvalds", "Hamilton", "Dijkstra
 TITLES = ["CTO", "VP Engineering", "Head of Analytics", "CFO", "Director of Operations"]
 ZONES = ["America/Los_Angeles", "America/New_York", "Europe/London", "America/Chicago", "Europe/Helsinki"]
 INDUSTRIES = ["software", "finance", "aerospace", "retail"]
+ROLES = ["champion", "user", "economic_buyer", None]
 
 
 def contact_rows(n: int) -> Iterator[dict[str, Any]]:
@@ -51,6 +52,7 @@ def contact_rows(n: int) -> Iterator[dict[str, Any]]:
                "first_name": FIRST[i % 8], "last_name": LAST[i // 8 % 8], "company": f"Company {i % 5000}",
                "title": TITLES[i % 5], "timezone": ZONES[i % 5], "owner": f"rep{i % 20}@example.com",
                "external_id": f"CRM-{i:08d}", "consent_email": i % 10 != 0, "consent_sms": i % 3 == 0,
+               "account_id": f"company{i % 5000}.example", "role": ROLES[i % 4],
                "attributes": {"industry": INDUSTRIES[i % 4]}}
 
 
@@ -59,7 +61,7 @@ def write_csv(path: Path, n: int) -> None:
         out = csv.writer(fh)
         out.writerow([*COLUMNS, "industry"])
         for r in contact_rows(n):
-            out.writerow([*("yes" if r[c] is True else "no" if r[c] is False else r[c] for c in COLUMNS),
+            out.writerow([*("yes" if r[c] is True else "no" if r[c] is False else r[c] or "" for c in COLUMNS),
                           r["attributes"]["industry"]])
 
 
