@@ -6,6 +6,7 @@ many events it drew; evidence not tied to a touch has no channel to credit."""
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -19,13 +20,13 @@ from outreach.evidence import NEGATIVE, RESPONSES
 from outreach.learning.learner import (
     CONTACT,
     CONTACT_FIELDS,
-    PRIOR,
     STAT,
     ChannelPrior,
     ChannelStat,
     ContactFields,
     Counts,
     attribute_values,
+    prior_totals,
 )
 from outreach.models import Contact, Evidence, Touch, TouchStatus, table_of
 from outreach.ruleset import Ruleset
@@ -70,11 +71,17 @@ def _bump(session: Session | Connection, table: Any, keys: Sequence[str], deltas
         session.execute(stmt, rows[i:i + 500])
 
 
-def add_counts(session: Session | Connection, mine: Mapping[Key, list[int]], pop: Mapping[Key, list[int]]) -> None:
+SHARDS = 16  # rows per population count: concurrent senders rarely meet on one (ChannelPrior's docstring)
+
+
+def add_counts(session: Session | Connection, mine: Mapping[Key, list[int]], pop: Mapping[Key, list[int]],
+               shard: int | None = None) -> None:
     """Add [sent, responses, negatives] deltas: per (contact, interaction, channel) and per
-    (scope, value, interaction, channel)."""
+    (scope, value, interaction, channel), the latter to one shard row (by chance, unless given)."""
     _bump(session, table_of(ChannelStat), ("contact_id", "interaction", "channel"), mine)
-    _bump(session, table_of(ChannelPrior), ("scope", "value", "interaction", "channel"), pop)
+    row = random.randrange(SHARDS) if shard is None else shard
+    _bump(session, table_of(ChannelPrior), ("scope", "value", "interaction", "channel", "shard"),
+          {(*key, row): counts for key, counts in pop.items()})
 
 
 def count_sends(session: Session | Connection, rules: Ruleset, sent: Iterable[tuple[Touch, Contact]]) -> None:
@@ -166,9 +173,7 @@ def stored(session: Session) -> tuple[dict[Key, Counts], dict[Key, Counts]]:
     """The counts as kept (contact-level, population), in recount's shape."""
     mine = {(cid, i, c): Counts(n, r, g) for cid, i, c, n, r, g in session.execute(select(
         STAT.contact_id, STAT.interaction, STAT.channel, STAT.sent, STAT.responses, STAT.negatives))}
-    pop = {(s, v, i, c): Counts(n, r, g) for s, v, i, c, n, r, g in session.execute(select(
-        PRIOR.scope, PRIOR.value, PRIOR.interaction, PRIOR.channel, PRIOR.sent, PRIOR.responses, PRIOR.negatives))}
-    return mine, pop
+    return mine, prior_totals(session)
 
 
 def rebuild(session: Session, rules: Ruleset) -> None:
@@ -176,4 +181,4 @@ def rebuild(session: Session, rules: Ruleset) -> None:
     mine, pop = recount(session, rules)
     session.execute(delete(table_of(ChannelStat)))
     session.execute(delete(table_of(ChannelPrior)))
-    add_counts(session, {k: list(v) for k, v in mine.items()}, {k: list(v) for k, v in pop.items()})
+    add_counts(session, {k: list(v) for k, v in mine.items()}, {k: list(v) for k, v in pop.items()}, shard=0)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, UniqueConstraint, exists, select
+from sqlalchemy import ColumnElement, UniqueConstraint, exists, func, select
 from sqlmodel import Field, Session, SQLModel
 
 from outreach.batch_loads import chunks
@@ -57,21 +57,32 @@ class ChannelStat(SQLModel, table=True):
 
 class ChannelPrior(SQLModel, table=True):
     """How a population answered touches of one interaction type on one channel. `scope` is `all`
-    (value ''), `stage` (value: the touch's stage) or `attr:<name>` (value: lowercased attribute)."""
+    (value ''), `stage` (value: the touch's stage) or `attr:<name>` (value: lowercased attribute).
+    A population's count is the sum over its `shard` rows: every send adds to the `all` row of its
+    interaction and channel, so one row each would make every sending process wait on the others."""
 
-    __table_args__ = (UniqueConstraint("scope", "value", "interaction", "channel"),)
+    __table_args__ = (UniqueConstraint("scope", "value", "interaction", "channel", "shard"),)
 
     id: int | None = Field(default=None, primary_key=True)
     scope: str
     value: str
     interaction: str
     channel: str
+    shard: int = 0
     sent: int = 0
     responses: int = 0
     negatives: int = 0
 
 
 STAT, PRIOR, CONTACT = table_of(ChannelStat).c, table_of(ChannelPrior).c, table_of(Contact).c
+
+
+def prior_totals(session: Session) -> dict[tuple[str, str, str, str], Counts]:
+    """Each population's counts, its shards summed."""
+    group = (PRIOR.scope, PRIOR.value, PRIOR.interaction, PRIOR.channel)
+    rows = session.execute(select(*group, func.sum(PRIOR.sent), func.sum(PRIOR.responses),
+                                  func.sum(PRIOR.negatives)).group_by(*group))
+    return {(s, v, i, c): Counts(int(n), int(r), int(g)) for s, v, i, c, n, r, g in rows}
 
 
 class Counts(NamedTuple):
@@ -188,9 +199,7 @@ class Priors:
 
     @classmethod
     def load(cls, session: Session) -> Priors:
-        rows = session.execute(select(PRIOR.scope, PRIOR.value, PRIOR.interaction, PRIOR.channel, PRIOR.sent,
-                                      PRIOR.responses, PRIOR.negatives))
-        return cls({(s, v, i, c): Counts(n, r, g) for s, v, i, c, n, r, g in rows})
+        return cls(prior_totals(session))
 
     def estimate(self, interaction: str, channels: Sequence[str], stage: str | None,
                  attrs: tuple[tuple[str, str], ...]) -> dict[str, Estimate]:

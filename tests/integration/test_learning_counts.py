@@ -115,6 +115,21 @@ def test_a_batch_killed_mid_way_leaves_counts_equal_to_a_recount(project_path: P
     assert sum(c.sent for c in mine.values()) == len(sent(engine)) == 2
 
 
+def test_population_counts_in_shards_add_up(engine: Engine) -> None:
+    """Concurrent senders write a population's count to different shard rows; readers sum them."""
+    key = ("all", "", "routine", "sms")
+    with session_scope(engine.db) as s:
+        for shard, deltas in ((3, [5, 2, 0]), (11, [4, 1, 1]), (3, [1, 0, 0])):
+            learning_counts.add_counts(s, {}, {key: deltas}, shard=shard)
+        learning_counts.add_counts(s, {}, {("stage", "aware", "routine", "sms"): [7, 0, 0]})  # a shard by chance
+    with session_scope(engine.db) as s:
+        rows = s.exec(select(learning.ChannelPrior).where(learning.ChannelPrior.scope == "all")).all()
+        assert sorted((r.shard, r.sent) for r in rows) == [(3, 6), (11, 4)]
+        assert learning.Priors.load(s).counts == {key: Counts(10, 3, 1), ("stage", "aware", "routine", "sms"):
+                                                  Counts(7, 0, 0)}
+        assert learning_counts.stored(s)[1] == learning.Priors.load(s).counts
+
+
 def test_contacts_show_and_the_planner_use_the_learned_channel(sqlite_engine: Engine) -> None:
     engine = sqlite_engine
     ids = load(engine)
