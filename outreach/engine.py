@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -39,6 +37,7 @@ from outreach.project import Project
 from outreach.ruleset import Ruleset
 from outreach.senders import RepCache, Sender, sender_for
 from outreach.tasks import complete
+from outreach.workers import new_worker_id
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,7 @@ class Engine:
                  worker_id: str | None = None) -> None:
         self.project = project
         self._providers = providers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or new_worker_id()
         self._calendar: RepCalendar | None = None
         self._calendar_links: object = None
 

@@ -398,6 +398,18 @@ class SendRate(SQLModel, table=True):
 
     sender: str = Field(primary_key=True)
     next_at: float = 0.0  # epoch seconds: the earliest moment the next message may go
+class Worker(SQLModel, table=True):
+    """A dispatching process (`outreach run` or `outreach worker`) and its heartbeat: once `beat_at` is
+    older than `dispatch.worker_timeout` the process is taken for dead, and the live ones settle the
+    touches it left `sending` (Touch.claimed_by names it)."""
+
+    id: str = Field(primary_key=True)  # host:pid:random, never reused by a restarted process
+    host: str
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    beat_at: datetime = Field(default_factory=utcnow)
+
+
 class ReplyState(SQLModel, table=True):
     """What a person did with a buyer's reply in the inbox: handled it, answered it (the one-off touch),
     or snoozed it until a time. A reply without a row waits for a human."""
