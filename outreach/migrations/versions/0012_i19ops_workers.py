@@ -1,4 +1,5 @@
-"""worker heartbeats: each dispatching process's row, so the live ones settle a dead one's touches
+"""worker heartbeats: each dispatching process's row, so the live ones settle a dead one's touches;
+failed sign-ins in the database, so every web host counts the same ones
 
 Revision ID: 0012_i19ops
 Revises: 0009_i16
@@ -27,7 +28,21 @@ def upgrade() -> None:
     sa.Column('beat_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.create_table('signinfailure',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('at', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_signinfailure_email_at', 'signinfailure', ['email', 'at'], unique=False)
+    op.create_index('ix_signinfailure_address_at', 'signinfailure', ['address', 'at'], unique=False)
+    op.create_index('ix_signinfailure_at', 'signinfailure', ['at'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index('ix_signinfailure_at', table_name='signinfailure')
+    op.drop_index('ix_signinfailure_address_at', table_name='signinfailure')
+    op.drop_index('ix_signinfailure_email_at', table_name='signinfailure')
+    op.drop_table('signinfailure')
     op.drop_table('worker')
