@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete
 from sqlalchemy import Engine as DbEngine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, SendResult
 from channels.outbox import OutboxProvider
@@ -28,7 +28,7 @@ from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.meetings import RepCalendar, book_unbooked
 from outreach.messages import build_message
-from outreach.models import Channel, Contact, Touch
+from outreach.models import Channel, Contact, SignInFailure, Touch
 from outreach.one_off import is_one_off
 from outreach.outbound import DeliveryRun, Poster, deliver_due, enqueue_record
 from outreach.planner import Planner, PlanResult
@@ -40,6 +40,7 @@ from outreach.tasks import complete
 from outreach.workers import new_worker_id
 
 log = logging.getLogger(__name__)
+SIGN_IN_KEPT = 24 * 3600  # seconds: well past the sign-in limit's window (15 minutes)
 
 
 def make_providers(project: Project) -> dict[str, Provider]:
@@ -276,4 +277,9 @@ class Engine:
             self.attribute_early_callbacks(now)
         except Exception:  # never at the cost of expiry and recovery
             log.exception("could not attribute early provider callbacks")
+        try:  # failed sign-ins (an address, an email) are kept no longer than the limit needs them
+            with self.db.begin() as conn:
+                conn.execute(delete(SignInFailure).where(col(SignInFailure.at) < now.timestamp() - SIGN_IN_KEPT))
+        except Exception:
+            log.exception("could not delete old failed sign-ins")
         return expire(self.db, now), recover(self.db, now, self.settings.dispatch.sending_lease)

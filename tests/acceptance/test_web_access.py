@@ -320,3 +320,15 @@ def test_the_sign_in_limit_forgets_after_its_window(web: tuple[Engine, Seed, Tes
         throttle.failed(f"user{i}@example.com", "10.0.0.3")
     assert throttle.blocked("new@example.com", "10.0.0.3")
     throttle.succeeded("rep@example.com", "10.0.0.1")
+    # housekeeping deletes failed sign-ins (an email, an address) a day old, and keeps today's
+    from outreach.models import SignInFailure
+
+    e = web[0]
+    now = datetime.now(UTC)
+    LoginThrottle(e.db).failed("rep@example.com", "10.0.0.9")
+    with session_scope(e.db) as db:  # the last failure two days ago: no new one came to clear it away
+        db.add(SignInFailure(email="rep@example.com", address="10.0.0.8", at=now.timestamp() - 2 * 86400))
+    e.housekeeping(now)
+    with session_scope(e.db) as db:
+        left = db.execute(select(SignInFailure.address)).scalars().all()  # type: ignore[call-overload]
+    assert left == ["10.0.0.9"]
