@@ -5,7 +5,10 @@ the sandbox's log. Exits 1 and names the invariant that broke (issue 12).
 
     python bench/soak.py --minutes 2 --contacts 300            # what .ci/run runs
     python bench/soak.py --minutes 60 --contacts 3000 --workers 2
-    python bench/soak.py --faults none                         # or a subset: restart,503,sandbox,db
+    python bench/soak.py --faults none                         # or a subset: kill,restart,503,sandbox,db
+
+`kill` SIGKILLs a worker (and starts it again): the live processes' heartbeats must settle what it
+held `sending` within a minute; `dead_worker_sending_max_s` is the longest such a touch stayed `sending`.
 
 Each run works in a new PostgreSQL database (OUTREACH_TEST_PG's server, uniquely named, dropped
 afterwards unless --keep) and a temporary project folder."""
@@ -69,7 +72,7 @@ def zones_by_hour(now: datetime) -> tuple[list[str], list[str]]:
 WINDOWS = {"email": ("06:00", "23:00"), "sms": ("08:00", "21:00"), "meeting": ("07:00", "22:00")}
 CAPS = {"all": 4, "sms": 2}  # a day, per contact, in the contact's zone
 SMS_RATE = 2.0
-FAULTS = ("restart", "503", "sandbox", "db")
+FAULTS = ("kill", "restart", "503", "sandbox", "db")
 TWILIO_TOKEN = "soak-twilio-token"
 ACCOUNT = "AC" + "5" * 32
 
@@ -211,6 +214,7 @@ class Soak:
         self.approvals = 0
         self.rss: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
         self.faults: list[tuple[str, float, float]] = []  # (what, started, ended) in epoch seconds
+        self.killed: list[str] = []  # the worker ids (Touch.claimed_by) of the workers SIGKILLed
         self.stop_loops = threading.Event()
         self.lock = threading.Lock()
         self.started = time.time()
@@ -350,6 +354,23 @@ class Soak:
         self.cli_run("queue", "approve", "--all")
         self.approvals += 1
 
+    def fault_kill(self) -> None:
+        """SIGKILL a worker, whatever it holds, and start it again (a host lost, the OOM killer)."""
+        target = self.workers[0] if self.workers else self.run
+        popen = target.popen
+        if popen is None or popen.poll() is not None:
+            return
+        began = time.time()
+        with psycopg.connect(self.url.replace("+psycopg", ""), autocommit=True) as conn:
+            row = conn.execute("SELECT id FROM worker WHERE pid = %s", (popen.pid,)).fetchone()
+        if row is not None:
+            self.killed.append(row[0])
+        popen.kill()
+        popen.wait()
+        target.popen = None
+        target.start()
+        self.faults.append((f"{target.name} SIGKILLed", began, time.time()))
+
     def fault_restart(self) -> None:
         began = time.time()
         self.run.stop()
@@ -385,7 +406,7 @@ class Soak:
         minutes = self.args.minutes
         total = minutes * 60
         chosen = set(FAULTS) if self.args.faults == "all" else {f for f in self.args.faults.split(",") if f}
-        plan = [(0.30, "restart", self.fault_restart), (0.45, "503", self.fault_503),
+        plan = [(0.15, "kill", self.fault_kill), (0.30, "restart", self.fault_restart), (0.45, "503", self.fault_503),
                 (0.55, "sandbox", lambda: self.fault_sandbox(min(60.0, 0.1 * total))),
                 (0.70, "db", self.fault_db)]
         self.start_engine()
@@ -417,7 +438,8 @@ class Soak:
         engine = db.make_engine(self.url)
         with engine.connect() as c:
             touches = [dict(r._mapping) for r in c.execute(text(
-                "SELECT t.id, t.status, t.channel, t.sent_at, t.claimed_at, t.provider_message_id, t.contact_id, "
+                "SELECT t.id, t.status, t.channel, t.sent_at, t.claimed_at, t.claimed_by, t.updated_at, t.reason, "
+                "t.provider_message_id, t.contact_id, "
                 "c.email, c.phone, c.timezone FROM touch t JOIN contact c ON c.id = t.contact_id"))]
             suppressions = c.execute(text("SELECT contact_id, channel, at FROM suppression")).all()
             status_orphans = c.execute(text(
@@ -448,13 +470,24 @@ class Soak:
                 what.startswith("database") and a - 60 <= t["claimed_at"].timestamp() <= b + 60
                 for what, a, b in self.faults)
 
+        def killed_mid_send(t: dict[str, Any]) -> bool:  # uncertain, never left `sending`
+            return t["status"] == "uncertain" and t["claimed_by"] in self.killed
+
         unknown = [t for t in touches if t["status"] in ("sending", "uncertain")]
-        excused = [t for t in unknown if lost_with_db(t)]
-        stranded = [t["id"] for t in unknown if not lost_with_db(t)]
+        excused = [t for t in unknown if lost_with_db(t) or killed_mid_send(t)]
+        stranded = [t["id"] for t in unknown if not (lost_with_db(t) or killed_mid_send(t))]
         if stranded:
             broken.append(f"no touch left sending (or uncertain) but when the database was lost mid-send: "
                           f"{len(stranded)} touch(es), e.g. {stranded[:10]}")
-        self.figures["outcome_lost_with_db"] = len(excused)
+        self.figures["outcome_lost_with_db"] = len([t for t in excused if lost_with_db(t)])
+        # a SIGKILLed worker's touches: settled by the others' heartbeats, how long after their claim
+        orphans = [t for t in touches if (t["claimed_by"] in self.killed and "recovery" in (t["reason"] or ""))
+                   or killed_mid_send(t)]
+        waited = max(((t["updated_at"] - t["claimed_at"]).total_seconds() for t in orphans), default=0.0)
+        self.figures["dead_worker_touches"] = len(orphans)
+        self.figures["dead_worker_sending_max_s"] = round(waited, 1)
+        if waited > 60:
+            broken.append(f"a dead worker's touches settled within a minute: one stayed sending {waited:.0f} s")
         recorded = {t["provider_message_id"] for t in sent}
         excused_ids = {str(t["id"]) for t in excused}
         excused_phones = {t["phone"] for t in excused if t["channel"] == "sms"}

@@ -187,6 +187,18 @@ class Dispatch(Strict):
     plan_every: Duration = timedelta(minutes=1)
     # a touch `sending` for longer than this was left by a worker that died (never re-sent blindly)
     sending_lease: Duration = timedelta(minutes=10)
+    # a process whose heartbeat is older than this is taken for dead and its `sending` touches settled;
+    # it beats every sixth of it, so a few missed beats (a stalled database) do not make it look dead
+    worker_timeout: Duration = timedelta(seconds=30)
+
+    @field_validator("worker_timeout")
+    @classmethod
+    def _timeout(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=3):
+            raise ValueError("at least 3s: a worker beats every sixth of it, and a beat is a database write")
+        if v > timedelta(minutes=10):
+            raise ValueError("at most 10m: a dead worker's touches wait this long before they are settled")
+        return v
 
 
 class ReportSettings(Strict):

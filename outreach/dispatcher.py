@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
@@ -413,17 +413,25 @@ def _pauses(rules: Ruleset, touch: Touch) -> bool:
 
 
 def recover(engine: Engine, now: datetime, lease: timedelta = timedelta(minutes=10)) -> int:
-    """Settle touches left `sending` by a worker that died: a recorded provider answer makes it
-    `sent`; otherwise `uncertain`, for a person to resend or drop. Never re-sent blindly."""
-    cutoff = now - lease
+    """Settle touches left `sending` longer than the lease: the backstop behind the heartbeats
+    (outreach.workers), for touches no registered worker claimed (`outreach dispatch`, rows from before
+    heartbeats) and for a live worker's send whose answer it could not record."""
     with session_scope(engine) as s:
-        stale = and_(col(Touch.status) == TouchStatus.SENDING, col(Touch.claimed_at) < cutoff)
-        s.execute(update(Touch).where(stale, col(Touch.provider_message_id).is_not(None)).values(
-            status=TouchStatus.SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
-        result = s.execute(update(Touch).where(stale).values(
-            status=TouchStatus.UNCERTAIN, updated_at=now,
-            reason="a worker stopped while sending: check with the provider, then resend or drop"))
-        return rows_changed(result)
+        return settle(s, and_(col(Touch.status) == TouchStatus.SENDING, col(Touch.claimed_at) < now - lease), now,
+                      "a worker stopped while sending")
+
+
+def settle(s: Session, stale: ColumnElement[bool], now: datetime, why: str) -> int:
+    """The one rule for touches a worker left `sending`: a recorded provider answer makes it `sent`;
+    otherwise `uncertain`, for a person to resend or drop. Never re-sent blindly. Two set-based UPDATEs;
+    returns how many became uncertain."""
+    sending = and_(stale, col(Touch.status) == TouchStatus.SENDING)
+    s.execute(update(Touch).where(sending, col(Touch.provider_message_id).is_not(None)).values(
+        status=TouchStatus.SENT, updated_at=now, reason="settled by recovery from the provider's answer"))
+    result = s.execute(update(Touch).where(sending).values(
+        status=TouchStatus.UNCERTAIN, updated_at=now,
+        reason=f"{why}: check with the provider, then resend or drop"))
+    return rows_changed(result)
 
 
 TOO_LATE_TO_APPROVE = "the moment for this touch passed before anyone approved it"

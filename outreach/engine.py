@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete
 from sqlalchemy import Engine as DbEngine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, SendResult
 from channels.outbox import OutboxProvider
@@ -30,7 +28,7 @@ from outreach.learning.counts import count_evidence, count_sends
 from outreach.learning.learner import ChannelLearner
 from outreach.meetings import RepCalendar, book_unbooked
 from outreach.messages import build_message
-from outreach.models import Channel, Contact, Touch
+from outreach.models import Channel, Contact, SignInFailure, Touch
 from outreach.one_off import is_one_off
 from outreach.outbound import DeliveryRun, Poster, deliver_due, enqueue_record
 from outreach.planner import Planner, PlanResult
@@ -39,8 +37,10 @@ from outreach.project import Project
 from outreach.ruleset import Ruleset
 from outreach.senders import RepCache, Sender, sender_for
 from outreach.tasks import complete
+from outreach.workers import new_worker_id
 
 log = logging.getLogger(__name__)
+SIGN_IN_KEPT = 24 * 3600  # seconds: well past the sign-in limit's window (15 minutes)
 
 
 def make_providers(project: Project) -> dict[str, Provider]:
@@ -75,7 +75,7 @@ class Engine:
                  worker_id: str | None = None) -> None:
         self.project = project
         self._providers = providers
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.worker_id = worker_id or new_worker_id()
         self._calendar: RepCalendar | None = None
         self._calendar_links: object = None
 
@@ -277,4 +277,9 @@ class Engine:
             self.attribute_early_callbacks(now)
         except Exception:  # never at the cost of expiry and recovery
             log.exception("could not attribute early provider callbacks")
+        try:  # failed sign-ins (an address, an email) are kept no longer than the limit needs them
+            with self.db.begin() as conn:
+                conn.execute(delete(SignInFailure).where(col(SignInFailure.at) < now.timestamp() - SIGN_IN_KEPT))
+        except Exception:
+            log.exception("could not delete old failed sign-ins")
         return expire(self.db, now), recover(self.db, now, self.settings.dispatch.sending_lease)

@@ -398,6 +398,32 @@ class SendRate(SQLModel, table=True):
 
     sender: str = Field(primary_key=True)
     next_at: float = 0.0  # epoch seconds: the earliest moment the next message may go
+class Worker(SQLModel, table=True):
+    """A dispatching process (`outreach run` or `outreach worker`) and its heartbeat: once `beat_at` is
+    older than `dispatch.worker_timeout` the process is taken for dead, and the live ones settle the
+    touches it left `sending` (Touch.claimed_by names it)."""
+
+    id: str = Field(primary_key=True)  # host:pid:random, never reused by a restarted process
+    host: str
+    pid: int
+    started_at: datetime = Field(default_factory=utcnow)
+    beat_at: datetime = Field(default_factory=utcnow)
+
+
+class SignInFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the sign-in limit's window (outreach.web.sessions.LoginThrottle): in the
+    database, so every web host behind a load balancer counts the same failures."""
+
+    __table_args__ = (Index("ix_signinfailure_email_at", "email", "at"),
+                      Index("ix_signinfailure_address_at", "address", "at"),
+                      Index("ix_signinfailure_at", "at"))  # old rows are deleted by time
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str
+    address: str
+    at: float  # epoch seconds: compared across hosts, like SendRate.next_at
+
+
 class ReplyState(SQLModel, table=True):
     """What a person did with a buyer's reply in the inbox: handled it, answered it (the one-off touch),
     or snoozed it until a time. A reply without a row waits for a human."""

@@ -12,6 +12,7 @@ from outreach.engine import Engine
 from outreach.project import Project
 from outreach.reload import watch_rules
 from outreach.scheduler import start_scheduler
+from outreach.workers import Heartbeat
 
 log = logging.getLogger(__name__)
 # tokens that travel in URLs: Inbound Parse's ?token=, the unsubscribe and click links' path
@@ -42,6 +43,9 @@ def install_log_redaction() -> None:
 
 def serve(project: Project, *, port: int | None = None, web: bool = True) -> None:
     engine = Engine(project)
+    # registered before the first claim, beating from its own thread (a long send batch does not stop it)
+    heart = Heartbeat(engine.db, engine.worker_id, project.settings.dispatch.worker_timeout)
+    heart.start()
     scheduler, jobs = start_scheduler(engine)
     watcher = watch_rules(project)  # rules/ and content/ changes, and SIGHUP
     stop = threading.Event()
@@ -79,4 +83,5 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
         jobs.dispatcher.stop.set()
         watcher.stop()
         scheduler.shutdown(wait=True)
+        heart.stop()  # the sends in flight are settled: what is left `sending` is settled, the row deleted
 

@@ -22,7 +22,7 @@ SESSION_HOURS = 12
 
 def install(app: FastAPI, engine: Engine) -> None:
     """Sessions, static files, the sign-in throttle and the error pages; create_app calls this once."""
-    app.state.login_throttle = LoginThrottle()
+    app.state.login_throttle = LoginThrottle(engine.db)
     app.add_middleware(SessionMiddleware, secret_key=derived_key(engine.settings.server.secret_key, "session"),
                        session_cookie="outreach_session", max_age=SESSION_HOURS * 3600, same_site="lax",
                        https_only=engine.settings.server.public_url.startswith("https://"))

@@ -7,15 +7,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fastapi import Request
+from sqlalchemy import Engine, and_, case, delete, func, insert, or_, select
 
-from outreach.models import User
+from outreach.models import SignInFailure, User, table_of
+
+_FAILURES = table_of(SignInFailure)
 
 
 class LoginRequired(Exception):
@@ -28,43 +29,35 @@ class Forbidden(Exception):
 
 class LoginThrottle:
     """Failed sign-ins in a sliding window per (email, address), per address (guessing many accounts)
-    and per account from any address (one account guessed from many); in memory, per process (a
-    restart forgets, which is acceptable for slowing guessing down). The address is the client's as
-    `server.trusted_proxies` lets it be known (see web/app.py)."""
+    and per account from any address (one account guessed from many). Kept in the database
+    (SignInFailure), so every web host behind a load balancer, and a restarted one, counts the same
+    failures. The address is the client's as `server.trusted_proxies` lets it be known (see web/app.py)."""
 
-    def __init__(self, per_account: int = 5, per_address: int = 30, window: float = 15 * 60,
-                 clock: Callable[[], float] = time.monotonic, per_account_total: int = 20) -> None:
+    def __init__(self, engine: Engine, per_account: int = 5, per_address: int = 30, window: float = 15 * 60,
+                 clock: Callable[[], float] = time.time, per_account_total: int = 20) -> None:
+        self.engine = engine
         self.per_account, self.per_address, self.window, self.clock = per_account, per_address, window, clock
         self.per_account_total = per_account_total
-        self._fails: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        cutoff = self.clock() - self.window
-        while q and q[0] < cutoff:
-            q.popleft()
-        return q
 
     def blocked(self, email: str, address: str) -> bool:
-        with self._lock:
-            return (len(self._recent((email, address))) >= self.per_account
-                    or len(self._recent(("*", address))) >= self.per_address
-                    or len(self._recent((email, "*"))) >= self.per_account_total)
+        t = _FAILURES
+        both = and_(t.c.email == email, t.c.address == address)
+        counts = select(func.sum(case((both, 1), else_=0)), func.sum(case((t.c.address == address, 1), else_=0)),
+                        func.sum(case((t.c.email == email, 1), else_=0))).where(
+            t.c.at >= self.clock() - self.window, or_(t.c.email == email, t.c.address == address))
+        with self.engine.connect() as conn:
+            pair, by_address, by_email = (int(n or 0) for n in conn.execute(counts).one())
+        return pair >= self.per_account or by_address >= self.per_address or by_email >= self.per_account_total
 
     def failed(self, email: str, address: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._recent((email, address)).append(now)
-            self._recent(("*", address)).append(now)
-            self._recent((email, "*")).append(now)
-            if len(self._fails) > 10_000:  # guesses over many names must not grow memory without end
-                for key in [k for k in self._fails if not self._recent(k)]:
-                    del self._fails[key]
+        now = self.clock()
+        with self.engine.begin() as conn:  # the window's old rows go as new ones come: the table stays small
+            conn.execute(delete(_FAILURES).where(_FAILURES.c.at < now - self.window))
+            conn.execute(insert(_FAILURES).values(email=email, address=address, at=now))
 
     def succeeded(self, email: str, address: str) -> None:
-        with self._lock:
-            self._fails.pop((email, address), None)
+        with self.engine.begin() as conn:
+            conn.execute(delete(_FAILURES).where(_FAILURES.c.email == email, _FAILURES.c.address == address))
 
 
 def derived_key(secret: str, purpose: str) -> str:

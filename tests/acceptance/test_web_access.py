@@ -290,11 +290,26 @@ def test_pending_count_is_unchanged_by_reads(web: tuple[Engine, Seed, TestClient
     assert sum(len(v) for v in s.pending.values()) == 8
 
 
-def test_the_sign_in_limit_forgets_after_its_window() -> None:
+def test_the_sign_in_limit_holds_across_web_hosts(web: tuple[Engine, Seed, TestClient]) -> None:
+    """Two web apps on one database (two hosts behind a load balancer): failures counted on one
+    refuse the sign-in on the other (issue 19: the throttle lives in the database)."""
+    e, _s, _c = web
+    host_a, host_b = client(e), client(e)
+    token_a = csrf_of(host_a.get("/login").text)
+    for _ in range(5):
+        got = host_a.post("/login", data={"email": "rep@example.com", "password": "wrong guess", "csrf": token_a})
+        assert got.status_code == 401
+    token_b = csrf_of(host_b.get("/login").text)
+    got = host_b.post("/login", data={"email": "rep@example.com", "password": PASSWORD, "csrf": token_b},
+                      follow_redirects=False)
+    assert got.status_code == 429 and "Too many failed sign-ins" in got.text
+
+
+def test_the_sign_in_limit_forgets_after_its_window(web: tuple[Engine, Seed, TestClient]) -> None:
     from outreach.web.sessions import LoginThrottle
 
     clock = [0.0]
-    throttle = LoginThrottle(per_account=5, per_address=30, window=900, clock=lambda: clock[0])
+    throttle = LoginThrottle(web[0].db, per_account=5, per_address=30, window=900, clock=lambda: clock[0])
     for _ in range(5):
         throttle.failed("rep@example.com", "10.0.0.1")
     assert throttle.blocked("rep@example.com", "10.0.0.1")
@@ -305,3 +320,15 @@ def test_the_sign_in_limit_forgets_after_its_window() -> None:
         throttle.failed(f"user{i}@example.com", "10.0.0.3")
     assert throttle.blocked("new@example.com", "10.0.0.3")
     throttle.succeeded("rep@example.com", "10.0.0.1")
+    # housekeeping deletes failed sign-ins (an email, an address) a day old, and keeps today's
+    from outreach.models import SignInFailure
+
+    e = web[0]
+    now = datetime.now(UTC)
+    LoginThrottle(e.db).failed("rep@example.com", "10.0.0.9")
+    with session_scope(e.db) as db:  # the last failure two days ago: no new one came to clear it away
+        db.add(SignInFailure(email="rep@example.com", address="10.0.0.8", at=now.timestamp() - 2 * 86400))
+    e.housekeeping(now)
+    with session_scope(e.db) as db:
+        left = db.execute(select(SignInFailure.address)).scalars().all()  # type: ignore[call-overload]
+    assert left == ["10.0.0.9"]

@@ -175,3 +175,53 @@ def test_claims_skip_locked_rows(pg_url: str, tmp_path: Path) -> None:
         with engine.db.connect() as conn:
             assert conn.execute(text("select count(*) from touch where status = 'sending'")).scalar() == 200
     db.dispose_all()
+
+
+def _worker_of(engine: Engine, pid: int) -> str | None:
+    with engine.db.connect() as conn:
+        return conn.execute(text("select id from worker where pid = :p"), {"p": pid}).scalar()
+
+
+def _held(engine: Engine, worker: str) -> Counter[str]:
+    """The statuses of the touches `worker` claimed."""
+    with engine.db.connect() as conn:
+        return Counter(dict(conn.execute(text("select status, count(*) from touch where claimed_by = :w "
+                                              "group by status"), {"w": worker}).all()))
+
+
+def test_a_killed_workers_touches_are_settled_by_the_survivor_in_seconds(tmp_path: Path, pg_url: str) -> None:
+    """Issue 19: SIGKILL a worker mid-batch (its sends taken by the provider, the answers slow); the
+    other one's heartbeat thread settles them within worker_timeout and a beat, not after the lease."""
+    with Sandbox(callbacks=False) as sb:
+        engine = worker_project(tmp_path, pg_url, sb.url, **{
+            "dispatch.worker_timeout": "3s", "dispatch.batch_size": 10, "dispatch.concurrency": 2,
+            "sendgrid.timeout": 30})
+        seed(engine, 40)
+        sb.fail_next(None, 1000, delay=4.0)  # each send taken at once, answered 4 s later: a 20 s batch
+        (a,) = start_workers(engine, 1, tmp_path)
+        procs = [a]
+        try:
+            assert wait_until(lambda: (w := _worker_of(engine, a.pid)) is not None and _held(engine, w)["sending"],
+                              30), "worker A claimed a batch"
+            dead = _worker_of(engine, a.pid)
+            assert dead is not None
+            (b,) = start_workers(engine, 1, tmp_path)
+            procs.append(b)
+            assert wait_until(lambda: _worker_of(engine, b.pid) is not None, 30), "worker B registered"
+            time.sleep(4)  # longer than worker_timeout: A's batch goes on, and it beats, so B leaves it alone
+            held = _held(engine, dead)
+            assert held["sending"] and not held["uncertain"], held
+            a.send_signal(signal.SIGKILL)
+            a.wait()
+            killed = time.monotonic()
+            assert wait_until(lambda: not _held(engine, dead)["sending"], 60), _held(engine, dead)
+            took = time.monotonic() - killed
+            assert took < 15, f"settled {took:.1f} s after the kill (worker_timeout 3s)"
+            held = _held(engine, dead)
+            assert held["uncertain"] >= 1 and set(held) <= {"sent", "uncertain"}, held
+            assert _worker_of(engine, a.pid) is None, "the dead worker's row is cleaned up"
+        finally:
+            stop(procs)
+        assert b.returncode == 0
+        assert _worker_of(engine, b.pid) is None, "a clean stop removes its own row"
+        assert max(received_touch_ids(sb).values()) == 1, "nothing was sent twice"
