@@ -2,7 +2,7 @@
 failed sign-ins in the database, so every web host counts the same ones
 
 Revision ID: 0012_i19ops
-Revises: 0009_i16
+Revises: 0012_prior
 Create Date: 2026-12-02 05:50:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0012_i19ops'
-down_revision = '0009_i16'
+down_revision = '0012_prior'
 branch_labels = None
 depends_on = None
 
