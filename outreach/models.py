@@ -110,6 +110,8 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
         Index("ix_touch_experiment_variant", "experiment_id", "variant"),
         Index("ix_touch_meeting_start", "meeting_start"),  # the booked meetings that overlap a slot
+        # the open invites that still hold a slot: without it, booking scanned every approved touch
+        Index("ix_touch_channel_meeting_end", "channel", "meeting_end"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
