@@ -173,6 +173,12 @@ class KeptAlive:
         return _Answer(response.status, data, response.headers)
 
 
+def proxied(base: str) -> bool:
+    """Whether urllib would send requests to `base` through a proxy (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)."""
+    parts = urlsplit(base)
+    return parts.scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(parts.hostname or "")
+
+
 class _KeptAliveClient(python_http_client.Client):  # type: ignore[misc]  # the SDK is untyped
     """python_http_client's Client (the SendGrid SDK's transport), sending through a KeptAlive pool.
     Every `client.mail.send` step builds a child client: they share the pool."""
@@ -201,8 +207,11 @@ class SendGridProvider(Provider):
         self.timeout = timeout
         self._client = SendGridAPIClient(api_key, host=self.api_base)
         # The SDK's default is no timeout at all: a hung provider would hang the worker.
-        self._client.client = _KeptAliveClient(host=self.api_base, request_headers=self._client.client.request_headers,
-                                               version=3, timeout=timeout, pool=KeptAlive(self.api_base))
+        self._client.client.timeout = timeout
+        if not proxied(self.api_base):  # urllib honours HTTP(S)_PROXY; http.client would go around it
+            self._client.client = _KeptAliveClient(
+                host=self.api_base, request_headers=self._client.client.request_headers, version=3, timeout=timeout,
+                pool=KeptAlive(self.api_base))
 
     def send(self, message: OutgoingMessage) -> SendResult:
         body = build_mail(message)

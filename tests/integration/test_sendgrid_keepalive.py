@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from channels.base import TOUCH_ARG, OutgoingMessage, ProviderError
-from channels.sendgrid import SendGridProvider
+from channels.sendgrid import SendGridProvider, proxied
 
 
 class MailSend(ThreadingHTTPServer):
@@ -150,3 +150,16 @@ def test_a_refused_connection_is_safe_to_retry() -> None:
     with pytest.raises(ProviderError) as refused:
         sg.send(message(1))
     assert refused.value.retryable and not refused.value.maybe_sent
+
+
+def test_behind_a_proxy_the_sdk_transport_stays(server: MailSend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """http.client ignores HTTP(S)_PROXY; urllib (the SDK's transport) honours it: with a proxy set for
+    the provider's host, every send keeps going through urllib and so through the proxy."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")  # the proxy: our server
+    sg = SendGridProvider("SG.test", "http://mail-send.invalid", timeout=5)
+    assert sg.send(message(1)).provider_message_id == "msg-1"  # reached only through the proxy
+    assert server.connections == 1
+    monkeypatch.setenv("no_proxy", "mail-send.invalid")
+    assert not proxied("http://mail-send.invalid")
