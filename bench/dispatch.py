@@ -93,6 +93,7 @@ def run(kind: str, m: int) -> list[dict[str, Any]]:
     with workdir() as tmp, database(kind, tmp, "dispatch") as db_url, sandbox() as url:
         engine = open_engine(tmp / "proj", db_url, **{
             "providers.email": "sendgrid", "sendgrid.api_key": "SG.bench", "sendgrid.api_base": url,
+            "sendgrid.webhook_public_key": "unused: no webhooks in this bench",
             "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
             "policy.caps": {"all": {"day": 100}}})
         seed(engine, m, now - timedelta(minutes=1))

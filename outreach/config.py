@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import difflib
+import functools
 import ipaddress
 import json
 import math
@@ -63,6 +64,7 @@ class Window(Strict):
         return parse_hours(self.hours)
 
 
+@functools.lru_cache(maxsize=256)  # pure, and asked for each touch the dispatcher decides on
 def parse_days(text: str) -> frozenset[int]:
     out: set[int] = set()
     for part in str(text).lower().replace(" ", "").split(","):
@@ -74,6 +76,7 @@ def parse_days(text: str) -> frozenset[int]:
     return frozenset(out)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_hours(text: str) -> tuple[int, int]:
     match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", str(text))
     if not match:

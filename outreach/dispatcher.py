@@ -4,6 +4,7 @@ settled right after; a worker that dies in between leaves it `sending` for recov
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Connection, Engine, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Update, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
@@ -43,6 +44,13 @@ _TOUCH = table_of(Touch)
 _MARK_SENT = update(_TOUCH).where(_TOUCH.c.id == bindparam("tid"), _TOUCH.c.status == bindparam("sending")).values(
     {_TOUCH.c[name]: bindparam(name, type_=_TOUCH.c[name].type) for name in (
         "status", "sent_at", "provider", "channel", "channel_reason", "provider_message_id", "reason", "updated_at")})
+
+
+@functools.cache
+def _settle(names: tuple[str, ...]) -> Update:
+    """UPDATE touch SET <names> WHERE id = :tid AND status = :sending, built once per set of columns."""
+    return update(_TOUCH).where(_TOUCH.c.id == bindparam("tid"), _TOUCH.c.status == bindparam("sending")).values(
+        {_TOUCH.c[name]: bindparam(f"v_{name}", type_=_TOUCH.c[name].type) for name in names})
 
 
 @dataclass
@@ -386,12 +394,15 @@ class Dispatcher:
         return out
 
     def _save(self, rows: list[dict[str, Any]]) -> None:
-        table = table_of(Touch)
+        """Settle the batch's touches that were not sent, in one transaction: one executemany per shape
+        of row (a waiting touch sets more columns than an expired one), not a statement per touch."""
+        shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            shapes.setdefault(tuple(sorted(k for k in row if k != "id")), []).append(row)
         with self.engine.begin() as conn:  # Core: a batch can hold hundreds of waiting touches
-            for row in rows:
-                tid = row.pop("id")
-                conn.execute(update(table).where(table.c.id == tid,
-                                                 table.c.status == TouchStatus.SENDING).values(**row))
+            for names, group in shapes.items():
+                conn.execute(_settle(names), [{**{f"v_{k}": r[k] for k in names}, "tid": r["id"],
+                                               "sending": TouchStatus.SENDING} for r in group])
 
     def _limiter(self, key: str) -> Limiter:
         if key not in self.limiters:

@@ -14,13 +14,14 @@ the touch keeps the list (`Touch.meeting_attendees`) that the invite and the RSV
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Executable, and_, bindparam, exists, or_, select
 from sqlmodel import Session, col
 
 from channels.meeting import propose_slot
@@ -173,33 +174,46 @@ def working_hours(settings: Settings) -> tuple[tuple[int, int], frozenset[int]]:
     return (window.minutes, window.weekdays) if window else ((540, 1020), frozenset(range(5)))
 
 
+@functools.cache
+def _booked_queries(reps: bool, exclude: bool) -> tuple[Executable, Executable]:
+    """booked's two statements, built once per shape (with or without reps, an invite left out) and
+    bound to :buyers, :reps, :since and :exclude: building them was most of a booking's time."""
+    # the invite's own contact declining frees the slot; one more attendee declining does not
+    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined",
+                              col(Evidence.contact_id) == col(Touch.contact_id))
+    who: ColumnElement[bool] = col(Touch.contact_id).in_(bindparam("buyers", expanding=True))
+    if reps:
+        who = or_(who, col(Contact.owner).in_(bindparam("reps", expanding=True)))
+    open_invites = [col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
+                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > bindparam("since"), ~declined,
+                    # a CANCEL or a new REQUEST speaks for its invite: only the invite holds the slot
+                    ~and_(col(Touch.rule) == ONE_OFF, col(Touch.step).in_((CANCEL_STEP, RESCHEDULE_STEP)))]
+    if exclude:
+        open_invites.append(col(Touch.id) != bindparam("exclude"))
+    mine = (select(col(Touch.meeting_start), col(Touch.meeting_end))
+            .join(Contact, col(Contact.id) == col(Touch.contact_id)).where(who, *open_invites))
+    # committee invites name more people in a JSON list: read the open ones, keep those naming ours
+    theirs = select(col(Touch.meeting_start), col(Touch.meeting_end), col(Touch.meeting_attendees)).where(
+        col(Touch.meeting_attendees).is_not(None), ~who, *open_invites).join(
+        Contact, col(Contact.id) == col(Touch.contact_id))
+    return mine, theirs
+
+
 def booked(session: Session, *, owner: str | None, contact_id: int, since: datetime,
            exclude: int | None = None, others: Sequence[int] = (), sellers: Sequence[str] = ()) -> list[Interval]:
     """The slots held by open invites, ending after `since`, of this rep (any buyer) or of this buyer
     (any rep), and of the `others` buyers and `sellers` (experts) a committee meeting adds, also where
     they are among an invite's more attendees: two queries."""
-    # the invite's own contact declining frees the slot; one more attendee declining does not
-    declined = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type) == "meeting.declined",
-                              col(Evidence.contact_id) == col(Touch.contact_id))
     buyers = {contact_id, *others}
     reps = {r.lower() for r in (owner, *sellers) if r}
-    who: ColumnElement[bool] = col(Touch.contact_id).in_(sorted(buyers))
+    mine, theirs = _booked_queries(bool(reps), exclude is not None)
+    params: dict[str, Any] = {"buyers": sorted(buyers), "since": since}
     if reps:
-        who = or_(who, col(Contact.owner).in_(sorted(reps)))
-    open_invites = [col(Touch.channel) == Channel.MEETING, col(Touch.status).in_(HOLDING),
-                    col(Touch.meeting_start).is_not(None), col(Touch.meeting_end) > since, ~declined,
-                    # a CANCEL or a new REQUEST speaks for its invite: only the invite holds the slot
-                    ~and_(col(Touch.rule) == ONE_OFF, col(Touch.step).in_((CANCEL_STEP, RESCHEDULE_STEP)))]
+        params["reps"] = sorted(reps)
     if exclude is not None:
-        open_invites.append(col(Touch.id) != exclude)
-    q = (select(col(Touch.meeting_start), col(Touch.meeting_end))
-         .join(Contact, col(Contact.id) == col(Touch.contact_id)).where(who, *open_invites))
-    out = [(_aware(s), _aware(e)) for s, e in session.execute(q) if s is not None and e is not None]
-    # committee invites name more people in a JSON list: read the open ones, keep those naming ours
-    more = select(col(Touch.meeting_start), col(Touch.meeting_end), col(Touch.meeting_attendees)).where(
-        col(Touch.meeting_attendees).is_not(None), ~who, *open_invites).join(
-        Contact, col(Contact.id) == col(Touch.contact_id))
-    for s, e, people in session.execute(more):
+        params["exclude"] = exclude
+    out = [(_aware(s), _aware(e)) for s, e in session.execute(mine, params) if s is not None and e is not None]
+    for s, e, people in session.execute(theirs, params):
         if s is not None and e is not None and any(
                 p.get("contact_id") in buyers or str(p.get("email", "")).lower() in reps for p in people or []):
             out.append((_aware(s), _aware(e)))

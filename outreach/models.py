@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from outreach.kinds import Channel as Channel  # the kinds, importable with the tables that hold them
@@ -110,6 +110,10 @@ class Touch(SQLModel, table=True):
         Index("ix_touch_contact_rule_step", "contact_id", "rule", "step", "stage_entry"),
         Index("ix_touch_experiment_variant", "experiment_id", "variant"),
         Index("ix_touch_meeting_start", "meeting_start"),  # the booked meetings that overlap a slot
+        # the open invites that still hold a slot: without it, booking scanned every approved touch;
+        # partial, so that the many touches that are no meeting cost the bulk planner no index entry
+        Index("ix_touch_channel_meeting_end", "channel", "meeting_end",
+              sqlite_where=text("meeting_end IS NOT NULL"), postgresql_where=text("meeting_end IS NOT NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -224,8 +224,8 @@ class Planner:
         if step.account_stage:  # a step only while the contact's account is at one of these stages
             conds.append(exists().where(col(Account.id) == col(Contact.account_id),
                                         col(Account.stage).in_(step.account_stage)))
-        if contact_ids is not None:
-            conds.append(col(Contact.id).in_(contact_ids))
+        if contact_ids is not None:  # one expanding parameter: `in_(list)` coerced each id on every call
+            conds.append(col(Contact.id).in_(batch_loads.expanding(contact_ids, "plan_ids")))
         return conds
 
     def _due(self, session: Session, stage: str, step: Step, now: datetime,

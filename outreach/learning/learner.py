@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, UniqueConstraint, exists, func, select
 from sqlmodel import Field, Session, SQLModel
 
-from outreach.batch_loads import chunks
+from outreach.batch_loads import chunks, expanding
 from outreach.models import Contact, table_of
 from outreach.preferences import Learner, Pick
 from outreach.ruleset import Ruleset
@@ -289,12 +289,12 @@ class ChannelLearner:
         similar_by = self.rules.learning.similar_by
         for part in chunks(todo):
             for cid, stage, *row in session.execute(
-                    select(CONTACT.id, CONTACT.stage, *CONTACT_FIELDS).where(CONTACT.id.in_(part))):
+                    select(CONTACT.id, CONTACT.stage, *CONTACT_FIELDS).where(CONTACT.id.in_(expanding(part)))):
                 self._who[cid] = (stage, attribute_values(ContactFields(*row), similar_by))
                 self._stats[cid] = {}
             for cid, interaction, channel, n, r, g in session.execute(
                     select(STAT.contact_id, STAT.interaction, STAT.channel, STAT.sent, STAT.responses,
-                           STAT.negatives).where(STAT.contact_id.in_(part))):
+                           STAT.negatives).where(STAT.contact_id.in_(expanding(part)))):
                 self._stats[cid][(interaction, channel)] = Counts(n, r, g)
 
     def quiet(self, session: Session, interaction: str) -> ColumnElement[bool] | None:
