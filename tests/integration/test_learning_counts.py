@@ -148,20 +148,20 @@ def test_contacts_show_and_the_planner_use_the_learned_channel(sqlite_engine: En
     assert (check_in.channel, check_in.channel_reason) == ("sms", "learned: 2/2 responses on sms for routine")
 
 
-def test_the_choice_costs_microseconds(sqlite_engine: Engine) -> None:
-    import time
-
+def test_the_choice_is_worked_out_once_per_population(sqlite_engine: Engine) -> None:
+    """What keeps a plan of a million contacts cheap: the estimate for a population (its interaction,
+    stage and attributes) is worked out once, then each contact of it is a lookup. Its speed is
+    bench/plan.py's to measure."""
     rules = sqlite_engine.project.rules
     pop = {("all", "", "routine", c): Counts(5000, 600, 3) for c in ROUTINE}
     pop |= {("attr:title", f"t{k}", "routine", c): Counts(900, 90 + 40 * k, 0) for k in range(4) for c in ROUTINE}
     learner = ChannelLearner(rules)
-    learner._priors = learning.Priors(pop)
+    learner._priors = priors = learning.Priors(pop)
     rows = [Contact(id=i, title=f"t{i % 4}", stage="interested", attributes={}) for i in range(2000)]
-    started = time.perf_counter()
     for row in rows:
         pick = learner(row, "routine")
         assert pick is not None and pick(ROUTINE) is not None
-    assert (time.perf_counter() - started) / len(rows) < 200e-6  # generous: a loaded CI machine
+    assert len(priors._cache) == 4  # one per title
 
 
 def test_a_failure_in_counting_never_costs_the_send(project_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
