@@ -10,7 +10,7 @@ reached, t_k and the time they left for a later stage; every widget groups that.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -79,12 +79,18 @@ def daily_counts(session: Session, n_stages: int, tl: Subquery, days: list[date]
     per day and stage come back, whatever the number of contacts."""
     day = utc_day(tl.c.t, dialect(session))
     owner = func.coalesce(tl.c.owner, "") if by_owner else literal("")
+    rows = session.execute(select(day.label("d"), owner.label("o"), tl.c.idx, tl.c.prev, func.count()).group_by(
+        day, owner, tl.c.idx, tl.c.prev))
+    return counts_from_moves(((d, o, idx, prev, n) for d, o, idx, prev, n in rows), n_stages, days, by_owner)
+
+
+def counts_from_moves(rows: Iterable[tuple[str, str, int, int | None, int]], n_stages: int, days: list[date],
+                      by_owner: bool = False) -> dict[tuple[str, str], list[int]]:
+    """daily_counts from its grouped rows (day, owner, stage reached, stage left or None, contacts)."""
     last = days[-1].isoformat()
     deltas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * n_stages))
     # one pass: each row arrives at idx and leaves prev (if any) on day d
-    for d, o, idx, prev, n in session.execute(
-            select(day.label("d"), owner.label("o"), tl.c.idx, tl.c.prev, func.count()).group_by(
-                day, owner, tl.c.idx, tl.c.prev)):
+    for d, o, idx, prev, n in rows:
         if d <= last:
             deltas[d][o][idx] += n
             if prev is not None:
@@ -148,6 +154,13 @@ def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
         got[idx][1] += adv * n
         if h is not None:
             hist[idx].append((float(h) / 24, int(n)))
+    return rates(stage_ids, got, hist)
+
+
+def rates(stage_ids: list[str], got: dict[int, list[int]], hist: dict[int, list[tuple[float, int]]]
+          ) -> tuple[list[ConversionRow], list[VelocityRow]]:
+    """Conversion and velocity rows from the counts per stage index: got[idx] = [entered, advanced],
+    hist[idx] = [(days spent, contacts), ...] of those who left it."""
     conversion: list[ConversionRow] = []
     for i in range(len(stage_ids) - 1):
         went_in, went_on = got.get(i, [0, 0])
