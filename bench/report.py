@@ -20,12 +20,14 @@ from common import database, kinds, line, open_engine, parser, ratio, raw, sql_t
 from sqlalchemy import text
 from sqlmodel import Session
 
-from outreach.analytics import activity, funnel
+from outreach.analytics import activity, funnel, paths, targets
 from outreach.analytics.build import build_report
 from outreach.analytics.model import Filters
+from outreach.analytics.scope import contact_where
 from outreach.analytics.snapshots import take_snapshots
 from outreach.db import session_scope
 from outreach.engine import Engine
+from outreach.models import Target
 from tests.support.db import PG_URL
 
 START = datetime(2025, 12, 1, tzinfo=UTC)
@@ -175,23 +177,39 @@ def best(fn: Callable[[], Any], runs: int) -> float:
 TARGET_S = 2.0  # the issue's bound for every widget
 
 
-def widgets(s: Session, engine: Engine, f: Filters) -> dict[str, Callable[[], Any]]:
-    """Each widget as build_report and the dashboard run it (the history here with no snapshot kept:
-    the worst case)."""
+def widgets(s: Session, engine: Engine, f: Filters, rebuilt: bool) -> dict[str, Callable[[], Any]]:
+    """Each widget as build_report and the dashboard run it, from the kept stage paths (and with
+    `rebuilt`, the same rebuilt from every stage change, as before they were kept)."""
     rules = engine.project.rules
     stages = rules.stage_ids
-    moved = funnel.timeline(stages, None, active_since=f.start)
-    return {
-        "funnel+history, nothing kept": lambda: funnel.daily_counts(s, len(stages), funnel.timeline(stages, None),
-                                                                    f.days()),
-        "conversion+velocity": lambda: funnel.moves(s, stages, f, moved),
-        "conversion+velocity, one owner": lambda: funnel.moves(
-            s, stages, replace(f, owner=OWNERS[3]), funnel.timeline(stages, OWNERS[3], active_since=f.start)),
+    one = replace(f, owner=OWNERS[3])
+    out: dict[str, Callable[[], Any]] = {
+        "history, nothing kept": lambda: paths.daily_counts(s, len(stages), None, [], f.days()),
+        "conversion+velocity": lambda: paths.moves(s, stages, f),
+        "conversion+velocity, one owner": lambda: paths.moves(s, stages, one),
+        "conversion+velocity, industry=retail": lambda: paths.moves(s, stages, f, contact_where(
+            replace(f, attrs=(("industry", "retail"),)))),
         "steps+channels": lambda: activity.steps(s, rules, f, activity.sent_touches(s, f, timedelta(days=14))),
+        "steps+channels, one owner": lambda: activity.steps(s, rules, one, activity.sent_touches(
+            s, one, timedelta(days=14))),
         "queue": lambda: activity.queue(s, f),
         "deliverability": lambda: activity.deliverability(s, f),
+        "target: conversion within the period": lambda: targets.point(
+            s, rules, Target(owner="m@example.com", metric="conversion", op=">=", threshold=0.25,
+                             stage="interested", within_days=(f.until - f.since).days + 1), f.until, 20),
+    }
+    if rebuilt:
+        out |= {
+            "history, rebuilt from the stage changes": lambda: funnel.daily_counts(
+                s, len(stages), funnel.timeline(stages, None), f.days()),
+            "conversion+velocity, rebuilt": lambda: funnel.moves(s, stages, f, funnel.timeline(
+                stages, None, active_since=f.start)),
+            "conversion+velocity, one owner, rebuilt": lambda: funnel.moves(s, stages, one, funnel.timeline(
+                stages, OWNERS[3], active_since=f.start)),
+        }
+    return out | {
         "whole report, nothing kept": lambda: build_report(s, rules, f),
-        "whole report, one owner": lambda: build_report(s, rules, Filters(f.since, f.until, OWNERS[3])),
+        "whole report, one owner": lambda: build_report(s, rules, one),
         "whole report, stage now evaluating": lambda: build_report(s, rules, replace(f, stage="evaluating")),
         "whole report, playbook aware": lambda: build_report(s, rules, replace(f, playbook="playbook:aware")),
         "whole report, industry=retail": lambda: build_report(s, rules, replace(f, attrs=(("industry", "retail"),))),
@@ -225,7 +243,8 @@ def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int) -> I
     done.touch()
 
 
-def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[int]) -> list[dict[str, Any]]:
+def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[int], rebuilt: bool
+        ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def report(what: str, seconds: float, floor: float) -> None:
@@ -243,12 +262,20 @@ def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[
             return out
         rules = engine.project.rules
         stages = rules.stage_ids
+        with session_scope(engine.db) as s:  # a database from before the paths were kept: built once
+            for table in ("stagepath", "stageflow", "stagestay", "pathstate"):
+                s.execute(text(f"DELETE FROM {table}"))
+        with session_scope(engine.db) as s:
+            built, backfill = timed(lambda: paths.refresh(s, stages))
+        line(f"{kind} stage paths backfill", seconds=backfill, contacts=built)
+        out.append({"db": kind, "what": f"stage paths backfill, {n:,} contacts", "figure": f"{backfill:.2f} s",
+                    "ratio": 0.0, "extra": "once, when the migration lands"})
         with session_scope(engine.db) as s:
             floor = best(lambda: s.execute(text("SELECT stage, count(*) FROM contact GROUP BY stage")).all(), runs)
             line(f"{kind} floor: contacts per stage", ms=floor * 1000)
             for days in periods:
                 f = Filters(NOW.date() - timedelta(days=days), NOW.date() - timedelta(days=1))
-                for name, fn in widgets(s, engine, f).items():
+                for name, fn in widgets(s, engine, f, rebuilt).items():
                     report(f"{days}d {name}", best(fn, runs), floor)
         with session_scope(engine.db) as s:
             s.execute(text("DELETE FROM stagesnapshot"))
@@ -275,6 +302,8 @@ def main() -> None:
     p.add_argument("--keep", type=Path, default=None,
                    help="a folder to keep the seeded databases in and reuse them on the next run with the same sizes")
     p.add_argument("--only-pg", action="store_true", help="PostgreSQL only")
+    p.add_argument("--rebuilt", action="store_true",
+                   help="also time conversion, velocity and history rebuilt from the stage changes (slow at 1,000,000)")
     p.add_argument("--seed-only", action="store_true", help="build the databases (with --keep) and stop")
     p.add_argument("--days", default="30,365", help="the periods to time, in days (default 30,365)")
     args = p.parse_args()
@@ -285,7 +314,7 @@ def main() -> None:
         if args.only_pg and kind != "postgresql":
             continue
         rows += run(kind, n, ev, args.runs or (1 if args.quick else 3), args.keep,
-                    [0] if args.seed_only else [int(d) for d in args.days.split(",")])
+                    [0] if args.seed_only else [int(d) for d in args.days.split(",")], args.rebuilt)
     summary("report", rows)
 
 

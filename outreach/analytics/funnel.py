@@ -27,14 +27,16 @@ from outreach.models import Contact, StageChange
 
 
 def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | None = None,
-             where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
+             where: Sequence[ColumnElement[bool]] = (), ids: Sequence[int] | None = None) -> Subquery:
     """(cid, owner, idx, prev, t, t_next): per contact and stage index it reached, when it first got
     there or beyond (t), the stage it came from (prev) and when it first got beyond it (t_next, NULL
     while it is still there). `where`: further conditions on Contact (the report's filters).
     With `active_since`, only the contacts created or moved since then
-    (each with its whole path): every t or t_next from then on is one of theirs."""
-    first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
-        col(StageChange.contact_id)).subquery()
+    (each with its whole path): every t or t_next from then on is one of theirs. With `ids`, only
+    those contacts (read by their ids, not from every stage change)."""
+    mine = [col(StageChange.contact_id).in_(ids)] if ids is not None else []
+    first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).where(
+        *mine).group_by(col(StageChange.contact_id)).subquery()
     sc0 = aliased(StageChange)
     # the stage a contact came in on: the one its first change left, or where it still is
     came_in: Select[*tuple[Any, ...]] = (
@@ -52,6 +54,9 @@ def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | N
     if where:
         came_in = came_in.where(*where)
         moved = moved.where(*where)
+    if ids is not None:
+        came_in = came_in.where(col(Contact.id).in_(ids))
+        moved = moved.where(*mine)
     if active_since is not None:
         active: CompoundSelect[*tuple[Any, ...]] = union(
             select(col(StageChange.contact_id)).where(col(StageChange.at) >= active_since),

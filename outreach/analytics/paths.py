@@ -91,35 +91,48 @@ def refreshed(session: Session, stage_ids: list[str]) -> bool:
 def _rebuild(session: Session, stage_ids: list[str], ids: Sequence[int] | None) -> None:
     """Rebuild the paths of the contacts `ids` (None: every contact, the tables being empty), moving
     the daily counts from their old rows to their new ones."""
-    mine = [col(StagePath.contact_id).in_(ids)] if ids is not None else []
-    flow: Counter[FlowKey] = Counter()
-    stay: Counter[StayKey] = Counter()
-    if ids is not None:
-        _count(session, mine, flow, stay, -1)
-        session.execute(delete(StagePath).where(*mine))
-    where = [col(Contact.id).in_(ids)] if ids is not None else []
-    tl = funnel.timeline(stage_ids, None, where=where)
-    session.execute(insert(PATH).from_select(["contact_id", "idx", "prev", "t", "t_next"], select(
-        tl.c.cid, tl.c.idx, tl.c.prev, tl.c.t, tl.c.t_next)))
-    _count(session, mine, flow, stay, 1)
-    _add(session, FLOW, ["day_in", "idx", "prev", "day_out", "same"], flow)
-    _add(session, STAY, ["day_out", "idx", "hours"], stay)
+    tl = funnel.timeline(stage_ids, None, ids=ids)
+    new_paths = insert(PATH).from_select(["contact_id", "idx", "prev", "t", "t_next"], select(
+        tl.c.cid, tl.c.idx, tl.c.prev, tl.c.t, tl.c.t_next))
+    if ids is None:  # everything: counted in the database, one INSERT ... SELECT per table
+        session.execute(new_paths)
+        flow, stay = _grouped(session, [])
+        session.execute(insert(FLOW).from_select(["day_in", "idx", "prev", "day_out", "same", "n"], flow))
+        session.execute(insert(STAY).from_select(["day_out", "idx", "hours", "n"], stay))
+        return
+    mine = [col(StagePath.contact_id).in_(ids)]
+    flows: Counter[FlowKey] = Counter()
+    stays: Counter[StayKey] = Counter()
+    _count(session, mine, flows, stays, -1)
+    session.execute(delete(StagePath).where(*mine))
+    session.execute(new_paths)
+    _count(session, mine, flows, stays, 1)
+    _add(session, FLOW, ["day_in", "idx", "prev", "day_out", "same"], flows)
+    _add(session, STAY, ["day_out", "idx", "hours"], stays)
+
+
+def _grouped(session: Session, where: Sequence[ColumnElement[bool]]
+             ) -> tuple[Select[*tuple[Any, ...]], Select[*tuple[Any, ...]]]:
+    """StagePath rows `where` keeps, counted as StageFlow's and StageStay's rows (key columns, then n)."""
+    name = dialect(session)
+    p = PATH.c
+    day_in, day_out = utc_day(p.t, name), func.coalesce(utc_day(p.t_next, name), "")
+    same = case((p.t_next == p.t, True), else_=False)
+    prev = func.coalesce(p.prev, -1)
+    flow = select(day_in, p.idx, prev, day_out, same, func.count()).where(*where).group_by(
+        day_in, p.idx, prev, day_out, same)
+    out_day, hours = utc_day(p.t_next, name), whole_hours(p.t, p.t_next, name)
+    stay = select(out_day, p.idx, hours, func.count()).where(*where, p.t_next > p.t).group_by(out_day, p.idx, hours)
+    return flow, stay
 
 
 def _count(session: Session, where: Sequence[ColumnElement[bool]], flow: Counter[FlowKey], stay: Counter[StayKey],
            sign: int) -> None:
     """Add (sign 1) or take off (-1) the counts of the StagePath rows `where` keeps."""
-    name = dialect(session)
-    p = PATH.c
-    day_in, day_out = utc_day(p.t, name), func.coalesce(utc_day(p.t_next, name), "")
-    same = case((p.t_next == p.t, 1), else_=0)
-    prev = func.coalesce(p.prev, -1)
-    for d, idx, pr, out, sm, n in session.execute(select(day_in, p.idx, prev, day_out, same, func.count())
-                                                  .where(*where).group_by(day_in, p.idx, prev, day_out, same)):
+    flows, stays = _grouped(session, where)
+    for d, idx, pr, out, sm, n in session.execute(flows):
         flow[(d, idx, pr, out, bool(sm))] += sign * n
-    out_day, hours = utc_day(p.t_next, name), whole_hours(p.t, p.t_next, name)
-    for d, idx, h, n in session.execute(select(out_day, p.idx, hours, func.count()).where(
-            *where, p.t_next > p.t).group_by(out_day, p.idx, hours)):
+    for d, idx, h, n in session.execute(stays):
         stay[(d, idx, int(h))] += sign * n
 
 
