@@ -352,7 +352,64 @@ class PathState(SQLModel, table=True):
     stages: str = ""  # the rules' stage ids, comma-joined: another order rebuilds everything
     change_id: int = 0
     contact_id: int = 0
+    evidence_id: int = 0  # SentTouch: the last evidence counted
+    mark_id: int = 0  # SentTouch: the last TouchMark counted
     refreshed_at: datetime = Field(default_factory=utcnow)
+
+
+class TouchMark(SQLModel, table=True):
+    """A touch that was sent, or stopped being sent, or changed while sent: written by database triggers
+    on touch (migration 0012_i15), so no write path has to remember it; SentTouch's refresh reads and
+    clears them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    touch_id: int
+
+
+class SentTouch(SQLModel, table=True):
+    """What each sent touch brought (outreach.analytics.sends), kept from the touches, their evidence
+    and the contact's stage changes: answered, opted out, and the whole hours until the contact's next
+    stage change (-1: none within 92 days)."""
+
+    touch_id: int = Field(primary_key=True)
+    day: str  # the UTC day it was sent, YYYY-MM-DD
+    rule: str
+    step: str
+    interaction: str
+    channel: str
+    responded: bool
+    opted_out: bool
+    advance_h: int
+
+
+class SentDay(SQLModel, table=True):
+    """SentTouch counted per UTC day and what the steps and channels widgets group by."""
+
+    __table_args__ = (UniqueConstraint("day", "rule", "step", "interaction", "channel", "responded", "opted_out",
+                                       "advance_h", name="uq_sentday_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str
+    rule: str
+    step: str
+    interaction: str
+    channel: str
+    responded: bool
+    opted_out: bool
+    advance_h: int
+    n: int
+
+
+class EventDay(SQLModel, table=True):
+    """The providers' delivery events (delivered, bounced, complained, unsubscribed, opted out) per UTC
+    day and type, kept by outreach.analytics.sends: the deliverability widget over everybody reads it."""
+
+    __table_args__ = (UniqueConstraint("day", "type", name="uq_eventday_day_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str  # YYYY-MM-DD
+    type: str
+    n: int
 
 
 class SavedDashboard(SQLModel, table=True):

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
-from outreach.analytics import activity, funnel, paths, snapshots
-from outreach.analytics.model import Filters, Report
+from outreach.analytics import activity, funnel, paths, sends, snapshots
+from outreach.analytics.activity import Sent
+from outreach.analytics.model import DeliverabilityRow, Filters, Report
 from outreach.analytics.scope import contact_where
 from outreach.errors import InvalidInput
 from outreach.models import Contact, User
@@ -45,7 +46,8 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
     # from the paths of the contacts that moved or came in since it began
     conversion, velocity = paths.moves(session, stage_ids, f, where) if kept_paths else funnel.moves(
         session, stage_ids, f, funnel.timeline(stage_ids, f.owner, active_since=f.start, where=where))
-    sent = activity.sent_touches(session, f, advance_within)
+    sent = sends.sent_touches(session, f, advance_within) if kept_paths and sends.kept_answers(f, advance_within) \
+        else activity.sent_touches(session, f, advance_within)
     history = funnel.history_rows(stage_ids, per_day)
     return {
         "period": {"since": f.since.isoformat(), "until": f.until.isoformat()},
@@ -57,3 +59,19 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
         "history": history,
         "queue": activity.queue(session, f),
     }
+
+
+def sent_touches(session: Session, rules: Ruleset, f: Filters, advance_within: timedelta = ADVANCE_WITHIN
+                 ) -> list[Sent]:
+    """The period's sent touches as the steps and channels widgets group them: from the kept counts when
+    they answer the filters, else counted from the touches."""
+    if sends.kept_answers(f, advance_within) and paths.refreshed(session, rules.stage_ids):
+        return sends.sent_touches(session, f, advance_within)
+    return activity.sent_touches(session, f, advance_within)
+
+
+def deliverability(session: Session, rules: Ruleset, f: Filters) -> list[DeliverabilityRow]:
+    """The deliverability widget: from the kept daily counts over everybody, else from the evidence."""
+    if not (f.owner or f.narrowed) and paths.refreshed(session, rules.stage_ids):
+        return sends.deliverability(session, f)
+    return activity.deliverability(session, f)

@@ -24,11 +24,22 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from outreach.analytics import funnel
+from outreach.analytics import funnel, sends
 from outreach.analytics.model import ConversionRow, Filters, VelocityRow
 from outreach.analytics.sql import dialect, utc_day, whole_hours
 from outreach.batch_loads import chunks, insert_ignore
-from outreach.models import Contact, PathState, StageChange, StageFlow, StagePath, StageStay, table_of, utcnow
+from outreach.models import (
+    Contact,
+    Evidence,
+    PathState,
+    StageChange,
+    StageFlow,
+    StagePath,
+    StageStay,
+    TouchMark,
+    table_of,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 # Ids below the last counted that are read again on each refresh: on PostgreSQL a transaction that took
@@ -40,40 +51,49 @@ StayKey = tuple[str, int, int]
 
 
 def refresh(session: Session, stage_ids: list[str]) -> int:
-    """Bring the kept paths and counts up to date; returns how many contacts' paths were rebuilt. One
-    refresher at a time: the PathState row is locked (a write lock on SQLite) before anything is read."""
+    """Bring the kept paths, the sent touches and their counts up to date; returns how many contacts'
+    paths were rebuilt. One refresher at a time: the PathState row is locked (a write lock on SQLite)
+    before anything is read."""
     order = ",".join(stage_ids)
-    last_change = session.execute(select(func.max(col(StageChange.id)))).scalar_one() or 0
-    last_contact = session.execute(select(func.max(col(Contact.id)))).scalar_one() or 0
-    state = session.execute(select(col(PathState.stages), col(PathState.change_id), col(PathState.contact_id))
+    last = _last(session)
+    state = session.execute(select(col(PathState.stages), col(PathState.change_id), col(PathState.contact_id),
+                                   col(PathState.evidence_id), col(PathState.mark_id))
                             .where(col(PathState.id) == 1)).first()
-    if state is not None and state[0] == order and state[1] >= last_change and state[2] >= last_contact:
+    if state is not None and state[0] == order and all(w >= m for w, m in zip(state[1:], last, strict=True)):
         return 0
     insert_ignore(session, table_of(PathState), [{"id": 1, "stages": "", "change_id": 0, "contact_id": 0,
-                                                   "refreshed_at": utcnow()}], ["id"])
+                                                   "evidence_id": 0, "mark_id": 0, "refreshed_at": utcnow()}], ["id"])
     session.execute(update(PathState).where(col(PathState.id) == 1).values(refreshed_at=utcnow()))  # the lock
-    stages, w_change, w_contact = session.execute(select(
-        col(PathState.stages), col(PathState.change_id), col(PathState.contact_id)).where(
-        col(PathState.id) == 1)).one()
-    last_change = session.execute(select(func.max(col(StageChange.id)))).scalar_one() or 0
-    last_contact = session.execute(select(func.max(col(Contact.id)))).scalar_one() or 0
-    if stages != order:  # another order of stages (or the first run): every path again
+    stages, w_change, w_contact, w_evidence, w_mark = session.execute(select(
+        col(PathState.stages), col(PathState.change_id), col(PathState.contact_id), col(PathState.evidence_id),
+        col(PathState.mark_id)).where(col(PathState.id) == 1)).one()
+    last_change, last_contact, last_evidence, last_mark = _last(session)
+    done = 0
+    if stages != order:  # another order of stages (or the first run): everything again
         for table in (PATH, FLOW, STAY):
             session.execute(delete(table))
         _rebuild(session, stage_ids, None)
+        sends.rebuild_all(session)
+        session.execute(delete(TouchMark).where(col(TouchMark.id) < last_mark))  # the newest stays: see sends
         done = last_contact
-    elif w_change >= last_change and w_contact >= last_contact:
-        return 0  # another process refreshed while this one waited
     else:
-        ids = sorted(set(session.execute(union(
-            select(col(StageChange.contact_id)).where(col(StageChange.id) > w_change - OVERLAP),
-            select(col(Contact.id)).where(col(Contact.id) > w_contact - OVERLAP))).scalars()))
-        for part in chunks(ids, 5000):
-            _rebuild(session, stage_ids, part)
-        done = len(ids)
+        if w_change < last_change or w_contact < last_contact:
+            ids = sorted(set(session.execute(union(
+                select(col(StageChange.contact_id)).where(col(StageChange.id) > w_change - OVERLAP),
+                select(col(Contact.id)).where(col(Contact.id) > w_contact - OVERLAP))).scalars()))
+            for part in chunks(ids, 5000):
+                _rebuild(session, stage_ids, part)
+            done = len(ids)
+        last_change, last_evidence, last_mark = sends.refresh(session, w_change, w_evidence, w_mark, OVERLAP)
     session.execute(update(PathState).where(col(PathState.id) == 1).values(
-        stages=order, change_id=last_change, contact_id=last_contact))
+        stages=order, change_id=last_change, contact_id=last_contact, evidence_id=last_evidence, mark_id=last_mark))
     return done
+
+
+def _last(session: Session) -> tuple[int, int, int, int]:
+    """The newest stage change, contact, evidence and touch mark (0: none)."""
+    return tuple(session.execute(select(func.max(c))).scalar_one() or 0  # type: ignore[return-value]
+                 for c in (col(StageChange.id), col(Contact.id), col(Evidence.id), col(TouchMark.id)))
 
 
 def refreshed(session: Session, stage_ids: list[str]) -> bool:

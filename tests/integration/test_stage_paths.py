@@ -5,17 +5,18 @@ SQLite and PostgreSQL. Stages: aware 0, interested 1, evaluating 2, deciding 3, 
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import astuple
+from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
-from outreach.analytics import funnel, paths
+from outreach.analytics import activity, funnel, paths, sends
 from outreach.analytics.model import ConversionRow, Filters, VelocityRow
 from outreach.db import session_scope
 from outreach.engine import Engine
-from outreach.models import Contact, StageChange, StagePath
+from outreach.models import Contact, Evidence, StageChange, StagePath, Touch, TouchMark, TouchStatus
 from tests.support import at
 from tests.support.report_data import REP2, seed_report
 
@@ -95,3 +96,76 @@ def test_another_order_of_stages_rebuilds_every_path(engine: Engine) -> None:
         f = Filters(date(2026, 11, 1), date(2026, 11, 10))
         assert paths.moves(s, STAGES[:4], f) == funnel.moves(s, STAGES[:4], f, funnel.timeline(
             STAGES[:4], None, active_since=f.start))
+
+
+def sent(s: Session, f: Filters, kept: bool) -> list[tuple[object, ...]]:
+    within = timedelta(days=14)
+    return sorted(astuple(x) for x in (sends.sent_touches(s, f, within) if kept else
+                                       activity.sent_touches(s, f, within)))
+
+
+def test_sent_touches_kept_through_an_answer_a_send_and_a_correction(engine: Engine,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "OVERLAP", 0)
+    period = Filters(date(2026, 11, 1), date(2026, 11, 10))
+    with session_scope(engine.db) as s:
+        ids = seed_report(s)
+        paths.refresh(s, STAGES)
+    with session_scope(engine.db) as s:
+        # (rule, step, interaction, channel, sent, answered, advanced, opted out): test_report's figures
+        assert sent(s, period, kept=True) == [
+            ("playbook:aware", "welcome", "nurture", "email", 2, 1, 1, 1),
+            ("playbook:interested", "check-in", "routine", "sms", 1, 1, 0, 0),
+            ("trigger:pricing-follow-up", "pricing-follow-up", "routine", "email", 1, 0, 1, 0)]
+        for f in PERIODS:
+            assert sent(s, f, kept=True) == sent(s, f, kept=False), f
+    with session_scope(engine.db) as s:
+        t7, t6 = (s.execute(select(Touch).where(col(Touch.contact_id) == ids[c], col(Touch.step) == step)).scalar_one()
+                  for c, step in (("A", "pricing-follow-up"), ("C", "check-in")))
+        # T7 is answered; T6 (C's check-in, waiting for approval) goes out on 11-09, as the dispatcher sends:
+        # an UPDATE the triggers see; C is proven interested on 11-08, 5 days after T2 (its welcome)
+        s.execute(update(Touch).where(col(Touch.id) == t6.id).values(status=TouchStatus.SENT,
+                                                                        sent_at=at("2026-11-09 12:00")))
+        paths.refresh(s, STAGES)  # the send alone: only the triggers' mark says T6 changed
+        assert ("playbook:interested", "check-in", "routine", "email", 1, 0, 0, 0) in sent(s, period, kept=True)
+        s.add(Evidence(contact_id=ids["A"], type="email.replied", occurred_at=at("2026-11-04 09:00"), touch_id=t7.id))
+        s.add(StageChange(contact_id=ids["C"], from_stage="aware", to_stage="interested", at=at("2026-11-08 10:00")))
+        s.flush()
+        paths.refresh(s, STAGES)
+    with session_scope(engine.db) as s:
+        assert sent(s, period, kept=True) == [
+            ("playbook:aware", "welcome", "nurture", "email", 2, 1, 2, 1),
+            ("playbook:interested", "check-in", "routine", "email", 1, 0, 0, 0),
+            ("playbook:interested", "check-in", "routine", "sms", 1, 1, 0, 0),
+            ("trigger:pricing-follow-up", "pricing-follow-up", "routine", "email", 1, 1, 1, 0)]
+        for f in PERIODS:
+            assert sent(s, f, kept=True) == sent(s, f, kept=False), f
+        assert s.execute(select(func.count()).select_from(TouchMark)).scalar_one() == 1  # read and cleared but the last
+
+
+def test_delivery_events_kept_per_day(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(paths, "OVERLAP", 0)
+    period = Filters(date(2026, 11, 1), date(2026, 11, 10))
+    zero = {"delivered": 0, "bounced": 0, "complained": 0, "unsubscribed": 0, "opted_out": 0}
+    with session_scope(engine.db) as s:
+        ids = seed_report(s)
+        paths.refresh(s, STAGES)
+    with session_scope(engine.db) as s:
+        # test_report's hand-worked weeks (2026-11-01 is a Sunday: its week began on Monday 10-26)
+        assert sends.deliverability(s, period) == [
+            {"week": "2026-10-26", "channel": "email", **zero, "delivered": 1},
+            {"week": "2026-11-02", "channel": "email", **zero, "bounced": 1, "unsubscribed": 1},
+            {"week": "2026-11-02", "channel": "sms", **zero, "delivered": 1}]
+        # a complaint on 11-09 (the week of 11-09) and a delivery on 11-01, arriving late
+        s.add(Evidence(contact_id=ids["A"], type="email.complained", occurred_at=at("2026-11-09 08:00")))
+        s.add(Evidence(contact_id=ids["C"], type="email.delivered", occurred_at=at("2026-11-01 23:59:59")))
+        s.flush()
+        paths.refresh(s, STAGES)
+    with session_scope(engine.db) as s:
+        assert sends.deliverability(s, period) == [
+            {"week": "2026-10-26", "channel": "email", **zero, "delivered": 2},
+            {"week": "2026-11-02", "channel": "email", **zero, "bounced": 1, "unsubscribed": 1},
+            {"week": "2026-11-02", "channel": "sms", **zero, "delivered": 1},
+            {"week": "2026-11-09", "channel": "email", **zero, "complained": 1}]
+        for f in PERIODS:
+            assert sends.deliverability(s, f) == activity.deliverability(s, f), f
