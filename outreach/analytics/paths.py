@@ -50,16 +50,13 @@ FlowKey = tuple[str, int, int, str, bool]
 StayKey = tuple[str, int, int]
 
 
-def refresh(session: Session, stage_ids: list[str]) -> int:
+def refresh(session: Session, stage_ids: list[str], checked: bool = False) -> int:
     """Bring the kept paths, the sent touches and their counts up to date; returns how many contacts'
     paths were rebuilt. One refresher at a time: the PathState row is locked (a write lock on SQLite)
-    before anything is read."""
+    before anything is read. `checked`: the caller has seen there is something new (its first statement
+    is then the lock)."""
     order = ",".join(stage_ids)
-    last = _last(session)
-    state = session.execute(select(col(PathState.stages), col(PathState.change_id), col(PathState.contact_id),
-                                   col(PathState.evidence_id), col(PathState.mark_id))
-                            .where(col(PathState.id) == 1)).first()
-    if state is not None and state[0] == order and all(w >= m for w, m in zip(state[1:], last, strict=True)):
+    if not checked and not stale(session, stage_ids):
         return 0
     insert_ignore(session, table_of(PathState), [{"id": 1, "stages": "", "change_id": 0, "contact_id": 0,
                                                    "evidence_id": 0, "mark_id": 0, "refreshed_at": utcnow()}], ["id"])
@@ -96,16 +93,44 @@ def _last(session: Session) -> tuple[int, int, int, int]:
                  for c in (col(StageChange.id), col(Contact.id), col(Evidence.id), col(TouchMark.id)))
 
 
+def stale(session: Session, stage_ids: list[str]) -> bool:
+    """Whether anything was added since the last refresh (or the stages' order changed)."""
+    state = session.execute(select(col(PathState.stages), col(PathState.change_id), col(PathState.contact_id),
+                                   col(PathState.evidence_id), col(PathState.mark_id))
+                            .where(col(PathState.id) == 1)).first()
+    return state is None or state[0] != ",".join(stage_ids) or any(
+        w < m for w, m in zip(state[1:], _last(session), strict=True))
+
+
 def refreshed(session: Session, stage_ids: list[str]) -> bool:
-    """refresh, for a reader: True when the kept paths are up to date. If another writer holds the
-    database (SQLite), False, and the caller counts from the stage changes instead."""
+    """refresh, for a reader: True when the kept paths are up to date. If the database is busy (another
+    writer holds SQLite), False, and the caller counts from the stage changes instead.
+
+    A session with nothing begun yet refreshes in a transaction of its own, committed: on SQLite the
+    check's read must end before the write, or a writer committing in between makes the write (and
+    every later one in that transaction) fail rather than wait. Inside a caller's transaction, a savepoint."""
+    if session.in_transaction():
+        try:
+            with session.begin_nested():
+                refresh(session, stage_ids)
+            return True
+        except OperationalError:
+            return _busy()
     try:
-        with session.begin_nested():
-            refresh(session, stage_ids)
+        needed = stale(session, stage_ids)
+        session.rollback()
+        if needed:
+            refresh(session, stage_ids, checked=True)
+            session.commit()
         return True
     except OperationalError:
-        log.warning("the kept stage paths could not be refreshed now (the database is busy): counted afresh")
-        return False
+        session.rollback()
+        return _busy()
+
+
+def _busy() -> bool:
+    log.warning("the kept stage paths could not be refreshed now (the database is busy): counted afresh")
+    return False
 
 
 def _rebuild(session: Session, stage_ids: list[str], ids: Sequence[int] | None) -> None:
