@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, Subquery, and_, case, delete, func, insert, literal, select, union, update
+from sqlalchemy import Select, Subquery, and_, case, delete, func, insert, literal, select, text, union, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
@@ -72,6 +72,8 @@ def refresh(session: Session, stage_ids: list[str], checked: bool = False) -> in
         _rebuild(session, stage_ids, None)
         sends.rebuild_all(session)
         session.execute(delete(TouchMark).where(col(TouchMark.id) < last_mark))  # the newest stays: see sends
+        for name in ("stagepath", "senttouch"):  # the planner's statistics: an owner's paths by contact, not by time
+            session.execute(text(f"ANALYZE {name}"))
         done = last_contact
     else:
         if w_change < last_change or w_contact < last_contact:
