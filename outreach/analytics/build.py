@@ -46,7 +46,7 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
     # from the paths of the contacts that moved or came in since it began
     conversion, velocity = paths.moves(session, stage_ids, f, where) if kept_paths else funnel.moves(
         session, stage_ids, f, funnel.timeline(stage_ids, f.owner, active_since=f.start, where=where))
-    sent = sends.sent_touches(session, f, advance_within) if kept_paths and sends.kept_answers(f, advance_within) \
+    sent = sends.sent_touches(session, f, advance_within) if kept_paths and sends.kept_answers(advance_within) \
         else activity.sent_touches(session, f, advance_within)
     history = funnel.history_rows(stage_ids, per_day)
     return {
@@ -65,7 +65,7 @@ def sent_touches(session: Session, rules: Ruleset, f: Filters, advance_within: t
                  ) -> list[Sent]:
     """The period's sent touches as the steps and channels widgets group them: from the kept counts when
     they answer the filters, else counted from the touches."""
-    if sends.kept_answers(f, advance_within) and paths.refreshed(session, rules.stage_ids):
+    if sends.kept_answers(advance_within) and paths.refreshed(session, rules.stage_ids):
         return sends.sent_touches(session, f, advance_within)
     return activity.sent_touches(session, f, advance_within)
 

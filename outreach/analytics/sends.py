@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, cast, delete, exists, func, insert, select, union
+from sqlalchemy import Integer, Select, case, cast, delete, exists, func, insert, literal, select, union
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -25,10 +25,22 @@ from sqlmodel import Session, col
 
 from outreach.analytics.activity import DELIVERY, OPT_OUTS, Sent
 from outreach.analytics.model import DeliverabilityRow, Filters
+from outreach.analytics.scope import contact_where, touch_where
 from outreach.analytics.sql import dialect, hours_between, utc_day
 from outreach.batch_loads import chunks
 from outreach.evidence import RESPONSES
-from outreach.models import EventDay, Evidence, SentDay, SentTouch, StageChange, Touch, TouchMark, TouchStatus, table_of
+from outreach.models import (
+    Contact,
+    EventDay,
+    Evidence,
+    SentDay,
+    SentTouch,
+    StageChange,
+    Touch,
+    TouchMark,
+    TouchStatus,
+    table_of,
+)
 
 MAX_HOURS = 92 * 24  # a stage change later than this after a touch is not kept as its advance
 KEYS = ["day", "rule", "step", "interaction", "channel", "responded", "opted_out", "advance_h"]
@@ -140,23 +152,29 @@ def _key(values: Sequence[Any]) -> Key:
     return (day, rule, step, interaction, channel, bool(responded), bool(opted), int(adv))
 
 
-def kept_answers(f: Filters, advance_within: timedelta) -> bool:
-    """Whether SentDay answers these filters: over everybody, and a whole number of hours within 92 days."""
+def kept_answers(advance_within: timedelta) -> bool:
+    """Whether SentTouch answers for this setting: a whole number of hours within 92 days."""
     hours = advance_within.total_seconds() / 3600
-    return not (f.owner or f.narrowed) and hours == int(hours) and 0 < hours <= MAX_HOURS
+    return hours == int(hours) and 0 < hours <= MAX_HOURS
 
 
 def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> list[Sent]:
-    """activity.sent_touches over everybody, from SentDay: the period's days, grouped."""
+    """activity.sent_touches from the kept counts: over everybody from SentDay, the period's days grouped;
+    narrowed, from the SentTouch rows of the touches the filters keep (joined by touch and contact)."""
     within = int(advance_within.total_seconds() // 3600)
-    d = DAY.c
-    adv = case(((d.advance_h >= 0) & (d.advance_h <= within), d.n), else_=0)
+    narrowed = bool(f.owner or f.narrowed)
+    d = SENT.c if narrowed else DAY.c
+    n = literal(1) if narrowed else DAY.c.n
+    adv = case(((d.advance_h >= 0) & (d.advance_h <= within), n), else_=0)
     keys = (d.rule, d.step, d.interaction, d.channel)
-    return [Sent(rule, step, interaction, channel, int(n), int(resp or 0), int(a or 0), int(opt or 0))
-            for rule, step, interaction, channel, n, resp, a, opt in session.execute(
-                select(*keys, func.sum(d.n), func.sum(case((d.responded, d.n), else_=0)), func.sum(adv),
-                       func.sum(case((d.opted_out, d.n), else_=0))).where(
-                    d.day >= f.since.isoformat(), d.day <= f.until.isoformat()).group_by(*keys))]
+    query = select(*keys, func.sum(n), func.sum(case((d.responded, n), else_=0)), func.sum(adv),
+                   func.sum(case((d.opted_out, n), else_=0))).where(
+        d.day >= f.since.isoformat(), d.day <= f.until.isoformat()).group_by(*keys)
+    if narrowed:
+        query = query.join(Touch, col(Touch.id) == SENT.c.touch_id).join(
+            Contact, col(Contact.id) == col(Touch.contact_id)).where(*touch_where(f), *contact_where(f, touched=False))
+    return [Sent(rule, step, interaction, channel, int(total), int(resp or 0), int(a or 0), int(opt or 0))
+            for rule, step, interaction, channel, total, resp, a, opt in session.execute(query)]
 
 
 def deliverability(session: Session, f: Filters) -> list[DeliverabilityRow]:
