@@ -247,8 +247,8 @@ def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int) -> I
     done.touch()
 
 
-def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[int], rebuilt: bool
-        ) -> list[dict[str, Any]]:
+def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[int], rebuilt: bool,
+        reuse: bool = False) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def report(what: str, seconds: float, floor: float) -> None:
@@ -266,9 +266,10 @@ def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[
             return out
         rules = engine.project.rules
         stages = rules.stage_ids
-        with session_scope(engine.db) as s:  # a database from before the paths were kept: built once
-            for table in ("stagepath", "stageflow", "stagestay", "pathstate", "senttouch", "sentday", "eventday"):
-                s.execute(text(f"DELETE FROM {table}"))
+        if not reuse:
+            with session_scope(engine.db) as s:  # as a database from before the counts were kept: built once
+                for table in ("stagepath", "stageflow", "stagestay", "pathstate", "senttouch", "sentday", "eventday"):
+                    s.execute(text(f"DELETE FROM {table}"))
         with session_scope(engine.db) as s:
             built, backfill = timed(lambda: paths.refresh(s, stages))
         line(f"{kind} kept counts backfill", seconds=backfill, contacts=built)
@@ -308,6 +309,8 @@ def main() -> None:
     p.add_argument("--only-pg", action="store_true", help="PostgreSQL only")
     p.add_argument("--rebuilt", action="store_true",
                    help="also time conversion, velocity and history rebuilt from the stage changes (slow at 1,000,000)")
+    p.add_argument("--reuse-kept", action="store_true",
+                   help="with --keep: keep the kept counts of the last run (no backfill timed)")
     p.add_argument("--seed-only", action="store_true", help="build the databases (with --keep) and stop")
     p.add_argument("--days", default="30,365", help="the periods to time, in days (default 30,365)")
     args = p.parse_args()
@@ -318,7 +321,7 @@ def main() -> None:
         if args.only_pg and kind != "postgresql":
             continue
         rows += run(kind, n, ev, args.runs or (1 if args.quick else 3), args.keep,
-                    [0] if args.seed_only else [int(d) for d in args.days.split(",")], args.rebuilt)
+                    [0] if args.seed_only else [int(d) for d in args.days.split(",")], args.rebuilt, args.reuse_kept)
     summary("report", rows)
 
 
