@@ -136,7 +136,7 @@ def history_rows(stage_ids: list[str], per_day: dict[str, list[int]]) -> list[Hi
     return [{"date": d, "stage": s, "count": per_day[d][i]} for d in sorted(per_day) for i, s in enumerate(stage_ids)]
 
 
-def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
+def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery, by_time: bool = True
           ) -> tuple[list[ConversionRow], list[VelocityRow]]:
     """Conversion and velocity from one pass over the paths.
 
@@ -144,7 +144,9 @@ def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
     its end (a contact that skips the next stage still advanced; one that skipped this stage never
     entered it, and one that went through it in the instant it reached the next never stood there).
     Velocity: the days spent in each stage by the contacts who left it in the period, median and 80th
-    percentile, kept to the hour (a histogram per stage comes back, not one row per contact)."""
+    percentile, kept to the hour (a histogram per stage comes back, not one row per contact). `by_time=False`
+    leaves out the condition on the times, for paths already narrowed to a few contacts (SQLite would
+    otherwise read a year of every contact's paths by time and drop all but those contacts')."""
     entered_in = and_(tl.c.t >= f.start, tl.c.t < f.end)
     left_in = and_(tl.c.t_next >= f.start, tl.c.t_next < f.end, tl.c.t_next > tl.c.t)
     entered = case((entered_in, case((tl.c.t_next == tl.c.t, 0), else_=1)), else_=0)
@@ -152,9 +154,10 @@ def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
     hours = case((left_in, whole_hours(tl.c.t, tl.c.t_next, dialect(session))), else_=None)
     got: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     hist: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for idx, ent, adv, h, n in session.execute(
-            select(tl.c.idx, entered.label("e"), advanced.label("a"), hours.label("h"), func.count())
-            .where(or_(entered_in, left_in)).group_by(tl.c.idx, entered, advanced, hours)):
+    query = select(tl.c.idx, entered.label("e"), advanced.label("a"), hours.label("h"), func.count())
+    if by_time:  # only narrows: a path outside the period counts nothing. Without it, the contacts lead
+        query = query.where(or_(entered_in, left_in))
+    for idx, ent, adv, h, n in session.execute(query.group_by(tl.c.idx, entered, advanced, hours)):
         got[idx][0] += ent * n
         got[idx][1] += adv * n
         if h is not None:

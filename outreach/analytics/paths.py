@@ -225,8 +225,7 @@ def moves(session: Session, stage_ids: list[str], f: Filters, where: Sequence[Co
     """funnel.moves from the kept paths: over everybody from StageFlow and StageStay (a few rows per
     day of the period); narrowed, from the paths of the contacts kept, found by their times."""
     if f.owner is not None or where:
-        tl = timeline(f.owner, where)
-        return funnel.moves(session, stage_ids, f, tl)
+        return funnel.moves(session, stage_ids, f, timeline(f.owner, where), by_time=False)
     first, last = f.since.isoformat(), f.until.isoformat()
     fl = FLOW.c
     went_in = case((fl.same, 0), else_=fl.n)
