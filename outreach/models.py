@@ -303,6 +303,119 @@ class StageSnapshot(SQLModel, table=True):
     owner: str = ""  # the owning rep's email; "" for contacts nobody owns
     stage: str
     count: int
+class StagePath(SQLModel, table=True):
+    """Each contact's path through the stages, kept by outreach.analytics.paths from the stage changes
+    (one row per stage reached, in the rules' order of PathState.stages): when they first reached it or
+    a later one (t), the stage before it (prev), and when they first got beyond it (t_next, NULL while
+    there). The dashboards' conversion, velocity and history read it instead of rebuilding paths."""
+
+    __table_args__ = (Index("ix_stagepath_t", "t"), Index("ix_stagepath_t_next", "t_next"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(index=True)  # no FK: rebuilt from Contact and StageChange, never the other way
+    idx: int
+    prev: int | None = None
+    t: datetime
+    t_next: datetime | None = None
+
+
+class StageFlow(SQLModel, table=True):
+    """StagePath counted per stage reached, the stage before it, the UTC day it was reached and the day
+    it was left ("" while still there), and whether it was left in the same instant: conversion and
+    the history over everybody read a few rows per day from it."""
+
+    __table_args__ = (UniqueConstraint("day_in", "idx", "prev", "day_out", "same", name="uq_stageflow_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day_in: str  # YYYY-MM-DD
+    idx: int
+    prev: int  # -1: none (the stage the contact came in on)
+    day_out: str  # YYYY-MM-DD, "" while still there
+    same: bool  # left in the instant it was reached: never stood there
+    n: int
+
+
+class StageStay(SQLModel, table=True):
+    """StagePath's stays that ended (left later than reached), per stage, UTC day left and whole hours
+    spent: velocity over everybody is a histogram read from it."""
+
+    __table_args__ = (UniqueConstraint("day_out", "idx", "hours", name="uq_stagestay_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day_out: str  # YYYY-MM-DD
+    idx: int
+    hours: int
+    n: int
+
+
+class PathState(SQLModel, table=True):
+    """How far StagePath is kept (one row): the stage order it was built for, and the last stage change
+    and contact counted (later ones are counted on the next refresh)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    stages: str = ""  # the rules' stage ids, comma-joined: another order rebuilds everything
+    change_id: int = 0
+    contact_id: int = 0
+    evidence_id: int = 0  # SentTouch: the last evidence counted
+    mark_id: int = 0  # SentTouch: the last TouchMark counted
+    refreshed_at: datetime = Field(default_factory=utcnow)
+
+
+class TouchMark(SQLModel, table=True):
+    """A touch that was sent, or stopped being sent, or changed while sent: written by database triggers
+    on touch (migration 0012_i15), so no write path has to remember it; SentTouch's refresh reads and
+    clears them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    touch_id: int
+
+
+class SentTouch(SQLModel, table=True):
+    """What each sent touch brought (outreach.analytics.sends), kept from the touches, their evidence
+    and the contact's stage changes: answered, opted out, and the whole hours until the contact's next
+    stage change (-1: none within 92 days)."""
+
+    touch_id: int = Field(primary_key=True)
+    day: str  # the UTC day it was sent, YYYY-MM-DD
+    rule: str
+    step: str
+    interaction: str
+    channel: str
+    responded: bool
+    opted_out: bool
+    advance_h: int
+
+
+class SentDay(SQLModel, table=True):
+    """SentTouch counted per UTC day and what the steps and channels widgets group by."""
+
+    __table_args__ = (UniqueConstraint("day", "rule", "step", "interaction", "channel", "responded", "opted_out",
+                                       "advance_h", name="uq_sentday_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str
+    rule: str
+    step: str
+    interaction: str
+    channel: str
+    responded: bool
+    opted_out: bool
+    advance_h: int
+    n: int
+
+
+class EventDay(SQLModel, table=True):
+    """The providers' delivery events (delivered, bounced, complained, unsubscribed, opted out) per UTC
+    day and type, kept by outreach.analytics.sends: the deliverability widget over everybody reads it."""
+
+    __table_args__ = (UniqueConstraint("day", "type", name="uq_eventday_day_type"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: str  # YYYY-MM-DD
+    type: str
+    n: int
+
+
 class SavedDashboard(SQLModel, table=True):
     """A person's own dashboard: the widgets they picked, in their order, and the filters they saved.
     Anyone signed in to the project can open it by its link (a rep still sees only their own contacts)."""

@@ -10,7 +10,7 @@ reached, t_k and the time they left for a later stage; every widget groups that.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -27,14 +27,16 @@ from outreach.models import Contact, StageChange
 
 
 def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | None = None,
-             where: Sequence[ColumnElement[bool]] = ()) -> Subquery:
+             where: Sequence[ColumnElement[bool]] = (), ids: Sequence[int] | None = None) -> Subquery:
     """(cid, owner, idx, prev, t, t_next): per contact and stage index it reached, when it first got
     there or beyond (t), the stage it came from (prev) and when it first got beyond it (t_next, NULL
     while it is still there). `where`: further conditions on Contact (the report's filters).
     With `active_since`, only the contacts created or moved since then
-    (each with its whole path): every t or t_next from then on is one of theirs."""
-    first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).group_by(
-        col(StageChange.contact_id)).subquery()
+    (each with its whole path): every t or t_next from then on is one of theirs. With `ids`, only
+    those contacts (read by their ids, not from every stage change)."""
+    mine = [col(StageChange.contact_id).in_(ids)] if ids is not None else []
+    first = select(col(StageChange.contact_id).label("cid"), func.min(col(StageChange.id)).label("fid")).where(
+        *mine).group_by(col(StageChange.contact_id)).subquery()
     sc0 = aliased(StageChange)
     # the stage a contact came in on: the one its first change left, or where it still is
     came_in: Select[*tuple[Any, ...]] = (
@@ -52,6 +54,9 @@ def timeline(stage_ids: list[str], owner: str | None, active_since: datetime | N
     if where:
         came_in = came_in.where(*where)
         moved = moved.where(*where)
+    if ids is not None:
+        came_in = came_in.where(col(Contact.id).in_(ids))
+        moved = moved.where(*mine)
     if active_since is not None:
         active: CompoundSelect[*tuple[Any, ...]] = union(
             select(col(StageChange.contact_id)).where(col(StageChange.at) >= active_since),
@@ -79,12 +84,18 @@ def daily_counts(session: Session, n_stages: int, tl: Subquery, days: list[date]
     per day and stage come back, whatever the number of contacts."""
     day = utc_day(tl.c.t, dialect(session))
     owner = func.coalesce(tl.c.owner, "") if by_owner else literal("")
+    rows = session.execute(select(day.label("d"), owner.label("o"), tl.c.idx, tl.c.prev, func.count()).group_by(
+        day, owner, tl.c.idx, tl.c.prev))
+    return counts_from_moves(((d, o, idx, prev, n) for d, o, idx, prev, n in rows), n_stages, days, by_owner)
+
+
+def counts_from_moves(rows: Iterable[tuple[str, str, int, int | None, int]], n_stages: int, days: list[date],
+                      by_owner: bool = False) -> dict[tuple[str, str], list[int]]:
+    """daily_counts from its grouped rows (day, owner, stage reached, stage left or None, contacts)."""
     last = days[-1].isoformat()
     deltas: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0] * n_stages))
     # one pass: each row arrives at idx and leaves prev (if any) on day d
-    for d, o, idx, prev, n in session.execute(
-            select(day.label("d"), owner.label("o"), tl.c.idx, tl.c.prev, func.count()).group_by(
-                day, owner, tl.c.idx, tl.c.prev)):
+    for d, o, idx, prev, n in rows:
         if d <= last:
             deltas[d][o][idx] += n
             if prev is not None:
@@ -125,7 +136,7 @@ def history_rows(stage_ids: list[str], per_day: dict[str, list[int]]) -> list[Hi
     return [{"date": d, "stage": s, "count": per_day[d][i]} for d in sorted(per_day) for i, s in enumerate(stage_ids)]
 
 
-def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
+def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery, by_time: bool = True
           ) -> tuple[list[ConversionRow], list[VelocityRow]]:
     """Conversion and velocity from one pass over the paths.
 
@@ -133,7 +144,9 @@ def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
     its end (a contact that skips the next stage still advanced; one that skipped this stage never
     entered it, and one that went through it in the instant it reached the next never stood there).
     Velocity: the days spent in each stage by the contacts who left it in the period, median and 80th
-    percentile, kept to the hour (a histogram per stage comes back, not one row per contact)."""
+    percentile, kept to the hour (a histogram per stage comes back, not one row per contact). `by_time=False`
+    leaves out the condition on the times, for paths already narrowed to a few contacts (SQLite would
+    otherwise read a year of every contact's paths by time and drop all but those contacts')."""
     entered_in = and_(tl.c.t >= f.start, tl.c.t < f.end)
     left_in = and_(tl.c.t_next >= f.start, tl.c.t_next < f.end, tl.c.t_next > tl.c.t)
     entered = case((entered_in, case((tl.c.t_next == tl.c.t, 0), else_=1)), else_=0)
@@ -141,13 +154,21 @@ def moves(session: Session, stage_ids: list[str], f: Filters, tl: Subquery
     hours = case((left_in, whole_hours(tl.c.t, tl.c.t_next, dialect(session))), else_=None)
     got: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     hist: dict[int, list[tuple[float, int]]] = defaultdict(list)
-    for idx, ent, adv, h, n in session.execute(
-            select(tl.c.idx, entered.label("e"), advanced.label("a"), hours.label("h"), func.count())
-            .where(or_(entered_in, left_in)).group_by(tl.c.idx, entered, advanced, hours)):
+    query = select(tl.c.idx, entered.label("e"), advanced.label("a"), hours.label("h"), func.count())
+    if by_time:  # only narrows: a path outside the period counts nothing. Without it, the contacts lead
+        query = query.where(or_(entered_in, left_in))
+    for idx, ent, adv, h, n in session.execute(query.group_by(tl.c.idx, entered, advanced, hours)):
         got[idx][0] += ent * n
         got[idx][1] += adv * n
         if h is not None:
             hist[idx].append((float(h) / 24, int(n)))
+    return rates(stage_ids, got, hist)
+
+
+def rates(stage_ids: list[str], got: dict[int, list[int]], hist: dict[int, list[tuple[float, int]]]
+          ) -> tuple[list[ConversionRow], list[VelocityRow]]:
+    """Conversion and velocity rows from the counts per stage index: got[idx] = [entered, advanced],
+    hist[idx] = [(days spent, contacts), ...] of those who left it."""
     conversion: list[ConversionRow] = []
     for i in range(len(stage_ids) - 1):
         went_in, went_on = got.get(i, [0, 0])

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from outreach.analytics import paths
 from outreach.analytics.funnel import daily_counts, timeline
 from outreach.analytics.model import Filters
 from outreach.batch_loads import insert_ignore
@@ -29,7 +30,9 @@ def _end_of(day: date) -> datetime:
 
 def take_snapshots(session: Session, stage_ids: list[str], now: datetime) -> tuple[int, int]:
     """Keep every finished UTC day not kept yet; returns (days taken live, days reconstructed).
-    Idempotent: a day already kept (by this or another worker) is left as it is."""
+    Idempotent: a day already kept (by this or another worker) is left as it is. The kept stage paths
+    are brought up to date first (every 10 minutes, so a report finds little to count)."""
+    kept_paths = paths.refreshed(session, stage_ids)
     yesterday = now.astimezone(UTC).date() - timedelta(days=1)
     last = session.execute(select(func.max(col(SnapshotDay.day)))).scalar_one()
     if last is not None and last >= yesterday.isoformat():
@@ -45,7 +48,9 @@ def take_snapshots(session: Session, stage_ids: list[str], now: datetime) -> tup
     rows: list[dict[str, object]] = []
     days: list[dict[str, object]] = []
     if rebuild:
-        counts = daily_counts(session, len(stage_ids), timeline(stage_ids, None), rebuild, by_owner=True)
+        counts = paths.daily_counts(session, len(stage_ids), None, [], rebuild, by_owner=True) \
+            if kept_paths else \
+            daily_counts(session, len(stage_ids), timeline(stage_ids, None), rebuild, by_owner=True)
         rows += [{"day": d, "owner": o, "stage": stage_ids[i], "count": n}
                  for (d, o), c in counts.items() for i, n in enumerate(c) if n]
         days += [{"day": d.isoformat(), "reconstructed": True, "taken_at": now} for d in rebuild]

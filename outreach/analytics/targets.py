@@ -13,7 +13,7 @@ from sqlalchemy import or_, select, update
 from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider
-from outreach.analytics import activity, funnel
+from outreach.analytics import activity, funnel, paths
 from outreach.analytics.model import Filters
 from outreach.config import Settings
 from outreach.db import rows_changed
@@ -105,8 +105,8 @@ def point(session: Session, rules: Ruleset, t: Target, end: date, min_cases: int
     who = owner or t.contacts_of
     if t.metric == "conversion":
         f = Filters(end - timedelta(days=t.within_days - 1), end, who)
-        conv, _ = funnel.moves(session, rules.stage_ids, f,
-                               funnel.timeline(rules.stage_ids, who, active_since=f.start))
+        conv, _ = paths.moves(session, rules.stage_ids, f) if paths.refreshed(session, rules.stage_ids) else \
+            funnel.moves(session, rules.stage_ids, f, funnel.timeline(rules.stage_ids, who, active_since=f.start))
         row = next((c for c in conv if c["from"] == t.stage), None)
         if row is None or not row["entered"]:
             return Point(end, None, 0, None)

@@ -117,8 +117,7 @@ def report(
     now: NowOpt = None,
 ) -> None:
     """The buying funnel and its history, conversion, days per stage, results per step and channel, the queue."""
-    from outreach.analytics.activity import deliverability
-    from outreach.analytics.build import build_report, check_owner
+    from outreach.analytics.build import build_report, check_owner, deliverability
     from outreach.analytics.model import Filters, narrowing, parse_attr, period
     from outreach.analytics.snapshots import kept_days
     from outreach.analytics.text import render
@@ -136,7 +135,7 @@ def report(
         data = build_report(s, engine.project.rules, filters, settings.advance_within,
                             today=None if now else today)  # --now in the past: no live counts for it
         kept = {} if filters.narrowed else kept_days(s, filters)
-        delivery = deliverability(s, filters) if html is not None else []
+        delivery = deliverability(s, engine.project.rules, filters) if html is not None else []
     if html is not None:
         from outreach.analytics.html import write_html
 

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from outreach.analytics import targets
-from outreach.analytics.activity import deliverability, sent_touches, steps
-from outreach.analytics.build import build_report, check_owner
+from outreach.analytics.activity import steps
+from outreach.analytics.build import build_report, check_owner, deliverability, sent_touches
 from outreach.analytics.csvout import widget_csv
 from outreach.analytics.html import widgets
 from outreach.analytics.model import DeliverabilityRow, Filters, Report, StepRow, narrowing, parse_attr, period
@@ -60,7 +60,7 @@ def _report(engine: Engine, request: Request, user: User, since: str | None, unt
                             today=datetime.now(UTC).date())
         owners = [] if user.role == "rep" else owners_of(s)
         kept = {} if f.narrowed else kept_days(s, f)
-        delivery = deliverability(s, f)
+        delivery = deliverability(s, engine.project.rules, f)
     return f, data, owners, kept, delivery
 
 
@@ -73,7 +73,7 @@ def step_results(engine: Engine, user: User) -> dict[str, StepRow]:
     today = datetime.now(UTC).date()
     f = Filters(today - timedelta(days=STEP_DAYS - 1), today, user.email if user.role == "rep" else None)
     with session_scope(engine.db) as s:
-        sent = sent_touches(s, f, engine.project.settings.report.advance_within)
+        sent = sent_touches(s, engine.project.rules, f, engine.project.settings.report.advance_within)
         rows = steps(s, engine.project.rules, f, sent)
     return {f"{r['rule']}/{r['step']}": r for r in rows}
 

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.analytics import saved
-from outreach.analytics.activity import deliverability
-from outreach.analytics.build import build_report
+from outreach.analytics.build import build_report, deliverability
 from outreach.analytics.html import WIDGETS, widgets
 from outreach.analytics.model import parse_attr
 from outreach.analytics.snapshots import kept_days
@@ -132,7 +131,7 @@ def view(request: Request, dashboard_id: int, user: PageUser, engine: EngineDep)
         s.expunge(d)
         f = saved.filters_of(d, user, datetime.now(UTC).date())
         data = build_report(s, engine.project.rules, f, settings.advance_within, today=datetime.now(UTC).date())
-        delivery = deliverability(s, f) if "deliverability" in d.widgets else []
+        delivery = deliverability(s, engine.project.rules, f) if "deliverability" in d.widgets else []
         kept = {} if f.narrowed else kept_days(s, f)
     query = urlencode({"since": f.since.isoformat(), "until": f.until.isoformat(),
                        **({"owner": f.owner} if f.owner and user.role != "rep" else {}), **f.query()})

@@ -41,3 +41,18 @@ def test_build_save_and_open_a_shared_dashboard(page: Any, browser: Any, live: L
     rep.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")
     shot(rep, "dashboard-shared")
     other.close()
+
+
+def test_a_target_is_drawn_against_its_threshold_week_by_week(page: Any, live: Live) -> None:  # noqa: F811
+    sign_in(page, live, email="admin@example.com")
+    page.goto(f"{live.url}/targets")
+    page.select_option("select[name=metric]", "expired_per_rep_week")
+    page.select_option("select[name=op]", "<=")
+    page.fill("input[name=threshold]", "3")
+    page.locator("#target-form").get_by_role("button", name="Set").click()
+    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")
+    # one point per week (8), and the threshold as a second line at 3 on every week
+    drawn = page.evaluate("(() => { const c = window.outreachCharts[0].data; return [c.labels.length, "
+                          "c.datasets[0].data.length, c.datasets[1].data]; })()")
+    assert drawn == [8, 8, [3] * 8]
+    shot(page, "targets-chart")
