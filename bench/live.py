@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import ROOT
@@ -30,10 +31,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Server:
+    base: str  # http://127.0.0.1:PORT
+    pid: int
+
+    def cpu(self) -> float:
+        """Seconds of CPU the server process has used (user + system, all its threads). On a shared
+        machine this moves much less than wall time: a busy neighbour delays the server, it does not
+        make it work more."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def served(project: Path, settle: float = 2.0) -> Iterator[str]:
-    """`outreach run --project project` on a free port; its base URL once /healthz answers and the
-    start-up jobs have had `settle` seconds. Its log is project/serve.log."""
+def served(project: Path, settle: float = 2.0) -> Iterator[Server]:
+    """`outreach run --project project` on a free port, once /healthz answers and the start-up jobs
+    have had `settle` seconds. Its log is project/serve.log."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     log = (project / "serve.log").open("wb")
@@ -57,7 +71,7 @@ def served(project: Path, settle: float = 2.0) -> Iterator[str]:
                 raise SystemExit("outreach run did not answer /healthz within 120 s")
             time.sleep(0.2)
         time.sleep(settle)
-        yield base
+        yield Server(base, proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -133,8 +133,8 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
         warm = json.dumps(batches(c, 1, 10)[0]).encode().replace(b"bench-0-", b"warm-")
         # signed before the clock starts: signing is the sender's work, not the server's
         signed = [(body, {**sg.sign(key, body), "Content-Type": "application/json"}) for body in [warm, *bodies]]
-        with served(tmp / "proj") as base:
-            client = Client(base)
+        with served(tmp / "proj") as server:
+            client = Client(server.base)
 
             def post(body: bytes, headers: dict[str, str]) -> dict[str, int]:
                 status, answer = client.post(URL, body, headers)
@@ -143,10 +143,12 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
 
             post(*signed[0])  # imports, caches, the connection
             times = []
+            cpu = server.cpu()
             for body, headers in signed[1:]:
                 got, seconds = timed(lambda: post(body, headers))  # noqa: B023 (called at once)
                 assert got["recorded"] == size and not got["unmatched"], got
                 times.append(seconds)
+            cpu = (server.cpu() - cpu) / count
             again, repeat_s = timed(lambda: post(*signed[1]))
             assert again["duplicates"] == size, again
             client.close()
@@ -158,12 +160,14 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
     total = sum(times)
     where = f" ({evidence:,} evidence rows)" if evidence else ""
     line(f"{kind} webhook {size:,} events x{count}{where}", median_ms=batch * 1000, p99_ms=p99 * 1000,
-         events_per_s=rate(size * count, total), floor_ms=floor * 1000, ratio=ratio(batch, floor), contacts=c)
+         events_per_s=rate(size * count, total), server_cpu_ms=cpu * 1000, floor_ms=floor * 1000,
+         ratio=ratio(batch, floor), contacts=c)
     line(f"{kind} webhook repeat (all duplicates)", ms=repeat_s * 1000, ratio=ratio(repeat_s, floor))
     line(f"{kind} verify + parse only (in process)", ms=parse_s * 1000)
     return [{"db": kind, "what": f"webhook batch of {size:,} events{where}", "figure": f"{batch * 1000:,.0f} ms",
              "ratio": ratio(batch, floor),
-             "extra": f"{rate(size * count, total):,.0f} events/s, p99 {p99 * 1000:,.0f} ms"},
+             "extra": f"{rate(size * count, total):,.0f} events/s, p99 {p99 * 1000:,.0f} ms, "
+                      f"server CPU {cpu * 1000:,.0f} ms"},
             {"db": kind, "what": f"webhook batch repeated (duplicates){where}", "figure": f"{repeat_s * 1000:,.0f} ms",
              "ratio": ratio(repeat_s, floor), "extra": ""}]
 
