@@ -87,7 +87,8 @@ class Client:
 
     def __init__(self, base: str) -> None:
         host = base.split("://", 1)[1]
-        self.conn = http.client.HTTPConnection(host, timeout=60)
+        # long: on a 10,000,000-row database one batch took over a minute; the bench should say how long
+        self.conn = http.client.HTTPConnection(host, timeout=900)
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         self.conn.request("POST", path, body, headers)
