@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHES = ["import_contacts", "plan", "dispatch", "webhook", "accounts"]
+BENCHES = ["import_contacts", "plan", "dispatch", "webhook", "twilio_status", "accounts"]
 HERE = Path(__file__).resolve().parent
 SUMMARY = "SUMMARY "
 

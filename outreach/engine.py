@@ -145,13 +145,14 @@ class Engine:
             advanced = refresh_stages(s, rules.accounts, rules.stage_ids, accounts.values(), now,
                                       rule_at=rules.account_rule_at)
         planner = self.planner()
-        planner.fire_triggers(s, result.recorded, now)
+        fired = planner.fire_triggers(s, result.recorded, now)
         moved = {c.contact_id for c in result.stage_changes}
         if advanced and any(step.account_stage for steps in rules.playbooks.values() for step in steps):
             moved.update(member_ids(s, advanced))  # steps for the account's new stage may be due
         if moved:
             planner.plan(s, now, sorted(moved))
-        self.book_meetings(s, result.contact_ids)
+        if fired or moved:  # only a new touch can be an unbooked invite (the plan job retries the rest)
+            self.book_meetings(s, result.contact_ids)
         return result
 
     def record_task(self, touch_id: int, outcome: str, note: str, actor: str, *, owner: str | None = None,

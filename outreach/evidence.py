@@ -84,7 +84,12 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
     if early and lock_message_ids(session, [i.provider_message_id or "" for i in early]):
         # the send may have been recorded while we waited for its lock: look again (see take_unattributed)
         touches.update(_touches_for(session, early))
-    contacts = _contacts_for(session, items)
+    def touch_of(item: NormalizedEvent) -> _Touch | None:
+        return (touches.get(("id", item.touch_id)) or touches.get(("pmid", item.provider_message_id))
+                or touches.get((f"conversation:{item.conversation}", item.phone)))
+
+    # an event with a touch is that touch's contact's: only the others are looked up by address
+    contacts = _contacts_for(session, [i for i in items if not i.contact_id and touch_of(i) is None])
     invitees = _invitees(session, items, touches)
     keys = [i.dedupe_key for i in items if i.dedupe_key]
     seen: set[str] = set()
@@ -96,8 +101,7 @@ def record(session: Session, rules: Ruleset, items: list[NormalizedEvent], now: 
         if item.dedupe_key and item.dedupe_key in seen:
             result.duplicates += 1
             continue
-        touch = (touches.get(("id", item.touch_id)) or touches.get(("pmid", item.provider_message_id))
-                 or touches.get((f"conversation:{item.conversation}", item.phone)))
+        touch = touch_of(item)
         if item.requires_touch:
             why = _unproven(item, touch, invitees)
             if why:
@@ -200,13 +204,14 @@ def _touches_for(session: Session, items: list[NormalizedEvent]) -> dict[tuple[s
     items that continue a conversation, the latest touch sent on that channel to their phone
     ("conversation:<channel>", phone)."""
     ids = sorted({i.touch_id for i in items if i.touch_id})
-    pmids = sorted({i.provider_message_id for i in items if i.provider_message_id})
     out: dict[tuple[str, int | str | None], _Touch] = {}
     cols = (col(Touch.contact_id), col(Touch.id), col(Touch.channel), col(Touch.interaction))
     for part in batch_loads.chunks(ids):
         for cid, tid, ch, inter in session.execute(select(*cols).where(col(Touch.id).in_(part))):
             if tid is not None:
                 out[("id", tid)] = (cid, tid, ch, inter)
+    # the message id is asked only where the touch id found nothing (record looks in that order)
+    pmids = sorted({i.provider_message_id for i in items if i.provider_message_id and ("id", i.touch_id) not in out})
     for i in range(0, len(pmids), 900):
         for cid, tid, ch, inter, pmid in session.execute(
                 select(*cols, col(Touch.provider_message_id)).where(
