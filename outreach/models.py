@@ -76,7 +76,9 @@ class Evidence(SQLModel, table=True):
     """Something the buyer did (or a provider saw), normalized to a dotted event name."""
 
     __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),
-                      Index("ix_evidence_type_at", "type", "occurred_at"))  # the inbox: replies, newest first
+                      Index("ix_evidence_type_at", "type", "occurred_at"),  # the inbox: replies, newest first
+                      # a touch's answers of some kinds (learning's first answer per touch), not its whole history
+                      Index("ix_evidence_touch_type", "touch_id", "type"))
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
@@ -84,7 +86,7 @@ class Evidence(SQLModel, table=True):
     occurred_at: datetime
     recorded_at: datetime = Field(default_factory=utcnow)
     source: str = "api"  # sendgrid, twilio, inbound, api, cli, web, sandbox
-    touch_id: int | None = Field(default=None, index=True)  # no FK: touch -> evidence already
+    touch_id: int | None = None  # no FK: touch -> evidence already
     channel: str | None = None  # the channel of the touch it answers
     interaction: str | None = None
     dedupe_key: str | None = Field(default=None, unique=True)  # provider event id, API id
