@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -49,7 +50,7 @@ def _contact(s: Session, email: str, owner: str | None = None, phone: str | None
 
 
 def _touch(s: Session, contact_id: int, status: str = TouchStatus.PENDING, *, due: datetime = NOW,
-           channel: str | None = "email", reason: str | None = None, **extra: object) -> int:
+           channel: str | None = "email", reason: str | None = None, **extra: Any) -> int:
     t = Touch(contact_id=contact_id, dedupe_key=f"k{contact_id}-{due.isoformat()}-{status}-{channel}-{reason}",
               stage="aware", rule="playbook:aware", step="intro", interaction="intro", content="intro",
               channel=channel, status=status, reason=reason, due_at=due, **extra)
