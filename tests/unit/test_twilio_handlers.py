@@ -5,6 +5,7 @@ debugger (the route answers {"error": <text>})."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -45,8 +46,10 @@ def refusal(exc: pytest.ExceptionInfo[WebhookRejected]) -> tuple[int, str]:
 
 # --- verify: the handlers check Twilio's signature over the URL and the form ---------------------------
 
-@pytest.mark.parametrize("handler", [InboundSmsHandler(TOKEN, None), StatusHandler(TOKEN)])
-def test_a_signed_request_passes_and_anything_else_is_refused(handler: InboundSmsHandler | StatusHandler) -> None:
+@pytest.mark.parametrize("make", [lambda token: InboundSmsHandler(token, None), StatusHandler])
+def test_a_signed_request_passes_and_anything_else_is_refused(
+        make: Callable[[str], InboundSmsHandler | StatusHandler]) -> None:
+    handler = make(TOKEN)
     fields = twilio_form("inbound_reply.form")
     handler.verify(request(fields))
     with pytest.raises(WebhookRejected) as exc:
@@ -199,3 +202,11 @@ def test_the_number_a_status_names_and_the_clock() -> None:
     assert before <= event.occurred_at <= datetime.now(UTC)
     blank = parse_status({"MessageSid": "SM1", "MessageStatus": "sent", "To": " "}, now=WHEN)
     assert blank is not None and blank.phone is None
+    missing = parse_status({"MessageSid": "SM1", "MessageStatus": "sent"}, now=WHEN)
+    assert missing is not None and missing.phone is None
+
+
+def test_twilios_advanced_opt_out_names_the_keyword_in_the_form() -> None:
+    fields = {"MessageSid": "SM1", "From": "+12125550123", "Body": "Arrêt", "OptOutType": "STOP"}
+    (event,) = InboundSmsHandler(TOKEN, None).parse(request(fields))
+    assert (event.type, event.data["keyword"]) == ("sms.opted_out", "stop")
