@@ -5,7 +5,7 @@ rep reads (the CLI and the web app print these texts as they are)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +325,8 @@ def test_times_in_json_are_utc_with_a_z() -> None:
     (NOW + timedelta(days=2), NOW + timedelta(days=3), NOW + timedelta(days=2)),  # the earlier of the two
     (NOW + timedelta(days=4), NOW + timedelta(days=3), NOW + timedelta(days=3)),
     ((NOW + timedelta(days=2)).replace(tzinfo=None), None, NOW + timedelta(days=2)),  # SQLite's naive UTC
+    # a deadline given with another offset keeps its instant (10:00 at +02:00 is 08:00 UTC)
+    ((NOW + timedelta(days=2)).astimezone(timezone(timedelta(hours=2))), None, NOW + timedelta(days=2)),
 ])
 def test_latest_due_is_the_nearer_deadline(approve_by: datetime | None, expires_at: datetime | None,
                                            latest: datetime | None) -> None:
