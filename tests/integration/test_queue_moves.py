@@ -266,10 +266,12 @@ def test_snoozed_touches_leave_the_queue_until_due(db: Engine) -> None:
         asleep = _touch(s, cid, due=NOW + timedelta(days=1), reason=SNOOZED + "ann")
         woken = _touch(s, cid, due=NOW - timedelta(hours=1), reason=SNOOZED + "ann")
         held = _touch(s, cid, due=NOW + timedelta(days=2), reason="waiting: cap reached")
+        ahead = _touch(s, cid, due=NOW + timedelta(hours=3))  # due later, never snoozed: in the queue
+        ends_now = _touch(s, cid, due=NOW, reason=SNOOZED + "bob")  # a snooze ends at its time
     with session_scope(db) as s:
         awake = [t.id for t, _ in list_touches(s, awake_at=NOW)]
         sleeping = [t.id for t, _ in list_touches(s, snoozed_at=NOW)]
-    assert awake == [woken, plain, held]
+    assert awake == [woken, plain, ends_now, ahead, held]
     assert sleeping == [asleep]
 
 
