@@ -370,6 +370,7 @@ def test_an_edit_changes_the_words_and_the_channel(db: Engine) -> None:
         assert (t.subject_override, t.body_override) == ("Hello", None)  # an empty body: back to the template
         assert (t.channel, t.channel_reason, t.channel_fixed) == ("sms", "set by ann@vendor.example", True)
         assert t.updated_at.replace(tzinfo=None) == later.replace(tzinfo=None)
+        assert t.reason is None  # an edit is no snooze: the touch stays in the queue
     with session_scope(db) as s:
         edit(s, tid, later, subject="", channel="email", allowed_channels=("email", "sms"))
     with session_scope(db) as s:
