@@ -311,6 +311,25 @@ def test_touch_json_shapes_per_channel(db: Engine) -> None:
     assert "task" not in by_id[meeting]
 
 
+SPEC_TOUCH = {"id", "status", "reason", "contact", "stage", "rule", "step", "interaction", "channel",
+              "channel_reason", "due_at", "sent_at", "provider_message_id"}
+
+
+def test_touch_json_has_the_specs_fields_with_their_values() -> None:
+    """The SPEC's touch shape (section "JSON shapes"), plus who it goes out from; scripts read these."""
+    t = Touch(id=7, contact_id=1, dedupe_key="k", stage="aware", rule="playbook:aware", step="welcome",
+              interaction="nurture", content="c", channel="email", channel_reason="default order",
+              status="failed", reason="bounced", due_at=NOW, provider_message_id="m7")
+    out = touch_json(t, Contact(id=1, email="a@x.example", external_id="crm-1"), "rep@vendor.example")
+    assert set(out) == SPEC_TOUCH | {"from_email"}
+    assert {k: v for k, v in out.items() if k not in ("due_at", "sent_at")} == {
+        "id": 7, "status": "failed", "reason": "bounced",
+        "contact": {"id": 1, "email": "a@x.example", "external_id": "crm-1"},
+        "stage": "aware", "rule": "playbook:aware", "step": "welcome", "interaction": "nurture",
+        "channel": "email", "channel_reason": "default order", "provider_message_id": "m7",
+        "from_email": "rep@vendor.example"}
+
+
 def test_times_in_json_are_utc_with_a_z() -> None:
     t = Touch(contact_id=1, dedupe_key="k", stage="s", rule="r", step="s", interaction="i", content="c",
               channel="email", due_at=NOW, sent_at=NOW + timedelta(seconds=1))
@@ -371,6 +390,11 @@ def test_an_edit_changes_the_words_and_the_channel(db: Engine) -> None:
         assert (t.channel, t.channel_reason, t.channel_fixed) == ("sms", "set by ann@vendor.example", True)
         assert t.updated_at.replace(tzinfo=None) == later.replace(tzinfo=None)
         assert t.reason is None  # an edit is no snooze: the touch stays in the queue
+    with session_scope(db) as s:
+        edit(s, tid, later, body="Dear Ada")
+    with session_scope(db) as s:
+        assert s.get_one(Touch, tid).body_override == "Dear Ada"
+        edit(s, tid, later, body="")  # and back to the template
     with session_scope(db) as s:
         edit(s, tid, later, subject="", channel="email", allowed_channels=("email", "sms"))
     with session_scope(db) as s:
