@@ -93,7 +93,7 @@ def test_reject_keeps_the_reps_reason_trimmed(db: Engine, given: str, kept: str)
 def test_reject_without_a_reason_is_refused_and_changes_nothing(db: Engine, reason: str | None) -> None:
     with session_scope(db) as s:
         tid = _touch(s, _contact(s, "a@x.example"))
-    with pytest.raises(InvalidInput, match="a rejection needs a reason"), session_scope(db) as s:
+    with pytest.raises(InvalidInput, match=r"^a rejection needs a reason$"), session_scope(db) as s:
         transition(s, "reject", [tid], NOW, reason=reason)
     assert _status(db, tid) == ("pending_approval", None)
 
@@ -135,9 +135,13 @@ def test_one_refused_touch_refuses_the_batch_and_names_only_it(db: Engine) -> No
         cid = _contact(s, "a@x.example")
         ok = _touch(s, cid, due=NOW)
         sent = _touch(s, cid, TouchStatus.SENT, due=NOW + timedelta(hours=1))
+        gone = _touch(s, cid, TouchStatus.REJECTED, due=NOW + timedelta(hours=2))
     with pytest.raises(InvalidTransition) as refused, session_scope(db) as s:
         transition(s, "approve", [ok, sent], NOW)
     assert str(refused.value) == f"cannot approve: {sent} is sent"
+    with pytest.raises(InvalidTransition) as refused, session_scope(db) as s:
+        transition(s, "approve", [sent, ok, gone], NOW)
+    assert str(refused.value) == f"cannot approve: {sent} is sent; {gone} is rejected"  # each named, in order
     assert _status(db, ok) == ("pending_approval", None)
 
 
