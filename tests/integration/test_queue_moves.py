@@ -213,6 +213,8 @@ def test_approve_all_takes_every_pending_message_but_no_task(db: Engine) -> None
     assert [_status(db, t) for t in (email, unchosen, call, social, rejected, bobs)] == [
         ("approved", None), ("approved", None), ("pending_approval", None), ("pending_approval", None),
         ("rejected", "no"), ("pending_approval", None)]
+    with session_scope(db) as s:  # when it was approved: the queue's audit of who did what when
+        assert s.get_one(Touch, email).updated_at.replace(tzinfo=None) == NOW.replace(tzinfo=None)
     with session_scope(db) as s:
         assert approve_all(s, NOW) == 1  # nobody named: everybody's, and only what is still pending
     assert _status(db, bobs)[0] == "approved"
