@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHES = ["import_contacts", "plan", "dispatch", "webhook", "twilio_status", "accounts"]
+BENCHES = ["import_contacts", "plan", "dispatch", "webhook", "twilio_status", "accounts", "learner"]
 HERE = Path(__file__).resolve().parent
 SUMMARY = "SUMMARY "
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 from outreach.engine import Engine
+from outreach.errors import OutreachError
 from outreach.project import Project
 from outreach.reload import watch_rules
 from outreach.scheduler import start_scheduler
@@ -41,7 +44,30 @@ def install_log_redaction() -> None:
         access.addFilter(RedactTokens())
 
 
+def listen(project: Project, port: int | None) -> socket.socket:
+    """The web app's socket, bound before anything else starts. Port 0 (`--port 0` or server.port: 0)
+    takes a free port the system picks; a server.public_url on port 0 then takes that port too, so
+    links and callbacks point here (tests and side-by-side local runs read it from the log line)."""
+    s = project.settings.server
+    wanted = s.port if port is None else port
+    sock = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart may rebind at once, as uvicorn does
+    try:
+        sock.bind((s.host, wanted))
+    except OSError as exc:
+        sock.close()
+        raise OutreachError(f"cannot listen on {s.host}:{wanted}: {exc.strerror}") from None
+    bound = int(sock.getsockname()[1])
+    public = urlsplit(s.public_url)
+    if public.port == 0:
+        host = f"[{public.hostname}]" if ":" in (public.hostname or "") else public.hostname or s.host
+        url = urlunsplit(public._replace(netloc=f"{host}:{bound}"))
+        project.settings = project.settings.model_copy(update={"server": s.model_copy(update={"public_url": url})})
+    return sock
+
+
 def serve(project: Project, *, port: int | None = None, web: bool = True) -> None:
+    sock = listen(project, port) if web else None
     engine = Engine(project)
     # registered before the first claim, beating from its own thread (a long send batch does not stop it)
     heart = Heartbeat(engine.db, engine.worker_id, project.settings.dispatch.worker_timeout)
@@ -54,17 +80,18 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
         # only notes it, so the sends in flight finish below instead of the process dying mid-batch
         signal.signal(sig, lambda *_: stop.set())
     try:
-        if web:
+        if sock is not None:
             # a worker has no web app: FastAPI and the pages are imported only where they are served
             import uvicorn
 
             from outreach.web.app import create_app
 
-            s = project.settings.server
-            log.info("serving on http://%s:%s (webhooks at %s)", s.host, port or s.port, s.public_url)
+            s, bound = project.settings.server, int(sock.getsockname()[1])
+            host = f"[{s.host}]" if ":" in s.host else s.host
+            log.info("serving on http://%s:%d (webhooks at %s)", host, bound, s.public_url)
             # the client's address comes from server.trusted_proxies (web/guards.py), never from
             # uvicorn's own trust in X-Forwarded-For
-            config = uvicorn.Config(create_app(engine), host=s.host, port=port or s.port, log_level="info",
+            config = uvicorn.Config(create_app(engine), host=s.host, port=bound, log_level="info",
                                     proxy_headers=False)
             install_log_redaction()  # after uvicorn.Config, which configures its loggers
             server = uvicorn.Server(config)
@@ -74,7 +101,7 @@ def serve(project: Project, *, port: int | None = None, web: bool = True) -> Non
                 server.should_exit = True
 
             threading.Thread(target=end_serving, name="stop-web", daemon=True).start()
-            server.run()
+            server.run(sockets=[sock])
         else:
             log.info("worker %s running", engine.worker_id)
             stop.wait()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,10 @@ from twilio.request_validator import RequestValidator
 from outreach import db
 from outreach.sandbox.server import Sandbox
 from tests.support import ALWAYS, make_project
+from tests.support.serving import ANY_PORT, start_run
 
 pytestmark = pytest.mark.slow
 SID, TOKEN = "AC" + "1" * 32, "twilio-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Cli:
@@ -52,29 +46,20 @@ class Cli:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Iterator[tuple[Cli, Sandbox, str]]:
-    port = free_port()
     with Sandbox() as sb:
-        root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'e2e.db'}", **{
+        root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'e2e.db'}", **ANY_PORT, **{
             "providers.email": "sendgrid", "providers.sms": "twilio",
             "sendgrid.api_base": sb.url, "twilio.api_base": sb.url, "twilio.account_sid": SID,
-            "server.port": port, "server.public_url": f"http://127.0.0.1:{port}",
             "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
             "policy.caps": {"all": {"day": 20}},
             # the CLI drives the clock here; the server's own scheduler ticks once at start
             "dispatch.poll_every": "1d", "dispatch.plan_every": "1d"})
         env = {**os.environ, "SENDGRID_API_KEY": "SG.e2e", "SENDGRID_WEBHOOK_PUBLIC_KEY": sb.public_key,
                "TWILIO_AUTH_TOKEN": TOKEN}
-        cli = Cli(root, env)
-        server = subprocess.Popen([sys.executable, "-m", "outreach.cli", "run", "--project", str(root)],
-                                  env=env, stdout=(tmp_path / "run.log").open("w"), stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
+        server, base = start_run(root, tmp_path / "run.log", env)
+        # the server took the port it reported; the CLI's sends name it in their links and callbacks
+        cli = Cli(root, {**env, "OUTREACH_SERVER__PUBLIC_URL": base})
         try:
-            for _ in range(100):
-                try:
-                    if httpx.get(f"{base}/healthz").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
             yield cli, sb, base
         finally:
             server.terminate()

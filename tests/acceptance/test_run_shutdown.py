@@ -4,9 +4,7 @@ to turn `uncertain`."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,14 +22,9 @@ from outreach.models import Touch, TouchStatus
 from outreach.project import Project
 from outreach.sandbox.server import Sandbox
 from tests.support import ALWAYS, make_project
+from tests.support.serving import ANY_PORT, start_run
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _count(engine: Engine, status: TouchStatus) -> int:
@@ -40,22 +33,18 @@ def _count(engine: Engine, status: TouchStatus) -> int:
 
 
 def test_sigterm_finishes_the_sends_in_flight(tmp_path: Path) -> None:
-    port = _free_port()
     with Sandbox() as sb:
         root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'run.db'}", **{
             "providers.email": "sendgrid", "sendgrid.api_key": "SG.shutdown", "sendgrid.api_base": sb.url,
             "sendgrid.webhook_public_key": "",
-            "server.port": port, "server.public_url": f"http://127.0.0.1:{port}",
-            "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
+            **ANY_PORT, "policy.send_windows": {"email": ALWAYS, "sms": ALWAYS, "meeting": ALWAYS},
             "dispatch.poll_every": "1s", "dispatch.plan_every": "1h"})
         engine = Engine(Project.open(root))
         subprocess.run([sys.executable, "-m", "outreach.cli", "contacts", "import", str(root / "contacts.csv"),
                         "--project", str(root)], check=False, capture_output=True)
         sb.fail_next(None, count=100, delay=3.0, kind="email")  # every send is accepted, 3 s late
-        env = dict(os.environ)
         log = tmp_path / "run.log"
-        server = subprocess.Popen([sys.executable, "-m", "outreach.cli", "run", "--project", str(root)],
-                                  env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        server, base = start_run(root, log)
         try:
             deadline = time.monotonic() + 60
             while _count(engine, TouchStatus.SENDING) == 0:  # the scheduler's first tick plans and claims
@@ -74,4 +63,4 @@ def test_sigterm_finishes_the_sends_in_flight(tmp_path: Path) -> None:
         assert sent > 0 and len(sb.messages("email")) == sent
         with httpx.Client() as c:  # and the server is really gone
             with pytest.raises(httpx.HTTPError):
-                c.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                c.get(f"{base}/healthz", timeout=1)

@@ -243,12 +243,11 @@ def test_emit_errors_say_what_is_missing() -> None:
 
 def test_an_unreachable_engine_is_502() -> None:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with Sandbox(engine_url=f"http://127.0.0.1:{port}", twilio_token="t") as sb:
-        answer = httpx.post(f"{sb.url}/sandbox/emit/sms", json={"from": "+14155550101", "body": "hi"})
-        assert answer.status_code == 502
-        assert httpx.get(f"{sb.url}/sandbox/emitted").json()[0]["error"]
+        s.bind(("127.0.0.1", 0))  # held, never listening, for the test's length: connections are refused
+        with Sandbox(engine_url=f"http://127.0.0.1:{s.getsockname()[1]}", twilio_token="t") as sb:
+            answer = httpx.post(f"{sb.url}/sandbox/emit/sms", json={"from": "+14155550101", "body": "hi"})
+            assert answer.status_code == 502
+            assert httpx.get(f"{sb.url}/sandbox/emitted").json()[0]["error"]
 
 
 @pytest.mark.parametrize(("script", "problem"), [

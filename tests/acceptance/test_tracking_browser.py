@@ -34,10 +34,11 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A socket on a port the system picks, kept bound until a server listens on it (no probe race)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @pytest.fixture
@@ -55,14 +56,13 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-def serve_engine(engine: Engine, port: int) -> Any:
+def serve_engine(engine: Engine, sock: socket.socket) -> Any:
     import uvicorn
 
     from outreach.web.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
+    server = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning", lifespan="off"))
+    threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     deadline = time.monotonic() + 15
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
@@ -83,8 +83,12 @@ def wait_for(engine: Engine, expected: list[str]) -> list[str]:
 
 
 def test_a_click_then_the_pricing_page_in_a_real_browser(chromium: Any, tmp_path: Path) -> None:
-    port, site_port = free_port(), free_port()
-    engine_url = f"http://127.0.0.1:{port}"
+    # the site's server is bound first, the engine's socket held: both ports come from their own sockets
+    engine_sock = bound_socket()
+    site = tmp_path / "site"
+    web = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(site)))
+    site_port = web.server_address[1]
+    engine_url = f"http://127.0.0.1:{engine_sock.getsockname()[1]}"
     root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'b.db'}", **{"server.public_url": engine_url})
     engine = Engine(Project.open(root))
     people = tmp_path / "p.csv"
@@ -100,14 +104,12 @@ def test_a_click_then_the_pricing_page_in_a_real_browser(chromium: Any, tmp_path
         # the marketer's site is another origin (localhost, not 127.0.0.1)
         link = template_context(engine.settings, touch, contact)["links"]["click"](
             f"http://localhost:{site_port}/pricing.html")
-    site = tmp_path / "site"
     site.mkdir()
     tag = f'<script src="{engine_url}/t.js" async></script>'
     for name in ("pricing", "about"):
         (site / f"{name}.html").write_text(f"<!doctype html><title>{name}</title><h1>{name}</h1>{tag}")
-    web = ThreadingHTTPServer(("127.0.0.1", site_port), partial(SimpleHTTPRequestHandler, directory=str(site)))
     threading.Thread(target=web.serve_forever, daemon=True).start()
-    server = serve_engine(engine, port)
+    server = serve_engine(engine, engine_sock)
     try:
         page = chromium.new_context().new_page()
         page.goto(link)

@@ -68,12 +68,11 @@ def live(sqlite_engine: Engine) -> Iterator[Live]:
     from outreach.web.app import create_app
 
     data = seed(sqlite_engine)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(sqlite_engine), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))  # the port the system picks, held until uvicorn listens on this socket
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(sqlite_engine), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:

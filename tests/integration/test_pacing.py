@@ -37,6 +37,8 @@ def test_email_does_not_wait_behind_paced_sms(tmp_path: Path) -> None:
     sms_at = sorted((t.sent_at or started).replace(tzinfo=UTC) for t in rows if t.channel == "sms")
     email_at = [(t.sent_at or started).replace(tzinfo=UTC) for t in rows if t.channel == "email"]
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sms_at)]
-    assert len(sms_at) == 4 and all(g >= 0.4 for g in gaps), gaps  # 2 a second: paced, and each stamped when taken
+    # 2 a second: 4 SMS span at least 1.5 s, unpaced they would take milliseconds. The span, not each gap:
+    # on a loaded machine one stamp may come late, shortening the next gap (0.38 s seen under mutmut)
+    assert len(sms_at) == 4 and sum(gaps) >= 1.2 and min(gaps) >= 0.2, gaps
     # not behind them: every email went out while SMS were still being paced (an order, not a stopwatch)
     assert max(email_at) < sms_at[-1], (email_at, sms_at)

@@ -1,9 +1,10 @@
-"""The SMTP provider against a real SMTP server (aiosmtpd) on a free local port."""
+"""The SMTP provider against a real SMTP server (aiosmtpd) on a port the system picked for it."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -50,21 +51,37 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class _OwnPortController(Controller):
+    """aiosmtpd's Controller on a port the system picks (bind to 0), read back from the listening socket
+    before `start` returns, so no other process can take it between a probe and the bind."""
+
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
+        return self._bind()
+
+    async def _bind(self) -> asyncio.AbstractServer:
+        server = await self.loop.create_server(self._factory_invoker, host=self.hostname, port=0,
+                                               ssl=self.ssl_context)
+        self.port = int(server.sockets[0].getsockname()[1])  # start() then checks the server answers there
+        return server
 
 
 @pytest.fixture
 def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box, port = Mailbox(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
+    box = Mailbox()
+    controller = _OwnPortController(box, hostname="127.0.0.1")
     controller.start()
     try:
-        yield box, port
+        yield box, controller.port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening for the test's whole length: a connection to it is refused."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 def email(**overrides: Any) -> OutgoingMessage:
@@ -156,9 +173,9 @@ def test_smtp_refusals_follow_the_reply_code(mailbox: tuple[Mailbox, int], to: s
     assert len(box.received) == 1
 
 
-def test_unreachable_server_is_retryable() -> None:
+def test_unreachable_server_is_retryable(closed_port: int) -> None:
     with pytest.raises(ProviderError) as err:
-        SmtpProvider("127.0.0.1", free_port(), timeout=2).send(email())
+        SmtpProvider("127.0.0.1", closed_port, timeout=2).send(email())
     assert err.value.retryable
 
 

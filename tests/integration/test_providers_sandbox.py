@@ -82,10 +82,12 @@ def receiver() -> Iterator[Receiver]:
         yield r
 
 
-def free_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening for the test's whole length: a connection to it is refused."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def email(**overrides: Any) -> OutgoingMessage:
@@ -202,8 +204,8 @@ def test_sendgrid_timeout_is_retryable_though_the_message_may_have_gone(sb: Sand
     assert len(sb.messages("email")) == 1
 
 
-def test_unreachable_providers_are_retryable() -> None:
-    url = f"http://127.0.0.1:{free_port()}"
+def test_unreachable_providers_are_retryable(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
     with pytest.raises(ProviderError) as err:
         SendGridProvider("SG.key", url, timeout=1).send(email())
     assert err.value.retryable

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from outreach import dispatcher
@@ -9,6 +12,10 @@ from outreach.dispatcher import RateLimiter
 
 
 class FakeClock:
+    """Stands in for the `time` module inside outreach.dispatcher only: patching time.monotonic and
+    time.sleep themselves also fed the fake every sleep of threads an earlier test left running
+    (mutmut's clean run saw 424.6 s on the clock instead of 102)."""
+
     def __init__(self) -> None:
         self.now = 100.0
         self.slept: list[float] = []
@@ -20,12 +27,14 @@ class FakeClock:
         self.slept.append(seconds)
         self.now += seconds
 
+    def __getattr__(self, name: str) -> Any:  # anything else the module uses is the real thing
+        return getattr(time, name)
+
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(dispatcher.time, "monotonic", fake.monotonic)
-    monkeypatch.setattr(dispatcher.time, "sleep", fake.sleep)
+    monkeypatch.setattr(dispatcher, "time", fake)
     return fake
 
 

@@ -30,6 +30,7 @@ from outreach.models import Contact, Touch, User
 from outreach.project import Project
 from outreach.users import add_user
 from tests.support import make_project
+from tests.support.serving import ANY_PORT, start_run
 from tests.support.web import PASSWORD, bearer, client, csrf_of, seed, sign_in
 
 SECRET_FILE = ".outreach-secret"
@@ -273,30 +274,13 @@ def test_the_generated_key_and_the_sqlite_file_are_private(tmp_path: Path) -> No
 
 # --- 6, 7: a live server: tokens out of the access log, bodies limited before anything else ------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
-    port = _free_port()
-    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'live.db'}", **{
-        "server.port": port, "server.public_url": f"http://127.0.0.1:{port}",
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'live.db'}", **ANY_PORT, **{
         "server.trusted_proxies": ["127.0.0.1"], "dispatch.poll_every": "1d", "dispatch.plan_every": "1d"})
     log = tmp_path / "run.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "outreach.cli", "run", "--project", str(root)],
-                                  stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_run(root, log)
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         yield base, root, log
     finally:
         server.terminate()
