@@ -10,35 +10,19 @@ import statistics
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
-from common import database, insert_sql, kinds, line, open_engine, parser, rate, raw, sql_time, summary, timed, workdir
+from common import database, kinds, line, open_engine, parser, rate, summary, timed, workdir
 from live import QUIET, Client, percentile, served
-from plan import TOUCH_COLS, seed
+from plan import seed
 from twilio.request_validator import RequestValidator
-
-from outreach.engine import Engine
+from webhook import seed_sent
 
 PATH = "/webhooks/twilio/status"
 Request = tuple[str, str, bytes, dict[str, str]]  # method, path, body, headers
 TOKEN = "bench-auth-token"
 SID = "AC" + "0" * 32
-
-
-def seed_sms(engine: Engine, c: int, at: datetime) -> None:
-    """One sent SMS per contact: contact i has touch i and MessageSid SM<i, 32 hex digits>."""
-    conn, ph = raw(engine)
-    t = sql_time(engine, at)
-    cols = [*TOUCH_COLS, "sent_at", "provider", "provider_message_id"]
-    rows = ((i, f"{i}:aware:1:welcome", "aware", 1, "playbook:aware", "welcome", "nurture", "aware/welcome", "sms",
-             "the default channel", False, "sent", t, 1, t, t, t, "twilio", f"SM{i:032x}") for i in range(1, c + 1))
-    cur = conn.cursor()
-    while batch := list(islice(rows, 5000)):
-        cur.executemany(insert_sql("touch", cols, ph), batch)
-    conn.commit()
-    conn.close()
 
 
 def callbacks(url: str, c: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -89,7 +73,8 @@ def run(kind: str, c: int, threads: int) -> list[dict[str, Any]]:
         engine = open_engine(tmp / "proj", db_url, **{"twilio.account_sid": SID, "twilio.auth_token": TOKEN},
                              **QUIET)
         seed(engine, c, now - timedelta(hours=1))
-        seed_sms(engine, c, now - timedelta(minutes=30))
+        # contact i's SMS has MessageSid SM<i, 32 hex digits>
+        seed_sent(engine, c, now - timedelta(minutes=30), "sms", "twilio", lambda i: f"SM{i:032x}")
         engine.plan(now)  # what `outreach run` would plan at start, done before it starts
         signed = callbacks(engine.settings.server.public_url.rstrip("/") + PATH, c)
         posts = [("POST", PATH, body, headers) for body, headers in signed]

@@ -11,6 +11,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
@@ -43,13 +44,14 @@ EVIDENCE_COLS = ["contact_id", "type", "occurred_at", "recorded_at", "source", "
                  "dedupe_key", "data"]
 
 
-def seed_sent(engine: Engine, c: int, at: datetime) -> None:
-    """One sent welcome email per contact; contact i has touch i and message id sgmsg<i>."""
+def seed_sent(engine: Engine, c: int, at: datetime, channel: str = "email", provider: str = "sendgrid",
+              message_id: Callable[[int], str] = lambda i: f"sgmsg{i}") -> None:
+    """One sent welcome per contact: contact i has touch i and the provider's message id `message_id(i)`."""
     conn, ph = raw(engine)
     t = sql_time(engine, at)
     cols = [*TOUCH_COLS, "sent_at", "provider", "provider_message_id"]
-    rows = ((i, f"{i}:aware:1:welcome", "aware", 1, "playbook:aware", "welcome", "nurture", "aware/welcome", "email",
-             "the default channel", False, "sent", t, 1, t, t, t, "sendgrid", f"sgmsg{i}") for i in range(1, c + 1))
+    rows = ((i, f"{i}:aware:1:welcome", "aware", 1, "playbook:aware", "welcome", "nurture", "aware/welcome", channel,
+             "the default channel", False, "sent", t, 1, t, t, t, provider, message_id(i)) for i in range(1, c + 1))
     cur = conn.cursor()
     while batch := list(islice(rows, 5000)):
         cur.executemany(insert_sql("touch", cols, ph), batch)
