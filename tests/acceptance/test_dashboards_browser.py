@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.acceptance.test_web_browser import REP, Live, browser, live, page, shot, sign_in  # noqa: F401  (fixtures)
+from tests.support.web import wait_for_charts
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +30,7 @@ def test_build_save_and_open_a_shared_dashboard(page: Any, browser: Any, live: L
     link = page.locator("#share-link").inner_text()
     assert link.startswith(live.url + "/dashboards/")
     assert [page.locator("section.widget").nth(i).get_attribute("id") for i in range(2)] == ["w-queue", "w-funnel"]
-    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")  # the funnel's chart
+    wait_for_charts(page, 1)  # the funnel's chart
     # the rep opens the link in their own session: the same widgets, their own contacts
     other = browser.new_context(viewport={"width": 1280, "height": 900})
     rep = other.new_page()
@@ -38,7 +39,7 @@ def test_build_save_and_open_a_shared_dashboard(page: Any, browser: Any, live: L
     assert "the figures of your own contacts" in rep.locator(".page-head").inner_text()
     assert rep.locator("#w-funnel tbody tr", has_text="interested").locator("td").nth(1).inner_text() == "3"
     assert rep.locator("#edit-dashboard").count() == 0  # only its maker changes it
-    rep.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")
+    wait_for_charts(rep, 1)
     shot(rep, "dashboard-shared")
     other.close()
 
@@ -50,7 +51,7 @@ def test_a_target_is_drawn_against_its_threshold_week_by_week(page: Any, live: L
     page.select_option("select[name=op]", "<=")
     page.fill("input[name=threshold]", "3")
     page.locator("#target-form").get_by_role("button", name="Set").click()
-    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 1")
+    wait_for_charts(page, 1)
     # one point per week (8), and the threshold as a second line at 3 on every week
     drawn = page.evaluate("(() => { const c = window.outreachCharts[0].data; return [c.labels.length, "
                           "c.datasets[0].data.length, c.datasets[1].data]; })()")

@@ -21,7 +21,7 @@ from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import Evidence, Preference, TouchStatus
 from tests.support import ROOT
-from tests.support.web import PASSWORD, Seed, pending_by_owner, seed, touch
+from tests.support.web import PASSWORD, Seed, pending_by_owner, seed, touch, wait_for_charts
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -258,7 +258,7 @@ def test_dashboard_and_rules_pages(page: Any, live: Live) -> None:
     page.get_by_role("link", name="Dashboard", exact=True).click()
     assert page.locator("h2", has_text="Buying funnel").is_visible()
     # Chart.js (vendored, served by us) drew all seven charts, with something on each canvas
-    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 7")
+    wait_for_charts(page, 7)
     drawn = page.evaluate("""Array.from(document.querySelectorAll('canvas[data-chart]')).map(c => {
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         return d.some((v, i) => i % 4 === 3 && v > 0); })""")
@@ -269,7 +269,7 @@ def test_dashboard_and_rules_pages(page: Any, live: Live) -> None:
     page.get_by_role("button", name="Show").click()
     page.wait_for_url("**/dashboard?*owner=rep%40example.com*")
     assert page.locator("#w-funnel tbody tr", has_text="interested").locator("td").nth(1).inner_text() == "3"
-    page.wait_for_function("window.outreachCharts && window.outreachCharts.length === 7")
+    wait_for_charts(page, 7)
     shot(page, "dashboard-rep")
     page.get_by_role("link", name="Rules").click()
     assert page.locator("#stage-interested").is_visible()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -116,3 +117,20 @@ def sign_in(c: TestClient, email: str, password: str = PASSWORD) -> str:
 
 def bearer(seed: Seed, email: str) -> dict[str, Any]:
     return {"Authorization": f"Bearer {seed.tokens[email]}"}
+
+
+def wait_for_charts(page: Any, count: int, seconds: float = 15.0) -> None:
+    """Wait until the page has drawn `count` charts. Playwright's wait_for_function polls a string by
+    `eval` in the page, which our Content-Security-Policy refuses (it passes only when the charts are
+    already there at its first look): poll from here with evaluate, which the policy does not cover."""
+    deadline = time.monotonic() + seconds
+    drawn = -1
+    while time.monotonic() < deadline:
+        try:
+            drawn = page.evaluate("() => (window.outreachCharts || []).length")
+        except Exception:
+            drawn = -1
+        if drawn == count:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{drawn} chart(s) drawn, expected {count}")
