@@ -105,6 +105,7 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
     """Apply `action` to each touch; InvalidTransition names the touches that cannot take it.
     The UPDATE re-checks the status, so a touch a worker claimed meanwhile is never changed."""
     allowed, target = TRANSITIONS[action]
+    ids = list(dict.fromkeys(ids))  # `approve 5 5` is one approval, and the UPDATE counts it once
     touches = _load(session, ids, owner)
     wrong = [f"{t.id} is {t.status}" for t in touches if t.status not in allowed]
     if action in ("approve", "resend"):  # a task is done by the rep, never handed to the dispatcher
@@ -123,7 +124,7 @@ def transition(session: Session, action: str, ids: Sequence[int], now: datetime,
         values.update(reason="resent by a person after an uncertain send", due_at=now)
     elif action == "drop":
         values["reason"] = reason or "dropped by a person after an uncertain send"
-    changed = session.execute(update(Touch).where(col(Touch.id).in_(list(ids)),
+    changed = session.execute(update(Touch).where(col(Touch.id).in_(ids),
                                                   col(Touch.status).in_(allowed)).values(**values))
     if rows_changed(changed) != len(ids):
         raise InvalidTransition(f"cannot {action}: a touch changed status meanwhile; list the queue again")

@@ -80,6 +80,17 @@ def test_approve_clears_the_reason_and_stamps_the_time(db: Engine) -> None:
         assert (t.status, t.reason, t.updated_at.replace(tzinfo=None)) == ("approved", None, later.replace(tzinfo=None))
 
 
+def test_a_touch_named_twice_is_moved_once(db: Engine) -> None:
+    """`queue approve 5 5`: one approval, not a refusal saying the touch changed meanwhile."""
+    with session_scope(db) as s:
+        cid = _contact(s, "a@x.example")
+        first, second = _touch(s, cid), _touch(s, cid, due=NOW + timedelta(hours=1))
+    with session_scope(db) as s:
+        moved = transition(s, "approve", [first, second, first], NOW)
+        assert [t.id for t in moved] == [first, second]
+    assert _status(db, first) == _status(db, second) == ("approved", None)
+
+
 @pytest.mark.parametrize("given, kept", [("  not this buyer  ", "not this buyer"), ("wrong tone", "wrong tone")])
 def test_reject_keeps_the_reps_reason_trimmed(db: Engine, given: str, kept: str) -> None:
     with session_scope(db) as s:
