@@ -72,13 +72,25 @@ class Account(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+# the partial indexes' conditions, spelled as the dashboards' queries spell them (literally: SQLite uses a
+# partial index only when the query's condition is the same text): outreach.analytics.activity
+DELIVERY_TYPES = ("email.bounced", "email.complained", "email.delivered", "email.unsubscribed", "sms.delivered",
+                  "sms.failed", "sms.opted_out")
+DELIVERY_WHERE = "type IN (" + ", ".join(f"'{t}'" for t in DELIVERY_TYPES) + ")"
+QUEUE_WHERE = "status IN ('expired', 'pending_approval')"
+
+
 class Evidence(SQLModel, table=True):
     """Something the buyer did (or a provider saw), normalized to a dotted event name."""
 
     __table_args__ = (Index("ix_evidence_contact_type_at", "contact_id", "type", "occurred_at"),
                       Index("ix_evidence_type_at", "type", "occurred_at"),  # the inbox: replies, newest first
                       # a touch's answers of some kinds (learning's first answer per touch), not its whole history
-                      Index("ix_evidence_touch_type", "touch_id", "type"))
+                      Index("ix_evidence_touch_type", "touch_id", "type"),
+                      # the providers' delivery events by contact (the deliverability widget narrowed to some
+                      # contacts): a fifth of the evidence, read from the index alone
+                      Index("ix_evidence_delivery", "contact_id", "occurred_at", "type",
+                            sqlite_where=text(DELIVERY_WHERE), postgresql_where=text(DELIVERY_WHERE)))
 
     id: int | None = Field(default=None, primary_key=True)
     contact_id: int = Field(foreign_key="contact.id")
@@ -116,6 +128,10 @@ class Touch(SQLModel, table=True):
         # partial, so that the many touches that are no meeting cost the bulk planner no index entry
         Index("ix_touch_channel_meeting_end", "channel", "meeting_end",
               sqlite_where=text("meeting_end IS NOT NULL"), postgresql_where=text("meeting_end IS NOT NULL")),
+        # the dashboards' queue and expired touches (a few in a hundred): read from this index alone, not by
+        # walking every contact or every touch of a status by due time
+        Index("ix_touch_queue", "status", "updated_at", "contact_id", "rule", "step", "reason",
+              sqlite_where=text(QUEUE_WHERE), postgresql_where=text(QUEUE_WHERE)),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -377,7 +393,10 @@ class SentTouch(SQLModel, table=True):
     and the contact's stage changes: answered, opted out, and the whole hours until the contact's next
     stage change (-1: none within 92 days)."""
 
+    __table_args__ = (Index("ix_senttouch_contact_day", "contact_id", "day"),)  # narrowed: the contacts kept
+
     touch_id: int = Field(primary_key=True)
+    contact_id: int  # the touch's: a report narrowed to some contacts reads their rows by it
     day: str  # the UTC day it was sent, YYYY-MM-DD
     rule: str
     step: str

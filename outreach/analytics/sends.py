@@ -25,7 +25,7 @@ from sqlmodel import Session, col
 
 from outreach.analytics.activity import DELIVERY, OPT_OUTS, Sent
 from outreach.analytics.model import DeliverabilityRow, Filters
-from outreach.analytics.scope import contact_where, touch_where
+from outreach.analytics.scope import contact_where
 from outreach.analytics.sql import dialect, hours_between, utc_day
 from outreach.batch_loads import chunks
 from outreach.evidence import RESPONSES
@@ -60,7 +60,8 @@ def _rows(session: Session, ids: Sequence[int] | None) -> Select[*tuple[Any, ...
         cast(between, Integer) + case((between > cast(between, Integer), 1), else_=0)
     answered = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type).in_(sorted(RESPONSES)))
     opted = exists().where(col(Evidence.touch_id) == col(Touch.id), col(Evidence.type).in_(sorted(OPT_OUTS)))
-    query = select(col(Touch.id), utc_day(col(Touch.sent_at), name), col(Touch.rule), col(Touch.step),
+    query = select(col(Touch.id), col(Touch.contact_id), utc_day(col(Touch.sent_at), name), col(Touch.rule),
+                   col(Touch.step),
                    col(Touch.interaction), func.coalesce(col(Touch.channel), ""), case((answered, True), else_=False),
                    case((opted, True), else_=False),
                    func.coalesce(case((hours <= MAX_HOURS, cast(hours, Integer)), else_=None), -1)).where(
@@ -77,7 +78,7 @@ def rebuild_all(session: Session) -> None:
     """Every sent touch and delivery event again (the tables emptied first)."""
     for table in (SENT, DAY, EVENTS):
         session.execute(delete(table))
-    session.execute(insert(SENT).from_select(["touch_id", *KEYS], _rows(session, None)))
+    session.execute(insert(SENT).from_select(["touch_id", "contact_id", *KEYS], _rows(session, None)))
     session.execute(insert(DAY).from_select([*KEYS, "n"], _grouped([])))
     session.execute(insert(EVENTS).from_select(["day", "type", "n"], _events(session, [])))
 
@@ -133,7 +134,7 @@ def _reread(session: Session, ids: Sequence[int]) -> None:
     for *key, n in session.execute(_grouped(mine)):
         delta[_key(key)] -= n
     session.execute(delete(SENT).where(*mine))
-    session.execute(insert(SENT).from_select(["touch_id", *KEYS], _rows(session, ids)))
+    session.execute(insert(SENT).from_select(["touch_id", "contact_id", *KEYS], _rows(session, ids)))
     for *key, n in session.execute(_grouped(mine)):
         delta[_key(key)] += n
     rows = [dict(zip(KEYS, k, strict=True)) | {"n": n} for k, n in delta.items() if n]
@@ -159,20 +160,21 @@ def kept_answers(advance_within: timedelta) -> bool:
 
 
 def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> list[Sent]:
-    """activity.sent_touches from the kept counts: over everybody from SentDay, the period's days grouped;
-    narrowed, from the SentTouch rows of the touches the filters keep (joined by touch and contact)."""
+    """activity.sent_touches from the kept counts: over everybody (or one playbook's touches) from SentDay,
+    the period's days grouped; narrowed to some contacts, from their SentTouch rows (found by contact)."""
     within = int(advance_within.total_seconds() // 3600)
-    narrowed = bool(f.owner or f.narrowed)
-    d = SENT.c if narrowed else DAY.c
-    n = literal(1) if narrowed else DAY.c.n
+    where = contact_where(f, touched=False)
+    d = SENT.c if where else DAY.c
+    n = literal(1) if where else DAY.c.n
     adv = case(((d.advance_h >= 0) & (d.advance_h <= within), n), else_=0)
     keys = (d.rule, d.step, d.interaction, d.channel)
     query = select(*keys, func.sum(n), func.sum(case((d.responded, n), else_=0)), func.sum(adv),
                    func.sum(case((d.opted_out, n), else_=0))).where(
         d.day >= f.since.isoformat(), d.day <= f.until.isoformat()).group_by(*keys)
-    if narrowed:
-        query = query.join(Touch, col(Touch.id) == SENT.c.touch_id).join(
-            Contact, col(Contact.id) == col(Touch.contact_id)).where(*touch_where(f), *contact_where(f, touched=False))
+    if f.playbook is not None:  # the playbook's touches: kept by rule, on either table
+        query = query.where(d.rule == f.playbook)
+    if where:
+        query = query.join(Contact, col(Contact.id) == SENT.c.contact_id).where(*where)
     return [Sent(rule, step, interaction, channel, int(total), int(resp or 0), int(a or 0), int(opt or 0))
             for rule, step, interaction, channel, total, resp, a, opt in session.execute(query)]
 

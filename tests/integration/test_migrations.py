@@ -29,10 +29,15 @@ def test_one_head_and_a_straight_line() -> None:
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
+# the attribute indexes are expressions that differ by dialect (migration 0017), made by the migration alone
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index ix_contact_attr_")
 def test_migrated_schema_matches_the_models(database: str, engine: object) -> None:
     bound = db.make_engine(database)
     with bound.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     # Types that compare differently only by dialect spelling are not drift.
     drift = [d for d in diff if not (isinstance(d, list) and d and d[0][0] == "modify_type")]
+    # the attribute indexes (migration 0017) are expressions spelled per dialect, which no model Index can
+    # declare: the migration alone makes them, and the dashboards' queries spell them the same way
+    drift = [d for d in drift if not (d[0] == "remove_index" and d[1].name.startswith("ix_contact_attr_"))]
     assert drift == [], "\n".join(map(str, drift))

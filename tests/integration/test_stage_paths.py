@@ -145,6 +145,24 @@ def test_sent_touches_kept_through_an_answer_a_send_and_a_correction(engine: Eng
                              replace(f, stage="evaluating")):
                 assert sent(s, narrowed, kept=True) == sent(s, narrowed, kept=False), narrowed
         assert s.execute(select(func.count()).select_from(TouchMark)).scalar_one() == 1  # read and cleared but the last
+    with session_scope(engine.db) as s:
+        # A's sent pricing follow-up moved to D (rep2's, industry retail): a correction the triggers mark, so
+        # the kept row's contact follows it, and the narrowed figures read the kept rows by contact
+        s.execute(update(Contact).where(col(Contact.id) == ids["D"]).values(attributes={"industry": "retail"}))
+        s.execute(update(Touch).where(col(Touch.contact_id) == ids["A"], col(Touch.step) == "pricing-follow-up")
+                  .values(contact_id=ids["D"]))
+        paths.refresh(s, STAGES)
+    with session_scope(engine.db) as s:
+        retail = replace(period, attrs=(("industry", "retail"),))
+        # D's own check-in, and the follow-up (sent 11-03 08:00, answered) now followed by D's next stage
+        # change, customer on 11-04 12:00 (28 hours: advanced; A's was evaluating on 11-05 22:00)
+        assert sent(s, retail, kept=True) == [("playbook:interested", "check-in", "routine", "sms", 1, 1, 0, 0),
+                                              ("trigger:pricing-follow-up", "pricing-follow-up", "routine", "email",
+                                               1, 1, 1, 0)]
+        for f in PERIODS:
+            for narrowed in (replace(f, owner=REP2), replace(f, owner=REP2, playbook="trigger:pricing-follow-up"),
+                             replace(f, attrs=(("industry", "retail"),)), replace(f, stage="customer")):
+                assert sent(s, narrowed, kept=True) == sent(s, narrowed, kept=False), narrowed
 
 
 def test_delivery_events_kept_per_day(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
