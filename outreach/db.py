@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Result, event
+from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, Table, delete, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, create_engine
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,6 +71,29 @@ def migrate(url: str) -> None:
 def rows_changed(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE run through a session changed (its result is a cursor's)."""
     return cast(CursorResult[Any], result).rowcount or 0
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], Executable] = {}
+
+
+def add_to_counters(session: Session | Connection, table: Table, keys: Sequence[str], counts: Sequence[str],
+                    rows: Sequence[Mapping[str, object]], *, drop_zero: bool = False) -> None:
+    """Add each row's `counts` to the counters of its `keys`, inserting the keys not there yet: one upsert
+    per 500 rows, its statement built once (the dispatcher counts every send, and building it each time
+    cost a quarter of a simulated run). Callers sort the rows when concurrent writers may meet, so rows
+    lock in one order (no deadlock on PostgreSQL). `drop_zero`: then the counters left at 0 go."""
+    if not rows:
+        return
+    bind = session.get_bind() if isinstance(session, Session) else session
+    cache_key = (bind.dialect.name, table.name, tuple(keys), tuple(counts))
+    if cache_key not in _UPSERTS:
+        stmt = (postgresql if bind.dialect.name == "postgresql" else sqlite).insert(table)
+        _UPSERTS[cache_key] = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: table.c[c] + stmt.excluded[c] for c in counts})
+    for i in range(0, len(rows), 500):
+        session.execute(_UPSERTS[cache_key], rows[i:i + 500])
+    if drop_zero:
+        session.execute(delete(table).where(*(table.c[c] == 0 for c in counts)))
 
 
 @contextmanager

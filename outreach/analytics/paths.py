@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, Subquery, and_, case, delete, func, insert, literal, select, text, union, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, Subquery, Table, and_, case, delete, func, insert, literal, select, text, union, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -28,6 +27,7 @@ from outreach.analytics import funnel, sends
 from outreach.analytics.model import ConversionRow, Filters, VelocityRow
 from outreach.analytics.sql import dialect, utc_day, whole_hours
 from outreach.batch_loads import chunks, insert_ignore
+from outreach.db import add_to_counters
 from outreach.models import (
     Contact,
     Evidence,
@@ -183,18 +183,10 @@ def _count(session: Session, where: Sequence[ColumnElement[bool]], flow: Counter
         stay[(d, idx, int(h))] += sign * n
 
 
-def _add(session: Session, table: object, keys: list[str], deltas: Counter[FlowKey] | Counter[StayKey]) -> None:
-    """n += delta per key (an upsert), then the keys left at zero are dropped."""
+def _add(session: Session, table: Table, keys: list[str], deltas: Counter[FlowKey] | Counter[StayKey]) -> None:
+    """n += delta per key, then the keys left at zero are dropped."""
     rows = [dict(zip(keys, k, strict=True)) | {"n": n} for k, n in deltas.items() if n]
-    if not rows:
-        return
-    t = FLOW if table is FLOW else STAY
-    mod = postgresql if dialect(session) == "postgresql" else sqlite
-    stmt = mod.insert(t)
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={"n": t.c.n + stmt.excluded.n})
-    for i in range(0, len(rows), 1000):
-        session.execute(stmt, rows[i:i + 1000])
-    session.execute(delete(t).where(t.c.n == 0))
+    add_to_counters(session, table, keys, ["n"], rows, drop_zero=True)
 
 
 def timeline(owner: str | None, where: Sequence[ColumnElement[bool]] = ()) -> Subquery:

@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, Select, case, cast, delete, exists, func, insert, literal, select, union
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -28,6 +27,7 @@ from outreach.analytics.model import DeliverabilityRow, Filters
 from outreach.analytics.scope import contact_where
 from outreach.analytics.sql import dialect, hours_between, utc_day
 from outreach.batch_loads import chunks
+from outreach.db import add_to_counters
 from outreach.evidence import RESPONSES
 from outreach.models import (
     Contact,
@@ -138,14 +138,7 @@ def _reread(session: Session, ids: Sequence[int]) -> None:
     for *key, n in session.execute(_grouped(mine)):
         delta[_key(key)] += n
     rows = [dict(zip(KEYS, k, strict=True)) | {"n": n} for k, n in delta.items() if n]
-    if not rows:
-        return
-    mod = postgresql if dialect(session) == "postgresql" else sqlite
-    stmt = mod.insert(DAY)
-    stmt = stmt.on_conflict_do_update(index_elements=KEYS, set_={"n": DAY.c.n + stmt.excluded.n})
-    for i in range(0, len(rows), 1000):
-        session.execute(stmt, rows[i:i + 1000])
-    session.execute(delete(DAY).where(DAY.c.n == 0))
+    add_to_counters(session, DAY, KEYS, ["n"], rows, drop_zero=True)
 
 
 def _key(values: Sequence[Any]) -> Key:

@@ -11,11 +11,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, delete, select
 from sqlmodel import Session
 
 from outreach.batch_loads import chunks
+from outreach.db import add_to_counters
 from outreach.evidence import NEGATIVE, RESPONSES
 from outreach.learning.learner import (
     CONTACT,
@@ -44,31 +44,10 @@ def _keys(rules: Ruleset, contact: Any, stage: str, interaction: str, channel: s
     return keys
 
 
-_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
-
-
-def _upsert(dialect_name: str, table: Any, keys: tuple[str, ...]) -> Any:
-    """The counters' upsert statement, built once: the dispatcher counts every send on its own, and
-    building it (and its cache key) each time cost a quarter of a simulated run."""
-    key = (dialect_name, table.name, keys)
-    if key not in _UPSERTS:
-        dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
-        _UPSERTS[key] = stmt.on_conflict_do_update(index_elements=list(keys),
-                                                   set_={c: table.c[c] + stmt.excluded[c] for c in COUNTS})
-    return _UPSERTS[key]
-
-
-def _bump(session: Session | Connection, table: Any, keys: Sequence[str], deltas: Mapping[Key, list[int]]) -> None:
-    """Add deltas to counters, inserting missing rows; sorted so that concurrent writers lock rows
-    in one order (no deadlocks on PostgreSQL)."""
-    if not deltas:
-        return
-    bind = session.get_bind() if isinstance(session, Session) else session
-    stmt = _upsert(bind.dialect.name, table, tuple(keys))
+def _bump(session: Session | Connection, table: Table, keys: Sequence[str], deltas: Mapping[Key, list[int]]) -> None:
+    """Add deltas to counters; sorted so that concurrent writers lock rows in one order."""
     rows = [dict(zip(keys, k, strict=True)) | dict(zip(COUNTS, v, strict=True)) for k, v in sorted(deltas.items())]
-    for i in range(0, len(rows), 500):
-        session.execute(stmt, rows[i:i + 500])
+    add_to_counters(session, table, keys, COUNTS, rows)
 
 
 SHARDS = 16  # rows per population count: concurrent senders rarely meet on one (ChannelPrior's docstring)
