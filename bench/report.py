@@ -221,9 +221,10 @@ def widgets(s: Session, engine: Engine, f: Filters, rebuilt: bool) -> dict[str, 
 
 
 @contextmanager
-def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int) -> Iterator[tuple[str, bool]]:
+def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int,
+                  pg_name: str | None = None) -> Iterator[tuple[str, bool]]:
     """(URL, already seeded?): a fresh database, or with `keep` one kept between runs (a SQLite file in
-    that folder, a PostgreSQL database named after the sizes), seeded once."""
+    that folder, a PostgreSQL database named `pg_name` or after the sizes), seeded once."""
     if keep is None:
         with database(kind, tmp, "report") as url:
             yield url, False
@@ -235,7 +236,7 @@ def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int) -> I
     else:
         import psycopg
 
-        name = f"bench_report_{n}_{ev}"
+        name = pg_name or f"bench_report_{n}_{ev}"
         with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as conn:
             if not done.exists():
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -248,7 +249,7 @@ def kept_database(kind: str, tmp: Path, keep: Path | None, n: int, ev: int) -> I
 
 
 def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[int], rebuilt: bool,
-        reuse: bool = False) -> list[dict[str, Any]]:
+        reuse: bool = False, pg_name: str | None = None) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
 
     def report(what: str, seconds: float, floor: float) -> None:
@@ -257,7 +258,7 @@ def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[
         out.append({"db": kind, "what": f"{what}, {n:,} contacts", "figure": f"{seconds:.2f} s",
                     "ratio": ratio(seconds, floor), "extra": "" if seconds < TARGET_S else "over 2 s"})
 
-    with workdir() as tmp, kept_database(kind, tmp, keep, n, ev) as (url, seeded):
+    with workdir() as tmp, kept_database(kind, tmp, keep, n, ev, pg_name) as (url, seeded):
         engine = open_engine(tmp / "proj", url)
         if not seeded:
             sizes, seed_s = timed(lambda: seed(engine, n, ev))
@@ -307,6 +308,9 @@ def main() -> None:
     p.add_argument("--keep", type=Path, default=None,
                    help="a folder to keep the seeded databases in and reuse them on the next run with the same sizes")
     p.add_argument("--only-pg", action="store_true", help="PostgreSQL only")
+    p.add_argument("--pg-name", default=None,
+                   help="with --keep: the kept PostgreSQL database's name (default bench_report_N_M), so that two "
+                        "runs of the same sizes need not share one")
     p.add_argument("--rebuilt", action="store_true",
                    help="also time conversion, velocity and history rebuilt from the stage changes (slow at 1,000,000)")
     p.add_argument("--reuse-kept", action="store_true",
@@ -321,7 +325,8 @@ def main() -> None:
         if args.only_pg and kind != "postgresql":
             continue
         rows += run(kind, n, ev, args.runs or (1 if args.quick else 3), args.keep,
-                    [0] if args.seed_only else [int(d) for d in args.days.split(",")], args.rebuilt, args.reuse_kept)
+                    [0] if args.seed_only else [int(d) for d in args.days.split(",")], args.rebuilt, args.reuse_kept,
+                    args.pg_name)
     summary("report", rows)
 
 
