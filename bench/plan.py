@@ -23,6 +23,8 @@ from common import (
     rate,
     ratio,
     raw,
+    scratch_copy,
+    sizes,
     sql_time,
     summary,
     timed,
@@ -142,12 +144,70 @@ def run(kind: str, n: int, moves: int) -> list[dict[str, Any]]:
                                                                   f"{statements[0] / moves:.0f} statements"}]
 
 
+def floor_kept(engine: Engine, count: int, now: datetime) -> float:
+    """`count` touch rows by one INSERT ... SELECT over the contacts (as many rows per contact as it takes)
+    into the same database, then rolled back: the write any plan of that many touches makes, with the
+    touch table's indexes at their size."""
+    conn, ph = raw(engine)
+    cur = conn.cursor()
+    cur.execute("SELECT count(*) FROM contact")
+    per = max(1, -(-count // cur.fetchone()[0]))
+    start = time.perf_counter()
+    cur.execute(f"INSERT INTO touch ({', '.join(TOUCH_COLS)}) SELECT id, 'floor:' || id || ':' || g.k, stage, "
+                f"stage_entry, 'playbook:' || stage, 'floor', 'nurture', 'x', 'email', 'the default channel', "
+                f"false, 'approved', {ph}, 0, {ph}, {ph} FROM contact CROSS JOIN generate_series(1, {per}) AS g(k) "
+                f"LIMIT {count}", [sql_time(engine, now)] * 3)
+    seconds = time.perf_counter() - start
+    conn.rollback()
+    conn.close()
+    return seconds
+
+
+def run_kept(url: str, moves: int) -> list[dict[str, Any]]:
+    """The plan, the re-plan and one recorded event on a copy of a database seeded by bench/report.py:
+    contacts over a year in every stage, two sent touches each and their evidence."""
+    now = datetime.now(UTC)
+    size = sizes(url)
+    label = f"postgresql {size['contact']:,} contacts, {size['evidence']:,} evidence"
+    with workdir() as tmp, scratch_copy(url) as copy:
+        engine = open_engine(tmp / "proj", copy)
+        planned, plan_s = timed(lambda: engine.plan(now))
+        plan_rss = peak_rss_mb()
+        again, replan_s = timed(lambda: engine.plan(now))
+        floor_s = floor_kept(engine, max(1, planned.queued), now)
+        line(f"{label}: plan", touches=planned.queued, seconds=plan_s, touches_per_s=rate(planned.queued, plan_s),
+             floor_s=floor_s, ratio=ratio(plan_s, floor_s), peak_rss_mb=plan_rss)
+        line(f"{label}: re-plan", touches=again.queued, seconds=replan_s,
+             us_per_contact=replan_s / size["contact"] * 1e6, vs_plan=ratio(replan_s, plan_s))
+        record_s = []
+        for i in range(moves):  # contacts across the table; some move to `evaluating`, some are past it
+            cid = 1 + i * (size["contact"] // moves)
+            event = EvidenceIn(type="demo.requested", occurred_at=now, contact_id=cid, source="bench")
+            record_s.append(timed(partial(engine.record, [event], now))[1])
+        p99 = sorted(record_s)[max(0, -(-99 * moves // 100) - 1)]
+        line(f"{label}: record 1 event", median_ms=statistics.median(record_s) * 1000, p99_ms=p99 * 1000, runs=moves)
+    return [{"db": "postgresql", "what": f"plan, {size['contact']:,} contacts, {size['evidence']:,} evidence "
+                                        f"({planned.queued:,} touches)",
+             "figure": f"{rate(planned.queued, plan_s):,.0f} touches/s", "ratio": ratio(plan_s, floor_s),
+             "extra": f"{plan_s:.1f} s; peak RSS {plan_rss:.0f} MB"},
+            {"db": "postgresql", "what": f"re-plan, nothing due, {size['contact']:,} contacts",
+             "figure": f"{replan_s:.2f} s", "ratio": ratio(replan_s, floor_s), "extra": ""},
+            {"db": "postgresql", "what": f"record 1 event + re-plan, {size['evidence']:,} evidence",
+             "figure": f"{statistics.median(record_s) * 1000:.1f} ms", "ratio": 0.0,
+             "extra": f"p99 {p99 * 1000:.1f} ms over {moves} runs"}]
+
+
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, kept=True)
     p.add_argument("--n", type=int, default=None, help="contacts (default 200,000; quick 20,000)")
     args = p.parse_args()
     n = args.n or (20_000 if args.quick else 200_000)
     rows = []
+    if args.db_url:
+        for url in args.db_url.split(","):
+            rows += run_kept(url, 20 if args.quick else 100)
+        summary("plan", rows)
+        return
     for kind in kinds(args.pg):
         rows += run(kind, n, 20 if args.quick else 200)  # 200: a p99 that is not just the worst run
     summary("plan", rows)
