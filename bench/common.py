@@ -7,6 +7,7 @@ import argparse
 import json
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -55,6 +56,8 @@ def scratch_copy(url: str) -> Iterator[str]:
     server, source = url.rsplit("/", 1)
     name = f"bench_copy_{uuid.uuid4().hex[:10]}"
     db.dispose_all()  # a template must have no other connection
+    # a background job ignores SIGINT: let SIGTERM unwind too, so that the copy is dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with psycopg.connect(server.replace("+psycopg", "") + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY')
     try:

@@ -36,10 +36,14 @@ from common import (
 )
 from live import QUIET, Client, percentile, served
 from plan import TOUCH_COLS, seed
+from sqlalchemy import text
 
 from channels.sendgrid_webhooks import parse_events, verify_event_signature
+from outreach.analytics.snapshots import take_snapshots
+from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.sandbox import sendgrid as sg
+from outreach.scheduler import PLAN_LOCK
 
 URL = "/webhooks/sendgrid/events"
 MIX = [("delivered", 40), ("open", 35), ("processed", 10), ("click", 10), ("bounce", 3), ("unsubscribe", 2)]
@@ -151,9 +155,10 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
         return ingest(engine, tmp / "proj", key, batches(c, count, size), now, f"{kind} webhook", where, c)
 
 
-def run_kept(url: str, c: int, count: int, size: int = 1000) -> list[dict[str, Any]]:
+def run_kept(url: str, c: int, count: int, plan: bool = True, size: int = 1000) -> list[dict[str, Any]]:
     """The same batches on a copy of a database seeded by bench/report.py, on `c` of its sent touches
-    spread over the table; its plan first (as `outreach run` does at start), timed on its own line."""
+    spread over the table; its plan first (as `outreach run` does at start; not with `plan` False), the
+    kept report counts and snapshots, each timed on its own line."""
     now = datetime.now(UTC)
     key = sg.load_or_create_key(None)
     size_of = sizes(url)
@@ -168,10 +173,18 @@ def run_kept(url: str, c: int, count: int, size: int = 1000) -> list[dict[str, A
                     f"AND t.channel = 'email' AND t.id % {every} = 0 ORDER BY t.id LIMIT {c}")
         sent = [(int(i), str(e)) for i, e in cur.fetchall()]
         conn.close()
-        planned, plan_s = timed(lambda: engine.plan(now))
-        line(f"{label}: plan before serving", touches=planned.queued, seconds=plan_s)
-        return ingest(engine, tmp / "proj", key, batches(len(sent), count, size, lambda i: sent[i - 1]), now,
-                      label + ": webhook", f" ({size_of['evidence']:,} evidence rows)", len(sent))
+        if plan:
+            planned, plan_s = timed(lambda: engine.plan(now))
+            line(f"{label}: plan before serving", touches=planned.queued, seconds=plan_s)
+        with session_scope(engine.db) as s:  # what a server running for a while has done: not timed with the posts
+            days, snap_s = timed(lambda: take_snapshots(s, engine.project.rules.stage_ids, now))
+        line(f"{label}: kept counts and snapshots before serving", days=sum(days), seconds=snap_s)
+        # the planning leader's lock held here: the server's start-up plan skips (its re-plans of the moved
+        # contacts, part of each batch, do not take it)
+        with engine.db.connect() as lock:
+            assert lock.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PLAN_LOCK}).scalar()
+            return ingest(engine, tmp / "proj", key, batches(len(sent), count, size, lambda i: sent[i - 1]), now,
+                          label + ": webhook", f" ({size_of['evidence']:,} evidence rows)", len(sent))
 
 
 def ingest(engine: Engine, proj: Path, key: Any, chosen: list[list[dict[str, Any]]], now: datetime, label: str,
@@ -228,13 +241,15 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=None, help="batches of 1,000 events (default 30; quick 3)")
     p.add_argument("--preload-evidence", type=int, default=0, metavar="N",
                    help="fill the evidence table with N rows first (e.g. 10000000)")
+    p.add_argument("--no-plan", action="store_true",
+                   help="with --db-url: do not plan the copy first (the server does not plan either)")
     args = p.parse_args()
     c = args.contacts or (5_000 if args.quick else 20_000)
     count = args.batches or (3 if args.quick else 30)
     rows = []
     if args.db_url:
         for url in args.db_url.split(","):
-            rows += run_kept(url, c, count)
+            rows += run_kept(url, c, count, not args.no_plan)
         summary("webhook", rows)
         return
     for kind in kinds(args.pg):
