@@ -7,9 +7,11 @@ import argparse
 import json
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,11 +33,46 @@ SUMMARY = "SUMMARY "
 ALWAYS = {"days": "mon-sun", "hours": "00:00-24:00"}
 
 
-def parser(doc: str | None) -> argparse.ArgumentParser:
+def parser(doc: str | None, kept: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not figures to quote")
     p.add_argument("--pg", action="store_true", help="also on PostgreSQL (OUTREACH_TEST_PG, default 127.0.0.1:5432)")
+    if kept:
+        p.add_argument("--db-url", default=None, metavar="URL[,URL...]",
+                       help="instead of seeding: PostgreSQL databases built by `bench/report.py --keep` (e.g. "
+                            "1,000,000 contacts and 10,000,000 evidence rows), each timed in turn on a copy of it, "
+                            "so the kept ones stay as they were")
     return p
+
+
+@contextmanager
+def scratch_copy(url: str) -> Iterator[str]:
+    """The URL of a copy of the PostgreSQL database at `url` (CREATE DATABASE ... TEMPLATE, file by file:
+    a 4 GB database in about a minute), dropped afterwards."""
+    import psycopg
+
+    if not url.startswith("postgresql"):
+        raise SystemExit(f"--db-url {url}: a PostgreSQL database (made by bench/report.py --pg --keep)")
+    server, source = url.rsplit("/", 1)
+    name = f"bench_copy_{uuid.uuid4().hex[:10]}"
+    db.dispose_all()  # a template must have no other connection
+    # a background job ignores SIGINT: let SIGTERM unwind too, so that the copy is dropped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    with psycopg.connect(server.replace("+psycopg", "") + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+    try:
+        yield f"{server}/{name}"
+    finally:
+        drop_pg_database(name)
+
+
+def sizes(url: str) -> dict[str, int]:
+    """Rows in the tables that make a database big."""
+    import psycopg
+
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+                for t in ("contact", "touch", "evidence")}
 
 
 def kinds(pg: bool) -> list[str]:

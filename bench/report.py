@@ -325,15 +325,15 @@ def main() -> None:
     p.add_argument("--keep", type=Path, default=None,
                    help="a folder to keep the seeded databases in and reuse them on the next run with the same sizes")
     p.add_argument("--only-pg", action="store_true", help="PostgreSQL only")
+    p.add_argument("--pg-name", default=None,
+                   help="with --keep: the kept PostgreSQL database's name (default bench_report_N_M), so that two "
+                        "runs of the same sizes need not share one")
     p.add_argument("--rebuilt", action="store_true",
                    help="also time conversion, velocity and history rebuilt from the stage changes (slow at 1,000,000)")
     p.add_argument("--reuse-kept", action="store_true",
                    help="with --keep: keep the kept counts of the last run (no backfill timed)")
     p.add_argument("--seed-only", action="store_true", help="build the databases (with --keep) and stop")
     p.add_argument("--days", default="30,365", help="the periods to time, in days (default 30,365)")
-    p.add_argument("--pg-name", default=None,
-                   help="with --keep: the kept PostgreSQL database's name (default bench_report_N_M), so that "
-                        "two people's runs do not share one")
     args = p.parse_args()
     n = args.n or (10_000 if args.quick else 200_000)
     ev = args.evidence or 0

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from common import (
@@ -26,6 +27,8 @@ from common import (
     rate,
     ratio,
     raw,
+    scratch_copy,
+    sizes,
     sql_time,
     summary,
     timed,
@@ -33,10 +36,14 @@ from common import (
 )
 from live import QUIET, Client, percentile, served
 from plan import TOUCH_COLS, seed
+from sqlalchemy import text
 
 from channels.sendgrid_webhooks import parse_events, verify_event_signature
+from outreach.analytics.snapshots import take_snapshots
+from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.sandbox import sendgrid as sg
+from outreach.scheduler import PLAN_LOCK
 
 URL = "/webhooks/sendgrid/events"
 MIX = [("delivered", 40), ("open", 35), ("processed", 10), ("click", 10), ("bounce", 3), ("unsubscribe", 2)]
@@ -59,7 +66,14 @@ def seed_sent(engine: Engine, c: int, at: datetime, channel: str = "email", prov
     conn.close()
 
 
-def batches(c: int, count: int, size: int) -> list[list[dict[str, Any]]]:
+def seeded(i: int) -> tuple[int, str]:
+    """seed_sent's touch i: (its id, its contact's email)."""
+    return i, f"buyer{i - 1}@company{(i - 1) % 5000}.example"
+
+
+def batches(c: int, count: int, size: int, sent: Callable[[int], tuple[int, str]] = seeded
+            ) -> list[list[dict[str, Any]]]:
+    """`count` batches of `size` events on the sent touches `sent(1)` .. `sent(c)`."""
     rnd = random.Random(7)
     names = [name for name, weight in MIX for _ in range(weight)]
     stamp = int(time.time()) - 60
@@ -68,9 +82,10 @@ def batches(c: int, count: int, size: int) -> list[list[dict[str, Any]]]:
         events = []
         for j in range(size):
             i, name = rnd.randint(1, c), rnd.choice(names)
-            ev = {"email": f"buyer{i - 1}@company{(i - 1) % 5000}.example", "timestamp": stamp, "event": name,
-                  "sg_event_id": f"bench-{b}-{j}", "sg_message_id": f"sgmsg{i}.filter0001.16648.5515E0B88.0",
-                  "outreach_touch_id": str(i), "category": ["nurture"]}
+            touch_id, email = sent(i)
+            ev = {"email": email, "timestamp": stamp, "event": name,
+                  "sg_event_id": f"bench-{b}-{j}", "sg_message_id": f"sgmsg{touch_id}.filter0001.16648.5515E0B88.0",
+                  "outreach_touch_id": str(touch_id), "category": ["nurture"]}
             if name == "click":
                 ev["url"] = "https://example.com/pricing"
             elif name == "bounce":
@@ -136,41 +151,81 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
         if evidence:
             seconds = preload(engine, evidence, c, now)
             line(f"{kind} preloaded evidence", rows=evidence, seconds=seconds, rows_per_s=rate(evidence, seconds))
-        bodies = [json.dumps(events).encode() for events in batches(c, count, size)]
-        warm = json.dumps(batches(c, 1, 10)[0]).encode().replace(b"bench-0-", b"warm-")
-        # signed before the clock starts: signing is the sender's work, not the server's
-        signed = [(body, {**sg.sign(key, body), "Content-Type": "application/json"}) for body in [warm, *bodies]]
-        with served(tmp / "proj") as server:
-            client = Client(server.base)
+        where = f" ({evidence:,} evidence rows)" if evidence else ""
+        return ingest(engine, tmp / "proj", key, batches(c, count, size), now, f"{kind} webhook", where, c)
 
-            def post(body: bytes, headers: dict[str, str]) -> dict[str, int]:
-                status, answer = client.post(URL, body, headers)
-                assert status == 200, (status, answer[:2000])
-                return dict(json.loads(answer))
 
-            post(*signed[0])  # imports, caches, the connection
-            times = []
-            cpu = server.cpu()
-            for body, headers in signed[1:]:
-                got, seconds = timed(lambda: post(body, headers))  # noqa: B023 (called at once)
-                assert got["recorded"] == size and not got["unmatched"], got
-                times.append(seconds)
-            cpu = (server.cpu() - cpu) / count
-            again, repeat_s = timed(lambda: post(*signed[1]))
-            assert again["duplicates"] == size, again
-            client.close()
-        headers = sg.sign(key, bodies[0])
-        parse_s = timed(lambda: (verify_event_signature(sg.public_key_b64(key), bodies[0], *headers.values()),
-                                 parse_events(bodies[0])))[1]
-        floors = [floor_insert(engine, size, b, now) for b in range(count)]
+def run_kept(url: str, c: int, count: int, plan: bool = True, size: int = 1000) -> list[dict[str, Any]]:
+    """The same batches on a copy of a database seeded by bench/report.py, on `c` of its sent touches
+    spread over the table; its plan first (as `outreach run` does at start; not with `plan` False), the
+    kept report counts and snapshots, each timed on its own line."""
+    now = datetime.now(UTC)
+    key = sg.load_or_create_key(None)
+    size_of = sizes(url)
+    label = f"postgresql {size_of['contact']:,} contacts, {size_of['evidence']:,} evidence"
+    with workdir() as tmp, scratch_copy(url) as copy:
+        engine = open_engine(tmp / "proj", copy, **{"sendgrid.webhook_public_key": sg.public_key_b64(key)}, **QUIET)
+        conn, _ = raw(engine)
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM touch WHERE status = 'sent'")
+        every = max(1, cur.fetchone()[0] // c)
+        cur.execute("SELECT t.id, c.email FROM touch t JOIN contact c ON c.id = t.contact_id WHERE t.status = 'sent' "
+                    f"AND t.channel = 'email' AND t.id % {every} = 0 ORDER BY t.id LIMIT {c}")
+        sent = [(int(i), str(e)) for i, e in cur.fetchall()]
+        conn.close()
+        if plan:
+            planned, plan_s = timed(lambda: engine.plan(now))
+            line(f"{label}: plan before serving", touches=planned.queued, seconds=plan_s)
+        with session_scope(engine.db) as s:  # what a server running for a while has done: not timed with the posts
+            days, snap_s = timed(lambda: take_snapshots(s, engine.project.rules.stage_ids, now))
+        line(f"{label}: kept counts and snapshots before serving", days=sum(days), seconds=snap_s)
+        # the planning leader's lock held here: the server's start-up plan skips (its re-plans of the moved
+        # contacts, part of each batch, do not take it)
+        with engine.db.connect() as lock:
+            assert lock.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PLAN_LOCK}).scalar()
+            return ingest(engine, tmp / "proj", key, batches(len(sent), count, size, lambda i: sent[i - 1]), now,
+                          label + ": webhook", f" ({size_of['evidence']:,} evidence rows)", len(sent))
+
+
+def ingest(engine: Engine, proj: Path, key: Any, chosen: list[list[dict[str, Any]]], now: datetime, label: str,
+           where: str, c: int) -> list[dict[str, Any]]:
+    """Serve the project and POST the batches: the figures, and the floor on the same database."""
+    kind = engine.db.dialect.name
+    count, size = len(chosen), len(chosen[0])
+    bodies = [json.dumps(events).encode() for events in chosen]
+    warm = json.dumps(chosen[0][:10]).encode().replace(b"bench-0-", b"warm-")
+    # signed before the clock starts: signing is the sender's work, not the server's
+    signed = [(body, {**sg.sign(key, body), "Content-Type": "application/json"}) for body in [warm, *bodies]]
+    with served(proj) as server:
+        client = Client(server.base)
+
+        def post(body: bytes, headers: dict[str, str]) -> dict[str, int]:
+            status, answer = client.post(URL, body, headers)
+            assert status == 200, (status, answer[:2000])
+            return dict(json.loads(answer))
+
+        post(*signed[0])  # imports, caches, the connection
+        times = []
+        cpu = server.cpu()
+        for body, headers in signed[1:]:
+            got, seconds = timed(lambda: post(body, headers))  # noqa: B023 (called at once)
+            assert got["recorded"] == size and not got["unmatched"], got
+            times.append(seconds)
+        cpu = (server.cpu() - cpu) / count
+        again, repeat_s = timed(lambda: post(*signed[1]))
+        assert again["duplicates"] == size, again
+        client.close()
+    headers = sg.sign(key, bodies[0])
+    parse_s = timed(lambda: (verify_event_signature(sg.public_key_b64(key), bodies[0], *headers.values()),
+                             parse_events(bodies[0])))[1]
+    floors = [floor_insert(engine, size, b, now) for b in range(count)]
     batch, p99, floor = statistics.median(times), percentile(times, 99), statistics.median(floors)
     total = sum(times)
-    where = f" ({evidence:,} evidence rows)" if evidence else ""
-    line(f"{kind} webhook {size:,} events x{count}{where}", median_ms=batch * 1000, p99_ms=p99 * 1000,
+    line(f"{label} {size:,} events x{count}", median_ms=batch * 1000, p99_ms=p99 * 1000,
          events_per_s=rate(size * count, total), server_cpu_ms=cpu * 1000, floor_ms=floor * 1000,
          ratio=ratio(batch, floor), contacts=c)
-    line(f"{kind} webhook repeat (all duplicates)", ms=repeat_s * 1000, ratio=ratio(repeat_s, floor))
-    line(f"{kind} verify + parse only (in process)", ms=parse_s * 1000)
+    line(f"{label} repeat (all duplicates)", ms=repeat_s * 1000, ratio=ratio(repeat_s, floor))
+    line(f"{label} verify + parse only (in process)", ms=parse_s * 1000)
     return [{"db": kind, "what": f"webhook batch of {size:,} events{where}", "figure": f"{batch * 1000:,.0f} ms",
              "ratio": ratio(batch, floor),
              "extra": f"{rate(size * count, total):,.0f} events/s, p99 {p99 * 1000:,.0f} ms, "
@@ -180,16 +235,23 @@ def run(kind: str, c: int, count: int, evidence: int = 0, size: int = 1000) -> l
 
 
 def main() -> None:
-    p = parser(__doc__)
+    p = parser(__doc__, kept=True)
     p.add_argument("--contacts", type=int, default=None,
                    help="contacts with a sent email (default 20,000; quick 5,000)")
     p.add_argument("--batches", type=int, default=None, help="batches of 1,000 events (default 30; quick 3)")
     p.add_argument("--preload-evidence", type=int, default=0, metavar="N",
                    help="fill the evidence table with N rows first (e.g. 10000000)")
+    p.add_argument("--no-plan", action="store_true",
+                   help="with --db-url: do not plan the copy first (the server does not plan either)")
     args = p.parse_args()
     c = args.contacts or (5_000 if args.quick else 20_000)
     count = args.batches or (3 if args.quick else 30)
     rows = []
+    if args.db_url:
+        for url in args.db_url.split(","):
+            rows += run_kept(url, c, count, not args.no_plan)
+        summary("webhook", rows)
+        return
     for kind in kinds(args.pg):
         rows += run(kind, c, count, args.preload_evidence)
     summary("webhook", rows)

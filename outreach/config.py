@@ -314,6 +314,9 @@ class CalendarLink(Strict):
 
 class Settings(Strict):
     database: str = "sqlite:///outreach.db"
+    # a read replica of `database` for the read-only analytics (dashboards, /api/report, `outreach report`,
+    # the targets page); empty: they read `database`. Everything that writes stays on `database`.
+    database_replica: str = ""
     timezone: str = "UTC"
     default_region: str = "US"
     providers: Providers = Providers()
@@ -336,6 +339,21 @@ class Settings(Strict):
     @classmethod
     def _rep_emails(cls, v: dict[str, CalendarLink]) -> dict[str, CalendarLink]:
         return {k.strip().lower(): link for k, link in v.items()}
+
+    @field_validator("database_replica")
+    @classmethod
+    def _replica(cls, v: str) -> str:
+        if not v.strip():
+            return ""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(v)
+        except ArgumentError:
+            raise ValueError(f"'{v}' is not a database URL (like postgresql+psycopg://reader@replica.internal/"
+                             "outreach), or leave it empty to read from database") from None
+        return v
 
     @field_validator("timezone")
     @classmethod
@@ -713,9 +731,10 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 def _resolve(settings: Settings, project: Path) -> Settings:
     """Make a relative SQLite path relative to the project, and make sure a secret key exists."""
     updates: dict[str, Any] = {}
-    db = settings.database
-    if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and ":memory:" not in db:
-        updates["database"] = "sqlite:///" + str((project / db.removeprefix("sqlite:///")).resolve())
+    for key in ("database", "database_replica"):
+        db = getattr(settings, key)
+        if db.startswith("sqlite:///") and not db.startswith("sqlite:////") and ":memory:" not in db:
+            updates[key] = "sqlite:///" + str((project / db.removeprefix("sqlite:///")).resolve())
     if not settings.server.secret_key:
         updates["server"] = settings.server.model_copy(update={"secret_key": _project_secret(project)})
     return settings.model_copy(update=updates) if updates else settings

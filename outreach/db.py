@@ -10,17 +10,26 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Result, Table, delete, event
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
+
+from outreach.errors import DatabaseUnavailable
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _engines: dict[str, Engine] = {}
+READ_ONLY = "outreach_read_only"  # in a Session's info: its engine's connections refuse writes
 
 
-def make_engine(url: str) -> Engine:
-    """One engine per URL per process."""
-    if url in _engines:
-        return _engines[url]
-    if url.startswith("sqlite"):
+def make_engine(url: str, read_only: bool = False) -> Engine:
+    """One engine per URL per process. `read_only`: a replica's, every connection refusing writes
+    (PostgreSQL's default_transaction_read_only, SQLite's query_only), so that a write sent there by
+    mistake fails at once instead of landing in a database nobody reads back."""
+    key = f"ro:{url}" if read_only else url
+    if key in _engines:
+        return _engines[key]
+    if read_only:
+        engine = _read_only_engine(url)
+    elif url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "do_connect", _private_file)
 
@@ -33,8 +42,24 @@ def make_engine(url: str) -> Engine:
             cur.close()
     else:
         engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-    _engines[url] = engine
+    _engines[key] = engine
     return engine
+
+
+def _read_only_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _query_only(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA query_only=ON")
+            cur.close()
+
+        return engine
+    # a replica that does not answer: an error within seconds, not a page that hangs
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         connect_args={"connect_timeout": 5, "options": "-c default_transaction_read_only=on"})
 
 
 def _private_file(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None:
@@ -94,6 +119,32 @@ def add_to_counters(session: Session | Connection, table: Table, keys: Sequence[
         session.execute(_UPSERTS[cache_key], rows[i:i + 500])
     if drop_zero:
         session.execute(delete(table).where(*(table.c[c] == 0 for c in counts)))
+
+
+def read_only(session: Session) -> bool:
+    """Whether `session` reads a replica (read_scope's): it must not write, not even a cache."""
+    return bool(session.info.get(READ_ONLY))
+
+
+@contextmanager
+def read_scope(engine: Engine, setting: str) -> Iterator[Session]:
+    """A session on a read-only engine (make_engine(url, read_only=True)), rolled back at the end. It
+    connects at once: a database that cannot be reached raises DatabaseUnavailable naming `setting`
+    (the config key that gave its URL) rather than an error from deep in a query."""
+    with Session(engine, expire_on_commit=False) as session:
+        session.info[READ_ONLY] = True
+        try:
+            session.connection()
+        except OperationalError as exc:
+            where = engine.url.render_as_string(hide_password=True)
+            why = str(exc.orig or exc).strip().splitlines()[0] if (exc.orig or exc) else "no answer"
+            raise DatabaseUnavailable(
+                f"{setting} ({where}) cannot be reached: {why}. The dashboards and reports read from it: "
+                f"check that the replica is up, or set {setting} empty to read from database") from None
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 @contextmanager

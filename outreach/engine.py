@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -19,7 +20,7 @@ from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.context import Lazy
 from outreach.counters import apply_counters
-from outreach.db import session_scope
+from outreach.db import read_scope, session_scope
 from outreach.digest import send_digests
 from outreach.dispatcher import Dispatcher, DispatchResult, expire, recover
 from outreach.evidence import EvidenceIn, RecordResult, early_callbacks, record, take_unattributed
@@ -86,6 +87,25 @@ class Engine:
     @property
     def db(self) -> DbEngine:
         return self.project.engine
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for the read-only analytics (the dashboards, /api/report, `outreach report`, the
+        targets page). With `database_replica` set: on the replica, read-only, after the kept report
+        counts were brought up to date on the primary (the replica then has them within its lag; a
+        session on it reads what is kept and never refreshes). Else a session on the primary, where the
+        report refreshes them itself."""
+        replica = self.project.replica
+        if replica is None:
+            with session_scope(self.db) as s:
+                yield s
+            return
+        from outreach.analytics import paths
+
+        with session_scope(self.db) as s:
+            paths.refreshed(s, self.project.rules.stage_ids)
+        with read_scope(replica, "database_replica") as s:
+            yield s
 
     @cached_property
     def reps(self) -> RepCache:

@@ -32,6 +32,10 @@ class ConfigError(OutreachError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+class DatabaseUnavailable(OutreachError):
+    """A database the engine was told to use cannot be reached; the message names the setting."""
+
+
 class NotFound(OutreachError):
     """A contact, touch or user named by the caller does not exist (or is not theirs)."""
 

@@ -43,6 +43,12 @@ class Project:
     def engine(self) -> Engine:
         return db.make_engine(self.settings.database)
 
+    @property
+    def replica(self) -> Engine | None:
+        """The read-only engine on `database_replica`, or None when it is not set."""
+        url = self.settings.database_replica
+        return db.make_engine(url, read_only=True) if url else None
+
     @classmethod
     def open(cls, path: str | Path | None = None, *, migrate: bool = True,
              load_rules: RulesLoader | None = None) -> Project:

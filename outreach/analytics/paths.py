@@ -27,7 +27,7 @@ from outreach.analytics import funnel, sends
 from outreach.analytics.model import ConversionRow, Filters, VelocityRow
 from outreach.analytics.sql import dialect, utc_day, whole_hours
 from outreach.batch_loads import chunks, insert_ignore
-from outreach.db import add_to_counters
+from outreach.db import add_to_counters, read_only
 from outreach.models import (
     Contact,
     Evidence,
@@ -110,7 +110,13 @@ def refreshed(session: Session, stage_ids: list[str]) -> bool:
 
     A session with nothing begun yet refreshes in a transaction of its own, committed: on SQLite the
     check's read must end before the write, or a writer committing in between makes the write (and
-    every later one in that transaction) fail rather than wait. Inside a caller's transaction, a savepoint."""
+    every later one in that transaction) fail rather than wait. Inside a caller's transaction, a savepoint.
+
+    On a replica's read-only session (Engine.reading, which refreshed them on the primary first): True
+    when they were ever built for these stages, and nothing is written."""
+    if read_only(session):
+        stages = session.execute(select(col(PathState.stages)).where(col(PathState.id) == 1)).scalar()
+        return stages == ",".join(stage_ids)
     if session.in_transaction():
         try:
             with session.begin_nested():

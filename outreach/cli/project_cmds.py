@@ -121,13 +121,12 @@ def report(
     from outreach.analytics.model import Filters, narrowing, parse_attr, period
     from outreach.analytics.snapshots import kept_days
     from outreach.analytics.text import render
-    from outreach.db import session_scope
 
     today = parse_time(now).date()
     first, last = period(since, until, today)
     engine = open_engine(project)
     settings = engine.project.settings.report
-    with session_scope(engine.db) as s:
+    with engine.reading() as s:
         if owner is not None:
             check_owner(s, owner.strip().lower())
         filters = narrowing(Filters(first, last, owner.strip().lower() if owner is not None else None),

@@ -488,7 +488,7 @@ def get_report(request: Request, user: ApiUser, engine: EngineDep,
     """A rep's report covers their own contacts (`owner` is ignored for them, as in the queue); `since`
     and `until` are UTC days (YYYY-MM-DD). `stage` (contacts there now), `playbook` (its touches and the
     contacts it touched) and `attr.NAME=value` (a contact attribute) narrow it further."""
-    with session_scope(engine.db) as s:
+    with engine.reading() as s:
         first, last = period(since, until, datetime.now(UTC).date())
         chosen = owner_scope(user) or ((owner or "").strip().lower() or None)
         if chosen is not None and not owner_scope(user):

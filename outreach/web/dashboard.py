@@ -20,7 +20,6 @@ from outreach.analytics.csvout import widget_csv
 from outreach.analytics.html import widgets
 from outreach.analytics.model import DeliverabilityRow, Filters, Report, StepRow, narrowing, parse_attr, period
 from outreach.analytics.snapshots import kept_days
-from outreach.db import session_scope
 from outreach.engine import Engine
 from outreach.models import Contact, User
 from outreach.ruleset import Ruleset
@@ -54,7 +53,7 @@ def _filters(s: Session, engine: Engine, request: Request, user: User, since: st
 
 def _report(engine: Engine, request: Request, user: User, since: str | None, until: str | None,
             owner: str | None) -> tuple[Filters, Report, list[str], dict[str, bool], list[DeliverabilityRow]]:
-    with session_scope(engine.db) as s:
+    with engine.reading() as s:
         f = _filters(s, engine, request, user, since, until, owner)
         data = build_report(s, engine.project.rules, f, engine.project.settings.report.advance_within,
                             today=datetime.now(UTC).date())
@@ -72,7 +71,7 @@ def step_results(engine: Engine, user: User) -> dict[str, StepRow]:
     "trigger:ID/ID" -> the report's steps row), from the report's own functions; a rep's own contacts."""
     today = datetime.now(UTC).date()
     f = Filters(today - timedelta(days=STEP_DAYS - 1), today, user.email if user.role == "rep" else None)
-    with session_scope(engine.db) as s:
+    with engine.reading() as s:
         sent = sent_touches(s, engine.project.rules, f, engine.project.settings.report.advance_within)
         rows = steps(s, engine.project.rules, f, sent)
     return {f"{r['rule']}/{r['step']}": r for r in rows}
@@ -96,7 +95,7 @@ def dashboard(request: Request, user: PageUser, engine: EngineDep, since: Day = 
               owner: Owner = None) -> Response:
     f, data, owners, kept, delivery = _report(engine, request, user, since, until, owner)
     settings = engine.project.settings.report
-    with session_scope(engine.db) as s:  # each target as of today: a missed one is flagged above the widgets
+    with engine.reading() as s:  # each target as of today: a missed one is flagged above the widgets
         goals = [(t.metric, targets.describe(t, engine.project.rules),
                   targets.point(s, engine.project.rules, t, datetime.now(UTC).date(), settings.min_cases,
                                 user.email if user.role == "rep" else None)) for t in targets.listed(s)]

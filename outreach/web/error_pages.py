@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from outreach.engine import Engine
-from outreach.errors import InvalidInput, InvalidTransition, NotFound
+from outreach.errors import DatabaseUnavailable, InvalidInput, InvalidTransition, NotFound
 from outreach.web.render import render_page
 from outreach.web.sessions import Forbidden, LoginRequired, LoginThrottle, derived_key
 
@@ -58,3 +58,7 @@ def install(app: FastAPI, engine: Engine) -> None:
     @app.exception_handler(InvalidTransition)
     async def _conflict(request: Request, exc: InvalidTransition) -> Response:
         return error(request, 409, str(exc))
+
+    @app.exception_handler(DatabaseUnavailable)
+    async def _unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+        return error(request, 503, str(exc))

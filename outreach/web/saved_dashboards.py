@@ -126,9 +126,10 @@ def remove(request: Request, dashboard_id: int, user: FormUser, engine: EngineDe
 @router.get("/dashboards/{dashboard_id}")
 def view(request: Request, dashboard_id: int, user: PageUser, engine: EngineDep) -> Response:
     settings = engine.project.settings.report
-    with session_scope(engine.db) as s:
+    with session_scope(engine.db) as s:  # the dashboard from the primary: one just saved shows at once
         d = saved.get(s, dashboard_id)
         s.expunge(d)
+    with engine.reading() as s:  # its figures from the replica, when there is one
         f = saved.filters_of(d, user, datetime.now(UTC).date())
         data = build_report(s, engine.project.rules, f, settings.advance_within, today=datetime.now(UTC).date())
         delivery = deliverability(s, engine.project.rules, f) if "deliverability" in d.widgets else []

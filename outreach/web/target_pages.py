@@ -24,12 +24,13 @@ def targets_page(request: Request, user: PageUser, engine: EngineDep) -> Respons
     rules, settings = engine.project.rules, engine.project.settings.report
     today = datetime.now(UTC).date()
     mine = user.email if user.role == "rep" else None
-    with session_scope(engine.db) as s:
+    with session_scope(engine.db) as s:  # the targets from the primary: one just set shows at once
+        listed = targets.listed(s)
+        s.expunge_all()
+    with engine.reading() as s:  # their figures from the replica, when there is one
         rows = [(t, targets.describe(t, rules), targets.history(s, rules, t, today, settings.min_cases, mine))
-                for t in targets.listed(s)]
+                for t in listed]
         owners = [] if user.role == "rep" else owners_of(s)
-        for t, _, _ in rows:
-            s.expunge(t)
     return render_page(request, "targets.html", {
         "rows": rows, "owners": owners, "may_set": user.role in ("admin", "marketer"), "is_rep": user.role == "rep",
         "stages": rules.stage_ids[:-1], "metrics": targets.METRICS, "min_cases": settings.min_cases})

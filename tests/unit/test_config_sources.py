@@ -235,3 +235,28 @@ def test_port_warning(public_url: str, port: int | None, warns: bool) -> None:
     assert bool(message) == warns
     if message:
         assert f"--port {port}" in message and public_url in message
+
+
+# --- database_replica ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("env", "text", "expected"), [
+    ({}, CONFIG, ""),  # left out: the dashboards read `database`
+    ({"OUTREACH_DATABASE_REPLICA": "postgresql+psycopg://reader@replica/outreach"}, CONFIG,
+     "postgresql+psycopg://reader@replica/outreach"),
+    ({"REPLICA": "postgresql+psycopg://reader@replica/outreach"}, CONFIG + "database_replica: ${REPLICA}\n",
+     "postgresql+psycopg://reader@replica/outreach"),
+    ({}, CONFIG + "database_replica: '  '\n", ""),
+], ids=["default", "environment", "variable", "blank"])
+def test_database_replica(tmp_path: Path, env: dict[str, str], text: str, expected: str) -> None:
+    assert load(tmp_path, {**SET, **env}, text=text).database_replica == expected
+
+
+def test_a_relative_sqlite_replica_is_in_the_project(tmp_path: Path) -> None:
+    got = load(tmp_path, SET, text=CONFIG + "database_replica: sqlite:///copy.db\n").database_replica
+    assert got == f"sqlite:///{(tmp_path / 'copy.db').resolve()}"
+
+
+def test_a_database_replica_that_is_no_url_is_an_error_at_its_line(tmp_path: Path) -> None:
+    assert problems(tmp_path, SET, text=CONFIG + "database_replica: replica.internal\n") == [
+        "config.yaml:16: database_replica: 'replica.internal' is not a database URL (like "
+        "postgresql+psycopg://reader@replica.internal/outreach), or leave it empty to read from database"]
