@@ -265,3 +265,24 @@ def test_the_same_contact_type_and_touches_draw_the_same_luck(sqlite_engine: Eng
     with session_scope(engine.db) as s:
         learning_counts.add_counts(s, {(ada, "reminder", "email"): [1, 0, 0]}, {})  # another type's touch
     assert draw(ada) == draw(ada) != first
+
+
+@pytest.mark.parametrize(("pooled", "quiet"), [(19, True), (20, False)])
+def test_quiet_contacts_are_those_nothing_is_learned_of(sqlite_engine: Engine, pooled: int, quiet: bool) -> None:
+    """`quiet` lets the planner skip the choice for contacts it would leave to the default order: with
+    fewer than 20 touches of the type, all buyers together, those without counts of their own."""
+    engine = sqlite_engine
+    ids = load(engine)
+    ada = ids["ada@analytical.example"]
+    with session_scope(engine.db) as s:
+        learning_counts.add_counts(s, {(ada, "reminder", "sms"): [1, 1, 0]},
+                                   {("all", "", "routine", "email"): [pooled - 5, 1, 0],
+                                    ("all", "", "routine", "sms"): [5, 1, 0]})
+    learner = ChannelLearner(engine.project.rules)
+    with session_scope(engine.db) as s:
+        routine = learner.quiet(s, "routine")
+        assert (routine is not None) is quiet
+        if routine is not None:
+            assert sorted(s.exec(select(Contact.id).where(routine)).all()) == sorted(set(ids.values()) - {ada})
+        nurture = learner.quiet(s, "nurture")  # nobody touched with it yet
+        assert nurture is not None and ada not in s.exec(select(Contact.id).where(nurture)).all()

@@ -158,6 +158,10 @@ def test_negatives_lower_the_pooled_and_the_channels_rate() -> None:
     estimates = Priors(counts).estimate("routine", ["email", "sms"], None, ())
     assert estimates["email"].rate == pytest.approx((18 + 30 * pooled) / 500, rel=1e-9)
     assert estimates["sms"].rate == pytest.approx((79 + 30 * pooled) / 550, rel=1e-9)
+    # a type nobody has answered yet: one response in 10 pseudo-touches more than were sent
+    silent = {("all", "", "routine", "email"): Counts(470, 0, 8), ("all", "", "routine", "sms"): Counts(520, 0, 0)}
+    estimates = Priors(silent).estimate("routine", ["email", "sms"], None, ())
+    assert estimates["email"].rate == pytest.approx(30 * (1 / 1000) / 500, rel=1e-9)
 
 
 @pytest.mark.parametrize(("sent", "known"), [(19, False), (20, True)])
@@ -235,8 +239,10 @@ def test_exploring_needs_thin_evidence_of_the_contacts_own() -> None:
     assert explored({"email": Counts(1, 0, 0), "sms": Counts(2, 0, 0)}) == 0  # counted over every channel
     assert explored({}, {"email": Estimate(0.15, 900), "sms": Estimate(0.03, 100)}) == 0  # 100 touches: known
     assert 70 < explored({}, {"email": Estimate(0.15, 900)}) < 130   # nobody like C tried sms: thin
-    # no rng, or explore 0: never
+    # no rng, explore 0 or not given: never
     assert choose("routine", ROUTINE, {}, {}, thin, explore=0.5).channel == "email"  # type: ignore[union-attr]
+    assert all(choose("routine", ROUTINE, {}, {}, thin, rng=random.Random(i)).channel == "email"  # type: ignore[union-attr]
+               for i in range(50))
     assert all(choose("routine", ROUTINE, {}, {}, thin, explore=0.0, rng=random.Random(i)).channel == "email"  # type: ignore[union-attr]
                for i in range(50))
 
