@@ -4,9 +4,11 @@ The pure choice is tests/unit/test_channel_choice.py."""
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from sqlmodel import select
@@ -178,3 +180,109 @@ def test_a_failure_in_counting_never_costs_the_send(project_path: Path, monkeypa
     assert result.sent == len(provider.sent) == len(sent(engine)) > 0
     with session_scope(engine.db) as s:
         assert learning_counts.stored(s) == ({}, {})
+
+
+def test_the_learner_hands_the_choice_what_it_loaded(sqlite_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner hands the learner a row with the contact's addresses only (no stage, no title):
+    `prepare` loads the rest. What reaches the pure choice (tests/unit/test_channel_choice.py): the
+    contact's own counts for the type, its counts of the other types summed per channel, the
+    population's estimate for its stage and similar_by attributes, and the rules' explore rate."""
+    engine = sqlite_engine
+    ids = load(engine)
+    ada, grace = ids["ada@analytical.example"], ids["grace@cobol.example"]  # CTO in software; VP Engineering
+    pop = {("all", "", "routine", "email"): [300, 30, 0], ("all", "", "routine", "sms"): [100, 20, 0],
+           ("stage", "aware", "routine", "sms"): [40, 20, 0], ("attr:title", "cto", "routine", "sms"): [30, 3, 0],
+           ("attr:industry", "software", "routine", "email"): [50, 15, 4]}
+    with session_scope(engine.db) as s:
+        learning_counts.add_counts(s, {(ada, "routine", "sms"): [1, 1, 0], (ada, "reminder", "sms"): [1, 1, 1],
+                                       (ada, "nurture", "sms"): [2, 0, 1], (ada, "nurture", "email"): [2, 1, 0],
+                                       (ada, "reminder", "email"): [1, 1, 2]}, pop)
+    calls: list[dict[str, object]] = []
+    choose = learning.choose
+
+    def spy(*args: object, **kw: object) -> learning.Pick | None:
+        calls.append({"args": args, **kw})
+        return choose(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(learning, "choose", spy)
+    ada_attrs = (("attr:title", "cto"), ("attr:industry", "software"))
+    learner = ChannelLearner(engine.project.rules)
+    with session_scope(engine.db) as s:
+        learner.prepare(s, [ada, grace])
+    planners_row = SimpleNamespace(id=ada, email="ada@analytical.example", phone="+14155550101")
+    learner(planners_row, "routine")(ROUTINE)  # type: ignore[misc]
+    similar = learning.Priors({k: Counts(*v) for k, v in pop.items()}).estimate("routine", ROUTINE, "aware", ada_attrs)
+    assert calls[-1]["args"] == ("routine", ROUTINE, {"sms": Counts(1, 1, 0)},
+                                 {"sms": Counts(3, 1, 2), "email": Counts(3, 2, 2)}, similar)
+    assert calls[-1]["explore"] == 0.05 and similar["sms"] != similar["email"]
+
+    # a contact the batch did not load is judged on what its object says; one never saved has no counts
+    calls.clear()
+    outsider = Contact(id=None, stage="aware", title="CTO", attributes={"industry": "software"})
+    learner(outsider, "routine")(ROUTINE)  # type: ignore[misc]
+    assert calls[-1]["args"][2:] == ({}, {}, similar)  # type: ignore[index]
+    learner(SimpleNamespace(id=10_000), "routine")(ROUTINE)  # type: ignore[misc]
+    assert calls[-1]["args"][4] == learning.Priors({k: Counts(*v) for k, v in pop.items()}).estimate(  # type: ignore[index]
+        "routine", ROUTINE, None, ())
+
+    # explore: the learner's own rate beats the rules'; none, no luck drawn
+    calls.clear()
+    with session_scope(engine.db) as s:
+        quiet = ChannelLearner(engine.project.rules, explore=0.0)
+        quiet.prepare(s, [ada])
+    quiet(planners_row, "routine")(ROUTINE)  # type: ignore[misc]
+    assert calls[-1]["explore"] == 0.0 and calls[-1]["rng"] is None
+
+
+def test_the_same_contact_type_and_touches_draw_the_same_luck(sqlite_engine: Engine,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exploring is a schedule, not a dice roll per planning run: the same contact, interaction type
+    and number of touches draw the same numbers in any process; another contact or one touch more,
+    others."""
+    engine = sqlite_engine
+    ids = load(engine)
+    ada, grace = ids["ada@analytical.example"], ids["grace@cobol.example"]
+    draws: list[float] = []
+
+    def spy(*args: object, rng: random.Random | None = None, **kw: object) -> None:
+        assert rng is not None
+        draws.append(rng.random())
+
+    monkeypatch.setattr(learning, "choose", spy)
+
+    def draw(cid: int, interaction: str = "routine") -> float:
+        learner = ChannelLearner(engine.project.rules, salt="s")
+        with session_scope(engine.db) as s:
+            learner.prepare(s, [cid])
+        learner(SimpleNamespace(id=cid), interaction)(ROUTINE)  # type: ignore[misc]
+        return draws[-1]
+
+    first = draw(ada)
+    assert draw(ada) == first and draw(grace) != first and draw(ada, "reminder") != first
+    with session_scope(engine.db) as s:
+        learning_counts.add_counts(s, {(ada, "routine", "email"): [1, 0, 0]}, {})
+    assert draw(ada) != first
+    with session_scope(engine.db) as s:
+        learning_counts.add_counts(s, {(ada, "reminder", "email"): [1, 0, 0]}, {})  # another type's touch
+    assert draw(ada) == draw(ada) != first
+
+
+@pytest.mark.parametrize(("pooled", "quiet"), [(19, True), (20, False)])
+def test_quiet_contacts_are_those_nothing_is_learned_of(sqlite_engine: Engine, pooled: int, quiet: bool) -> None:
+    """`quiet` lets the planner skip the choice for contacts it would leave to the default order: with
+    fewer than 20 touches of the type, all buyers together, those without counts of their own."""
+    engine = sqlite_engine
+    ids = load(engine)
+    ada = ids["ada@analytical.example"]
+    with session_scope(engine.db) as s:
+        learning_counts.add_counts(s, {(ada, "reminder", "sms"): [1, 1, 0]},
+                                   {("all", "", "routine", "email"): [pooled - 5, 1, 0],
+                                    ("all", "", "routine", "sms"): [5, 1, 0]})
+    learner = ChannelLearner(engine.project.rules)
+    with session_scope(engine.db) as s:
+        routine = learner.quiet(s, "routine")
+        assert (routine is not None) is quiet
+        if routine is not None:
+            assert sorted(s.exec(select(Contact.id).where(routine)).all()) == sorted(set(ids.values()) - {ada})
+        nurture = learner.quiet(s, "nurture")  # nobody touched with it yet
+        assert nurture is not None and ada not in s.exec(select(Contact.id).where(nurture)).all()

@@ -16,6 +16,7 @@ from outreach.stages import condition_met, next_stage
 from tests.support import ROOT, at
 
 T0 = at("2026-03-02 10:00")
+UTC_TZ = ZoneInfo("UTC")
 S = timedelta(seconds=1)
 D = timedelta(days=1)
 
@@ -90,6 +91,69 @@ def test_a_zone_scoped_holiday_moves_only_that_zones_sends() -> None:
 ])
 def test_send_windows_on_the_days_the_clocks_change(now: str, zone: str, expected: str) -> None:
     assert next_open(at(now), ZoneInfo(zone), Window(days="mon-fri", hours="08:00-18:00")) == at(expected)
+
+
+@pytest.mark.parametrize(("now", "zone", "expected"), [
+    # a window that opens and closes on the half hour
+    ("2026-03-02 08:29:59", "UTC", "2026-03-02 08:30"),
+    ("2026-03-02 08:30", "UTC", "2026-03-02 08:30"),
+    ("2026-03-02 16:59:59", "UTC", "2026-03-02 16:59:59"),
+    ("2026-03-02 17:00", "UTC", "2026-03-03 08:30"),
+    # the contact's day is not UTC's: Tuesday 08:45 in Tokyo is Monday in UTC, Monday 16:30 in
+    # Los Angeles is Tuesday in UTC; both are inside the contact's window
+    ("2026-03-02 23:45", "Asia/Tokyo", "2026-03-02 23:45"),
+    ("2026-03-03 00:30", "America/Los_Angeles", "2026-03-03 00:30"),
+    ("2026-03-03 01:00", "America/Los_Angeles", "2026-03-03 16:30"),  # 17:00 there: Tuesday 08:30
+])
+def test_window_edges_to_the_second_in_the_contacts_zone(now: str, zone: str, expected: str) -> None:
+    assert next_open(at(now), ZoneInfo(zone), Window(days="mon-fri", hours="08:30-17:00")) == at(expected)
+
+
+def test_the_answer_is_in_the_zone_of_the_time_asked_about() -> None:
+    """Aware in, aware out, in the same tzinfo: callers store and compare what they get back."""
+    berlin, tokyo = ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Tokyo")
+    window = Window(days="mon-fri", hours="08:00-18:00")
+    hour = timedelta(hours=1)
+    for asked in (at("2026-03-02 10:00"), at("2026-03-02 10:00").astimezone(berlin)):
+        for moment in (asked, asked + 10 * hour):  # 19:00 in Tokyo: closed; 05:00 Tuesday: closed
+            opened = next_open(moment, tokyo, window)
+            assert opened == at("2026-03-02 23:00") and opened.tzinfo is asked.tzinfo
+        inside = next_open(asked - 8 * hour, tokyo, window)  # 11:00 in Tokyo: open, itself
+        assert inside == asked - 8 * hour and inside.tzinfo is asked.tzinfo
+        day_cap = cap_wait(asked, tokyo, "email", [("email", asked - S)], {"all": Cap(day=1)})
+        assert day_cap is not None and day_cap[0] == at("2026-03-02 15:00") and day_cap[0].tzinfo is asked.tzinfo
+
+
+def test_the_window_is_looked_for_over_400_days() -> None:
+    every_day = Window(days="mon-sun", hours="08:00-18:00")
+    first = date(2026, 3, 2)
+    off = [Holiday(date=first + k * D) for k in range(400)]
+    # the 400th day is the last one looked at; a window that opens only on the 401st never opens
+    assert next_open(at("2026-03-02 10:00"), UTC_TZ, every_day, off[:399]) == at("2027-04-05 08:00")
+    with pytest.raises(ValueError, match="the send window never opens"):
+        next_open(at("2026-03-02 10:00"), UTC_TZ, every_day, off)
+
+
+@pytest.mark.parametrize(("sent", "waits_until"), [
+    ("2026-03-03 05:00", "2026-03-04 05:00"),     # midnight in New York: the new day's first send
+    ("2026-03-03 04:59:59", None),                # a second before: yesterday's
+])
+def test_the_day_cap_starts_at_the_contacts_midnight(sent: str, waits_until: str | None) -> None:
+    wait = cap_wait(at("2026-03-03 15:00"), ZoneInfo("America/New_York"), "email", [("email", at(sent))],
+                    {"all": Cap(day=1)})
+    assert (wait[0] if wait else None) == (at(waits_until) if waits_until else None)
+
+
+def test_of_two_caps_the_later_wait_holds() -> None:
+    now = at("2026-03-02 10:00")
+    sent = [("email", at("2026-02-23 10:30")), ("email", at("2026-03-02 09:00"))]
+    # the rolling week frees a slot at 10:30 today; the day cap holds until midnight
+    assert cap_wait(now, UTC_TZ, "email", sent, {"all": Cap(day=1, week=2)}) == \
+        (at("2026-03-03 00:00"), "all cap of 1 a day reached")
+    assert cap_wait(now, UTC_TZ, "email", sent, {"all": Cap(day=1), "email": Cap(week=2)}) == \
+        (at("2026-03-03 00:00"), "all cap of 1 a day reached")
+    assert cap_wait(now, UTC_TZ, "email", sent, {"all": Cap(week=2), "email": Cap(day=1)}) == \
+        (at("2026-03-03 00:00"), "email cap of 1 a day reached")
 
 
 @pytest.mark.parametrize(("cap", "sent_hours_ago", "waits"), [

@@ -76,6 +76,21 @@ def test_decide_settles_window_and_cap_together() -> None:
     (Reach("a@x.io", "+14155550101", None, True), "sms", "opt_out", None),
     (Reach("a@x.io", "+14155550101", None, True, frozenset({"sms"})), "sms", "opt_out", "sms suppressed"),
     (Reach("a@x.io", None, True, None, frozenset({"email"})), "meeting", "opt_out", "email suppressed"),
+    # declining invites stops invites only; opting in is enough in opt-in mode
+    (Reach("a@x.io", None, True, None, frozenset({"meeting"})), "meeting", "opt_out", "meeting invites suppressed"),
+    (Reach("a@x.io", None, True, None, frozenset({"meeting"})), "email", "opt_out", None),
+    (Reach("a@x.io", None, True, None), "email", "opt_in", None),
+    (Reach("a@x.io", None, True, None), "meeting", "opt_in", None),
+    (Reach("a@x.io", None, None, True), "sms", "opt_out", "no phone number"),
+    # a rep's call needs a number, not SMS consent; a STOP by text does not stop calls
+    (Reach(None, "+14155550101", None, None), "call", "opt_in", None),
+    (Reach(None, "+14155550101", None, False, frozenset({"sms"})), "call", "opt_out", None),
+    (Reach("a@x.io", None, True, True), "call", "opt_out", "no phone number"),
+    (Reach(None, "+14155550101", None, None, frozenset({"call"})), "call", "opt_out", "calls suppressed"),
+    # a social message needs neither address nor consent: the rep finds the buyer by name
+    (Reach(None, None, False, False, frozenset({"email", "sms"})), "social", "opt_in", None),
+    (Reach(None, None, None, None, frozenset({"social"})), "social", "opt_out", "social messages suppressed"),
+    (Reach("a@x.io", "+14155550101", True, True), "fax", "opt_out", "unknown channel fax"),
 ])
 def test_unreachable(reach: Reach, channel: str, mode: str, why: str | None) -> None:
     assert unreachable(reach, channel, mode) == why

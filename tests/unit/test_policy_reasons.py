@@ -34,6 +34,10 @@ def policy(**kw: object) -> Policy:
     ("2026-03-02 10:00", [("email", "2026-02-26 10:00"), ("email", "2026-03-02 09:00")],
      {"caps": {"all": Cap(day=1), "email": Cap(week=2)}},
      Verdict(False, at("2026-03-05 10:00"), "waiting: email cap of 2 a week reached")),
+    # the week frees a slot at 10:30 but the day cap holds until midnight: the later wait and its reason
+    ("2026-03-02 10:00", [("email", "2026-02-23 10:30"), ("email", "2026-03-02 09:00")],
+     {"caps": {"all": Cap(day=1, week=2)}},
+     Verdict(False, at("2026-03-03 08:00"), "waiting: all cap of 1 a day reached")),
     # held first by the window, then by a cap: the reason is what held it first
     ("2026-03-07 10:00", [("email", "2026-03-06 09:00"), ("email", "2026-03-05 09:00")],
      {"caps": {"email": Cap(week=2)}},
@@ -60,6 +64,20 @@ def test_a_holiday_in_the_contacts_zone_only() -> None:
     assert decide(tuesday_morning_tokyo, tokyo, "email", [], p) == \
         Verdict(False, at("2026-03-03 23:00"), "waiting: holiday")  # Wednesday 08:00 in Tokyo
     assert decide(at("2026-03-03 10:00"), UTC_TZ, "email", [], p) == Verdict(True)
+    # 08:45 on Tuesday in Tokyo is still Monday in UTC: the holiday is looked up on Tokyo's date
+    assert decide(at("2026-03-02 23:45"), tokyo, "email", [], p) == \
+        Verdict(False, at("2026-03-03 23:00"), "waiting: holiday")
+
+
+@pytest.mark.parametrize(("country", "verdict"), [
+    ("DE", Verdict(False, at("2026-03-03 07:00"), "waiting: holiday")),  # Tuesday 08:00 in Berlin
+    ("de", Verdict(False, at("2026-03-03 07:00"), "waiting: holiday")),
+    ("FR", Verdict(True)),
+    (None, Verdict(True)),
+])
+def test_a_holiday_in_the_contacts_country_only(country: str | None, verdict: Verdict) -> None:
+    p = policy(holidays=[Holiday(date=date(2026, 3, 2), countries=["DE"])])
+    assert decide(at("2026-03-02 10:00"), ZoneInfo("Europe/Berlin"), "email", [], p, country) == verdict
 
 
 @pytest.mark.parametrize(("holiday_countries", "country", "off"), [
@@ -83,7 +101,7 @@ def test_a_zone_holiday_and_a_country_holiday_on_one_day() -> None:
 def test_a_window_that_never_opens_says_so() -> None:
     every_day_off = [Holiday(date=date(2026, 3, 2 + i)) for i in range(5)]
     only_monday = Window(days="mon", hours="08:00-18:00")
-    with pytest.raises(ValueError, match="the send window never opens"):
+    with pytest.raises(ValueError, match=r"^the send window never opens \(no weekday in it, or a year of holidays\)$"):
         next_open(at("2026-03-02 10:00"), UTC_TZ, only_monday,
                   [Holiday(date=date.fromordinal(date(2026, 3, 2).toordinal() + 7 * w)) for w in range(60)])
     assert next_open(at("2026-03-02 10:00"), UTC_TZ, WEEKDAYS, every_day_off) == at("2026-03-09 08:00")
