@@ -67,9 +67,9 @@ def shares_its_rate(key: str) -> bool:
 def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     """A Retry-After header (RFC 9110: delay-seconds or an HTTP-date) as seconds from `now`, at
     most MAX_RETRY_AFTER; a date already past is 0; None when it is missing or unreadable."""
-    text = (value or "").strip()
-    if not text:
+    if value is None:
         return None
+    text = value.strip()
     if text.isascii() and text.isdigit():  # ("²".isdigit() holds too)
         return min(float(text), MAX_RETRY_AFTER)
     try:
@@ -108,11 +108,12 @@ def after_failure(exc: ProviderError, attempts: int, max_attempts: int, retry_ba
     if exc.retryable and attempts < max_attempts:
         delay = retry_base.total_seconds() * 2 ** (attempts - 1) * spread
         wait = retry_after_seconds(exc.retry_after, now)
+        if wait is not None:
+            delay = max(delay, wait)
         slow = None
         if exc.status == 429:
-            slow = min(max(SLOW_DOWN, wait or 0.0), MAX_SLOW_DOWN)
-        return AfterFailure(TouchStatus.APPROVED, f"retrying after: {exc.reason}",
-                            timedelta(seconds=max(delay, wait or 0.0)), slow)
+            slow = SLOW_DOWN if wait is None else min(max(SLOW_DOWN, wait), MAX_SLOW_DOWN)
+        return AfterFailure(TouchStatus.APPROVED, f"retrying after: {exc.reason}", timedelta(seconds=delay), slow)
     if exc.retryable:
         return AfterFailure(TouchStatus.FAILED, f"gave up after {attempts} attempts: {exc.reason}")
     return AfterFailure(TouchStatus.FAILED, exc.reason)

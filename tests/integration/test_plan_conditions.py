@@ -66,3 +66,11 @@ def test_a_plan_for_some_contacts_honours_skip_if(opened_skips: Engine) -> None:
         ids = {c.email: c.id or 0 for c in s.exec(select(Contact)).all()}
         opened_skips.planner().plan(s, DAY4, contact_ids=[ids[ADA], ids["alan@bletchley.example"]])
     assert _case_studies(opened_skips) == {"alan@bletchley.example"}
+
+
+def test_a_dry_run_after_a_plan_shows_nothing_queued_twice(opened_skips: Engine) -> None:
+    # the dedupe key keeps a real plan from writing a touch twice; a dry run writes nothing, so only
+    # the step's "no touch for this stage entry yet" condition keeps it from listing them again
+    assert opened_skips.plan(MONDAY).queued == 6
+    assert opened_skips.plan(MONDAY, dry_run=True).queued == 0
+    assert opened_skips.plan(DAY4, dry_run=True).queued == 6  # the case studies, due now

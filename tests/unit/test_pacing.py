@@ -131,3 +131,9 @@ def test_the_spread_covers_half_to_one_and_a_half() -> None:
 @pytest.mark.parametrize(("attempt", "seconds"), [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (4, 10.0), (9, 10.0)])
 def test_giving_touches_back_backs_off_up_to_ten_seconds(attempt: int, seconds: float) -> None:
     assert pacing.release_backoff(attempt) == seconds
+
+
+@pytest.mark.parametrize(("retry_after", "seconds"), [(None, 0.0), ("0", 0.0), ("1", 1.0), ("x", 0.0)])
+def test_with_no_backoff_the_retry_after_alone_sets_the_delay(retry_after: str | None, seconds: float) -> None:
+    decision = after_failure(_error(retry_after=retry_after), 1, 5, timedelta(0), 1.0, NOW)
+    assert decision.delay == timedelta(seconds=seconds)
