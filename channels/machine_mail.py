@@ -58,16 +58,15 @@ def machine_report(message: Message, sender: str, envelope: dict[str, object], t
                    auto_reply: bool) -> tuple[MachineReport | None, list[str]]:
     """The report a machine-written mail carries, and the Message-IDs of the mail it returns."""
     ctype = message.get_content_type()
-    report_type = str(message.get_param("report-type", "") or "").strip().lower()
+    report_type = str(message.get_param("report-type") or "").strip().lower()
     originals: list[str] = []
     blocks: list[str] = []
     for part in message.walk():
         sub = part.get_content_type()
         if sub == "message/rfc822":
-            inner = part.get_payload()
-            first = inner[0] if isinstance(inner, list) and inner else None
-            if isinstance(first, Message):
-                originals += msg_ids(first_header(first, "Message-ID"))
+            for inner in part.get_payload():  # the returned mail, a list of one
+                if isinstance(inner, Message):
+                    originals += msg_ids(first_header(inner, "Message-ID"))
         elif sub in ("text/rfc822-headers", "message/rfc822-headers"):
             originals += re.findall(r"(?im)^message-id:\s*(<[^<>\s]+>)", _part_body(part))
         elif sub in ("message/delivery-status", "message/disposition-notification", "message/feedback-report"):
@@ -98,13 +97,13 @@ def machine_report(message: Message, sender: str, envelope: dict[str, object], t
 
 def _dsn_recipients(body: str) -> list[tuple[str, str, str]]:
     found = []
-    for block in re.split(r"\n\s*\n", body.replace("\r\n", "\n")):
+    for block in re.split(r"\n\s*\n", body):  # (\s* takes a CR too)
         fields = _report_fields(block)
         who = fields.get("final-recipient") or fields.get("original-recipient")
         if who:
             address = who.split(";")[-1].strip().strip("<>").lower()
-            found.append((address, fields.get("action", "").lower(), fields.get("status", "").split()[0] if
-                          fields.get("status") else ""))
+            status = fields.get("status", "").split()  # "5.1.1 (no such user)": the code
+            found.append((address, fields.get("action", "").lower(), status[0] if status else ""))
     return found
 
 
@@ -118,9 +117,8 @@ def _report_fields(block: str) -> dict[str, str]:
 def _part_body(part: Message) -> str:
     payload = part.get_payload()
     if isinstance(payload, list):  # message/*: sub-messages (DSN blocks, the report's fields)
-        return "\n\n".join(m.as_string() if isinstance(m, Message) else str(m) for m in payload)
-    raw = part.get_payload(decode=True)
-    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(payload)
+        return "\n\n".join(str(m) for m in payload)
+    return bytes(part.get_payload(decode=True)).decode(errors="replace")  # a leaf: always bytes here
 
 
 def header_values(message: Message, name: str) -> list[object]:

@@ -4,6 +4,7 @@ report) read through `parse_inbound`, the path an Inbound Parse post takes."""
 
 from __future__ import annotations
 
+import base64
 import email
 import json
 from email import policy
@@ -217,3 +218,34 @@ def test_unique_keeps_the_first_spelling() -> None:
 def test_header_values_every_one_or_none() -> None:
     message = email.message_from_string("To: a@b.example\n\n", policy=policy.default)
     assert header_values(message, "To") == ["a@b.example"] and header_values(message, "Cc") == []
+
+
+@pytest.mark.parametrize(("block", "recipient"), [
+    (f"Final-Recipient: rfc822; <{ADA}>\r\nAction: failed\r\nStatus: 5.1.1", (ADA, "failed", "5.1.1")),
+    (f"Final-Recipient: rfc822;{ADA}\r\nAction: failed\r\nStatus: 5.1.1", (ADA, "failed", "5.1.1")),
+    (f"Final-Recipient: {ADA}\r\nAction: failed\r\nStatus: 5.1.1", (ADA, "failed", "5.1.1")),  # no address type
+    ("Final-Recipient: rfc822; Xavier@B.example\r\nAction: FAILED\r\nStatus: 5.1.1",
+     ("xavier@b.example", "failed", "5.1.1")),
+    (f"Final-Recipient: rfc822; {ADA}\r\nStatus: 5.1.1", (ADA, "", "5.1.1")),  # no action said: not a failure
+])
+def test_a_dsn_recipient_as_mail_servers_write_it(block: str, recipient: tuple[str, str, str]) -> None:
+    part = ("Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.analytical.example\r\n\r\n"
+            f"{block}\r\n")
+    report = parse_inbound({"email": _report("delivery-status", part)}).report
+    assert report is not None and report.recipients == [recipient]
+    assert report.hard is (recipient[1] == "failed")
+
+
+def test_returned_headers_in_base64_with_a_broken_byte_are_read() -> None:
+    encoded = base64.b64encode(f"Message-ID: {MID}\r\nSubject: caf\xe9\r\n".encode("latin-1")).decode()
+    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1"))).replace(
+        f"Content-Type: text/rfc822-headers\r\n\r\nMessage-ID: {MID}\r\nSubject: hello\r\n",
+        f"Content-Type: text/rfc822-headers\r\nContent-Transfer-Encoding: base64\r\n\r\n{encoded}\r\n")
+    assert parse_inbound({"email": raw}).original_ids == [MID]
+
+
+def test_the_returned_mail_and_its_headers_both_name_it() -> None:
+    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1"))).replace(
+        "--rb--", "--rb\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <other@vendor.example>\r\n"
+                  "Subject: hello\r\n\r\nHi\r\n--rb--")
+    assert parse_inbound({"email": raw}).original_ids == [MID, "<other@vendor.example>"]
