@@ -69,7 +69,7 @@ def machine_report(message: Message, sender: str, envelope: dict[str, object], t
                     originals += msg_ids(first_header(inner, "Message-ID"))
         elif sub in ("text/rfc822-headers", "message/rfc822-headers"):
             originals += re.findall(r"(?im)^message-id:\s*(<[^<>\s]+>)", _part_body(part))
-        elif sub in ("message/delivery-status", "message/disposition-notification", "message/feedback-report"):
+        elif sub in ("message/delivery-status", "message/feedback-report"):  # (a read receipt's are not read)
             blocks.append(_part_body(part))
     originals = unique(originals)
     if ctype == "multipart/report" and report_type == "delivery-status":

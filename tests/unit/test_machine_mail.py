@@ -159,9 +159,24 @@ def test_a_delivery_status_outside_a_report_is_read_by_its_sender() -> None:
     assert parse_inbound({"email": raw}).report is None
 
 
-def test_the_returned_mail_is_found_in_a_message_part() -> None:
-    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1")), returned="message/rfc822")
+@pytest.mark.parametrize("returned", ["message/rfc822", "message/rfc822-headers"])
+def test_the_returned_mail_is_found_in_a_message_part(returned: str) -> None:
+    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1")), returned=returned)
     assert parse_inbound({"email": raw}).original_ids == [MID]
+
+
+def test_only_the_machine_part_names_the_recipients() -> None:
+    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1"))).replace(
+        "This is an automatically generated message.",
+        "Final-Recipient: rfc822; wrong@x.example\r\nAction: failed\r\nStatus: 5.1.1\r\n")
+    report = parse_inbound({"email": raw}).report
+    assert report is not None and report.recipients == [(ADA, "failed", "5.1.1")]
+
+
+def test_a_feedback_report_without_its_part_is_still_a_complaint() -> None:
+    raw = _report("feedback-report", "Content-Type: text/plain\r\n\r\nThis mail was reported as spam.\r\n",
+                  sender="abuse@isp.example")
+    assert parse_inbound({"email": raw}).report == MachineReport("complaint", True, [], "feedback-report (ARF)")
 
 
 def _plain(sender: str, text: str, extra: str = "") -> str:
@@ -249,3 +264,10 @@ def test_the_returned_mail_and_its_headers_both_name_it() -> None:
         "--rb--", "--rb\r\nContent-Type: message/rfc822\r\n\r\nMessage-ID: <other@vendor.example>\r\n"
                   "Subject: hello\r\n\r\nHi\r\n--rb--")
     assert parse_inbound({"email": raw}).original_ids == [MID, "<other@vendor.example>"]
+
+
+def test_the_returned_headers_after_the_returned_mail_add_to_it() -> None:
+    raw = _report("delivery-status", _dsn((ADA, "failed", "5.1.1"))).replace(
+        "--rb\r\nContent-Type: text/rfc822-headers", "--rb\r\nContent-Type: message/rfc822\r\n\r\n"
+        "Message-ID: <other@vendor.example>\r\nSubject: hello\r\n\r\nHi\r\n--rb\r\nContent-Type: text/rfc822-headers")
+    assert parse_inbound({"email": raw}).original_ids == ["<other@vendor.example>", MID]
