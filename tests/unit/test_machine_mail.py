@@ -138,6 +138,9 @@ DSN_DETAIL = "multipart/report; report-type=delivery-status"
     (_report("feedback-report", "Content-Type: message/feedback-report\r\n\r\nVersion: 1\r\n"
              f"Original-Rcpt-To: rfc822; {ADA}\r\n", sender="abuse@isp.example"),
      MachineReport("complaint", True, [(ADA, "complained", "abuse")], "feedback-report (ARF)")),
+    (_report("feedback-report", "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+             "Original-Rcpt-To: <Xavier@B.example>\r\n", sender="abuse@isp.example"),
+     MachineReport("complaint", True, [("xavier@b.example", "complained", "abuse")], "feedback-report (ARF)")),
     (_report("feedback-report", "Content-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n",
              sender="abuse@isp.example"),
      MachineReport("complaint", True, [], "feedback-report (ARF)")),  # nobody named: nobody suppressed
