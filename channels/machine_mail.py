@@ -134,7 +134,7 @@ def first_header(message: Message, name: str) -> object | None:
 
 
 def msg_ids(value: object) -> list[str]:
-    return re.findall(r"<[^<>\s]+>", str(value)) if value else []
+    return re.findall(r"<[^<>\s]+>", str(value))  # (None reads "None": no id in it)
 
 
 def unique(items: list[str]) -> list[str]:
