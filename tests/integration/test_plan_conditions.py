@@ -74,3 +74,18 @@ def test_a_dry_run_after_a_plan_shows_nothing_queued_twice(opened_skips: Engine)
     assert opened_skips.plan(MONDAY).queued == 6
     assert opened_skips.plan(MONDAY, dry_run=True).queued == 0
     assert opened_skips.plan(DAY4, dry_run=True).queued == 6  # the case studies, due now
+
+
+def test_a_trigger_touch_named_like_a_step_does_not_stand_for_it(project_path: Path) -> None:
+    # a trigger's touch records its id as the step: only a touch of the playbook's own rule counts
+    nurture = project_path / "rules" / "nurture.yaml"
+    nurture.write_text(nurture.read_text().replace(
+        "  - id: pricing-follow-up\n    on: pricing.viewed\n"
+        "    if: \"contact.stage in ['interested', 'evaluating']\"\n",
+        "  - id: case-study\n    on: pricing.viewed\n", 1))
+    engine = Engine(Project.open(project_path))
+    load(engine)
+    engine.record([EvidenceIn("pricing.viewed", MONDAY, "test", email=ADA)], now=MONDAY)
+    assert [t.rule for t in touches(engine, step="case-study")] == ["trigger:case-study"]
+    engine.plan(DAY4)
+    assert ADA in _case_studies(engine) and len(touches(engine, step="case-study")) == 7
