@@ -54,7 +54,8 @@ class ProviderError(OutreachError):
     from a permanent refusal (bad address, opted-out number); `code` is the provider's own."""
 
     def __init__(self, reason: str, *, retryable: bool, code: str | int | None = None,
-                 status: int | None = None, opted_out: bool = False, maybe_sent: bool = False) -> None:
+                 status: int | None = None, opted_out: bool = False, maybe_sent: bool = False,
+                 retry_after: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retryable = retryable
@@ -64,6 +65,7 @@ class ProviderError(OutreachError):
         # the request went out but no answer came (a read timeout): the provider may have taken it,
         # so the engine must not retry it blindly
         self.maybe_sent = maybe_sent
+        self.retry_after = retry_after  # the answer's Retry-After header as sent (seconds or an HTTP-date)
 
 
 class Provider(ABC):

@@ -100,7 +100,8 @@ def error_from_http(exc: SendGridHTTPError) -> ProviderError:
     retry_after = exc.headers.get("Retry-After") if exc.headers is not None else None
     if retry_after:
         reason += f" (retry after {retry_after}s)"
-    return ProviderError(reason, retryable=status == 429 or status >= 500, status=status)
+    return ProviderError(reason, retryable=status == 429 or status >= 500, status=status,
+                         retry_after=retry_after or None)
 
 
 class _Answer:

@@ -24,6 +24,15 @@ from urllib.parse import parse_qsl
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from channels.machine_mail import (
+    MachineReport,
+    auto_reply_reason,
+    first_header,
+    header_values,
+    machine_report,
+    msg_ids,
+    unique,
+)
 from channels.meeting import CalendarCounter, CalendarReply, parse_counters, parse_replies
 from outreach.errors import WebhookRejected
 
@@ -53,19 +62,6 @@ class InboundEmail:
     dkim: str | None = None
     report: MachineReport | None = None  # set for machine mail: bounces, read receipts, abuse reports
     original_ids: list[str] = field(default_factory=list)  # Message-IDs of the mail a report returns
-
-
-@dataclass
-class MachineReport:
-    """Mail written by a machine about a mail that was sent. `kind` is `bounce` (a delivery status
-    notification, RFC 3464, or a mailer-daemon's free-form bounce), `read_receipt` (RFC 8098) or
-    `complaint` (an abuse report, ARF, RFC 5965). `recipients` are (address, action, status) per
-    recipient of a DSN (the complainant of an ARF report); `hard` is True for a permanent failure."""
-
-    kind: str
-    hard: bool = False
-    recipients: list[tuple[str, str, str]] = field(default_factory=list)
-    detail: str = ""
 
 
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
@@ -153,7 +149,7 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
 
     def values(name: str) -> list[str]:
         # Raw mode trusts the message's own headers; parsed mode SendGrid's decoded fields.
-        header = [str(v) for v in _header_values(headers, name)]
+        header = [str(v) for v in header_values(headers, name)]
         form_value = [fields[name.lower()]] if fields.get(name.lower()) else []
         return (header or form_value) if raw_mode else (form_value or header)
 
@@ -167,8 +163,8 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
     recipients += [a for a in (envelope_to if isinstance(envelope_to, list) else [envelope_to])
                    if isinstance(a, str) and "@" in a]
     subject = _decoded(next(iter(values("Subject")), ""))
-    auto_reason = _auto_reply_reason(headers, subject)
-    report, original_ids = _machine_report(headers, sender, envelope, text, auto_reason is not None)
+    auto_reason = auto_reply_reason(headers, subject)
+    report, original_ids = machine_report(headers, sender, envelope, text, auto_reason is not None)
     replies: list[CalendarReply] = []
     counters: list[CalendarCounter] = []
     for ics in calendars:
@@ -178,11 +174,11 @@ def parse_inbound(form: Mapping[str, object], files: Mapping[str, bytes] | None 
         except ValueError:
             continue  # a broken calendar part must not lose the mail around it
     return InboundEmail(
-        sender=sender.lower(), sender_name=sender_name or None, recipients=_unique(recipients),
+        sender=sender.lower(), sender_name=sender_name or None, recipients=unique(recipients),
         subject=subject.strip(), text=strip_quoted(text), full_text=text, html=html,
-        message_id=next(iter(_msg_ids(_first(headers, "Message-ID"))), None),
-        in_reply_to=next(iter(_msg_ids(_first(headers, "In-Reply-To"))), None),
-        references=_msg_ids(_first(headers, "References")),
+        message_id=next(iter(msg_ids(first_header(headers, "Message-ID"))), None),
+        in_reply_to=next(iter(msg_ids(first_header(headers, "In-Reply-To"))), None),
+        references=msg_ids(first_header(headers, "References")),
         auto_reply=auto_reason is not None, auto_reply_reason=auto_reason, calendar_replies=replies,
         calendar_counters=counters,
         spf=(fields.get("SPF") or "").strip() or None, dkim=(fields.get("dkim") or "").strip() or None,
@@ -202,91 +198,6 @@ def auth_failure(mail: InboundEmail) -> str | None:
     return None
 
 
-_MACHINE_SENDER = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|mailerdaemon)@", re.IGNORECASE)
-_DSN_CODE = re.compile(r"(?<![\d.])([245])\.\d{1,3}\.\d{1,3}(?![\d.])")
-
-
-def _machine_report(message: Message, sender: str, envelope: dict[str, object], text: str,
-                    auto_reply: bool) -> tuple[MachineReport | None, list[str]]:
-    """The report a machine-written mail carries, and the Message-IDs of the mail it returns."""
-    ctype = message.get_content_type()
-    report_type = str(message.get_param("report-type", "") or "").strip().lower()
-    originals: list[str] = []
-    blocks: list[str] = []
-    for part in message.walk():
-        sub = part.get_content_type()
-        if sub == "message/rfc822":
-            inner = part.get_payload()
-            first = inner[0] if isinstance(inner, list) and inner else None
-            if isinstance(first, Message):
-                originals += _msg_ids(_first(first, "Message-ID"))
-        elif sub in ("text/rfc822-headers", "message/rfc822-headers"):
-            originals += re.findall(r"(?im)^message-id:\s*(<[^<>\s]+>)", _part_body(part))
-        elif sub in ("message/delivery-status", "message/disposition-notification", "message/feedback-report"):
-            blocks.append(_part_body(part))
-    originals = _unique(originals)
-    if ctype == "multipart/report" and report_type == "delivery-status":
-        recipients = _dsn_recipients("\n".join(blocks))
-        hard = any(action == "failed" and status.startswith("5") for _, action, status in recipients)
-        return MachineReport("bounce", hard, recipients, "multipart/report; report-type=delivery-status"), originals
-    if report_type == "disposition-notification":
-        return MachineReport("read_receipt", detail="multipart/report; report-type=disposition-notification"), originals
-    if report_type == "feedback-report" or "message/feedback-report" in {p.get_content_type() for p in message.walk()}:
-        fields = _report_fields("\n".join(blocks))
-        who = fields.get("original-rcpt-to") or fields.get("removal-recipient") or ""
-        address = who.split(";")[-1].strip().strip("<>")
-        recipients = [(address.lower(), "complained", fields.get("feedback-type", "abuse"))] if "@" in address else []
-        return MachineReport("complaint", True, recipients, "feedback-report (ARF)"), originals
-    return_path = _first(message, "Return-Path")
-    empty_return = return_path is not None and str(return_path).strip() in ("", "<>")
-    if envelope.get("from") == "" or ("from" in envelope and envelope.get("from") is None):
-        empty_return = True
-    if not auto_reply and (_MACHINE_SENDER.match(sender) or empty_return):
-        codes = _DSN_CODE.findall(text)
-        why = f"machine sender {sender}" if _MACHINE_SENDER.match(sender) else "empty Return-Path"
-        return MachineReport("bounce", "5" in codes or bool(re.search(r"\b55\d\b", text)), [], why), originals
-    return None, originals
-
-
-def _dsn_recipients(body: str) -> list[tuple[str, str, str]]:
-    found = []
-    for block in re.split(r"\n\s*\n", body.replace("\r\n", "\n")):
-        fields = _report_fields(block)
-        who = fields.get("final-recipient") or fields.get("original-recipient")
-        if who:
-            address = who.split(";")[-1].strip().strip("<>").lower()
-            found.append((address, fields.get("action", "").lower(), fields.get("status", "").split()[0] if
-                          fields.get("status") else ""))
-    return found
-
-
-def _report_fields(block: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in re.findall(r"(?m)^([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*)$", block):
-        out.setdefault(name.lower(), value.strip())
-    return out
-
-
-def _part_body(part: Message) -> str:
-    payload = part.get_payload()
-    if isinstance(payload, list):  # message/*: sub-messages (DSN blocks, the report's fields)
-        return "\n\n".join(m.as_string() if isinstance(m, Message) else str(m) for m in payload)
-    raw = part.get_payload(decode=True)
-    return raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(payload)
-
-
-def _header_values(message: Message, name: str) -> list[object]:
-    try:
-        return list(message.get_all(name, []))
-    except (ValueError, IndexError, TypeError):  # a header policy.default cannot parse
-        return []
-
-
-def _first(message: Message, name: str) -> object | None:
-    found = _header_values(message, name)
-    return found[0] if found else None
-
-
 def reply_tokens(inbound: InboundEmail, inbound_domain: str) -> list[str]:
     """Tokens of recipients shaped `reply+TOKEN@inbound_domain` (domain and `reply+` matched
     case-insensitively, the token's case kept), in order, without duplicates."""
@@ -296,7 +207,7 @@ def reply_tokens(inbound: InboundEmail, inbound_domain: str) -> list[str]:
         local, _, host = address.rpartition("@")
         if host.lower() == domain and local[:6].lower() == "reply+" and local[6:]:
             tokens.append(local[6:])
-    return _unique(tokens)
+    return unique(tokens)
 
 
 def _decode(value: str | bytes, charset: object) -> str:
@@ -385,46 +296,6 @@ def _decoded(value: str) -> str:
         return str(make_header(decode_header(str(value))))
     except (ValueError, LookupError, UnicodeError):
         return str(value)
-
-
-def _msg_ids(value: object) -> list[str]:
-    return re.findall(r"<[^<>\s]+>", str(value)) if value else []
-
-
-def _unique(items: list[str]) -> list[str]:
-    seen: set[str] = set()
-    unique = []
-    for item in items:
-        if item.lower() not in seen:
-            seen.add(item.lower())
-            unique.append(item)
-    return unique
-
-
-_AUTO_SUBJECT = re.compile(
-    r"\s*(out of (the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|abwesenheitsnotiz"
-    r"|automatische antwort|réponse automatique|respuesta automática|risposta automatica"
-    r"|automatisch antwoord)\b", re.IGNORECASE)
-
-
-def _auto_reply_reason(headers: Message, subject: str) -> str | None:
-    """Why this mail looks machine-written (RFC 3834 and vendor headers, known subjects), or None."""
-    submitted = str(headers.get("Auto-Submitted", "")).split(";")[0].strip().lower()
-    if submitted and submitted != "no":
-        return f"Auto-Submitted: {submitted}"
-    for name in ("X-Autoreply", "X-Autorespond"):
-        if headers.get(name) is not None:
-            return f"{name} header"
-    precedence = str(headers.get("Precedence", "")).strip().lower()
-    if precedence in ("auto_reply", "bulk", "junk"):
-        return f"Precedence: {precedence}"
-    # Outlook puts X-Auto-Response-Suppress on ordinary mail too; only with the inbox-rule loop
-    # marker does it tell an Exchange automatic reply.
-    if headers.get("X-Auto-Response-Suppress") is not None and headers.get("X-MS-Exchange-Inbox-Rules-Loop"):
-        return "Exchange automatic reply (X-Auto-Response-Suppress, X-MS-Exchange-Inbox-Rules-Loop)"
-    if _AUTO_SUBJECT.match(subject):
-        return f"subject: {subject.strip()[:80]}"
-    return None
 
 
 _QUOTE_MARKERS = [

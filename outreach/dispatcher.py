@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from channels.base import OutgoingMessage, Provider, ProviderError, SendResult
-from outreach import batch_loads
+from outreach import batch_loads, pacing
 from outreach.accounts.store import states as account_states
 from outreach.config import Settings
 from outreach.contacts import contact_tz
@@ -31,6 +30,7 @@ from outreach.inbox import PAUSED, paused_now
 from outreach.kinds import TASK_CHANNELS, Channel
 from outreach.models import Contact, Message, SendRate, Suppression, Touch, TouchStatus, table_of
 from outreach.one_off import is_one_off
+from outreach.pacing import RateLimiter
 from outreach.policy import Verdict, decide, unreachable
 from outreach.preferences import pick_channel
 from outreach.ruleset import Ruleset
@@ -68,27 +68,6 @@ class DispatchResult:
         for name in ("claimed", "sent", "failed", "waiting", "retried", "suppressed", "expired"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
-
-
-class RateLimiter:
-    """A token bucket per sender: Twilio long codes take about one message a second."""
-
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second
-        self.next_at = 0.0
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next_at)
-            self.next_at = at + self.interval
-        if at > now:
-            time.sleep(at - now)
-
-    def slow_down(self, seconds: float) -> None:
-        with self.lock:
-            self.next_at = max(self.next_at, time.monotonic() + seconds)
 
 
 class SharedRateLimiter:
@@ -298,7 +277,7 @@ class Dispatcher:
                 log.warning("gave %d untried touch(es) back to the queue", len(ids))
                 return
             except DBAPIError:
-                time.sleep(min(2.0 ** attempt, 10.0))
+                time.sleep(pacing.release_backoff(attempt))
         log.error("could not give %d untried touch(es) back: recovery will settle them", len(ids))
 
     def _send(self, touch: Touch, contact: Contact, message: OutgoingMessage, now: datetime,
@@ -360,26 +339,20 @@ class Dispatcher:
     def _failed(self, touch: Touch, contact: Contact, message: OutgoingMessage, exc: ProviderError,
                 now: datetime) -> DispatchResult:
         out = DispatchResult()
-        values: dict[str, Any] = {"updated_at": now, "reason": exc.reason}
-        if exc.maybe_sent:  # never re-send blindly: a person checks with the provider
-            values.update(status=TouchStatus.UNCERTAIN, reason=f"no answer from the provider: {exc.reason}")
-            out.failed += 1
-        elif exc.retryable and touch.attempts < self.settings.dispatch.max_attempts:
-            base = self.settings.dispatch.retry_base.total_seconds()
-            delay = base * 2 ** (touch.attempts - 1) * random.uniform(0.5, 1.5)
-            if exc.status == 429:
-                try:
-                    self._limiter(message.sms_from if message.channel == Channel.SMS else message.channel
-                                  ).slow_down(2.0)
-                except DBAPIError:  # recording the retry matters more than slowing the number down
-                    log.warning("could not slow %s down: the database is away", message.sms_from)
-            values.update(status=TouchStatus.APPROVED, due_at=now + timedelta(seconds=delay),
-                          reason=f"retrying after: {exc.reason}")
+        dispatch = self.settings.dispatch
+        decision = pacing.after_failure(exc, touch.attempts, dispatch.max_attempts, dispatch.retry_base,
+                                        pacing.jitter(), now)
+        values: dict[str, Any] = {"updated_at": now, "status": decision.status, "reason": decision.reason}
+        if decision.delay is not None:
+            values["due_at"] = now + decision.delay
+        if decision.slow_down is not None:
+            try:
+                self._limiter(pacing.limiter_key(message.channel, message.sms_from)).slow_down(decision.slow_down)
+            except DBAPIError:  # recording the retry matters more than slowing the number down
+                log.warning("could not slow %s down: the database is away", message.sms_from)
+        if decision.status == TouchStatus.APPROVED:
             out.retried += 1
         else:
-            values.update(status=TouchStatus.FAILED)
-            if exc.retryable:
-                values["reason"] = f"gave up after {touch.attempts} attempts: {exc.reason}"
             out.failed += 1
         with session_scope(self.engine) as s:
             s.execute(update(Touch).where(col(Touch.id) == touch.id,
@@ -406,7 +379,7 @@ class Dispatcher:
 
     def _limiter(self, key: str) -> Limiter:
         if key not in self.limiters:
-            if key.startswith("+"):  # a sending number: its rate holds across processes
+            if pacing.shares_its_rate(key):  # a sending number: its rate holds across processes
                 self.limiters[key] = SharedRateLimiter(self.engine, key, self.settings.sender.sms_rate)
             else:
                 self.limiters[key] = RateLimiter(50.0)

@@ -23,17 +23,15 @@ from sqlalchemy import String as SqlString
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from outreach import batch_loads
+from outreach import batch_loads, conditions
 from outreach.config import Policy
 from outreach.content import available_channels
-from outreach.context import contact_context, evidence_context
 from outreach.experiments.assign import Allocator, in_holdout
 from outreach.kinds import TASK_CHANNELS
-from outreach.models import Account, Contact, Evidence, Preference, Suppression, Touch, TouchStatus, table_of
+from outreach.models import Contact, Evidence, Preference, Suppression, Touch, TouchStatus, table_of
 from outreach.policy import Reach, decide
 from outreach.preferences import ChannelLearning, Learner, QuietLearning, pick_channel
-from outreach.ruleset import Approval, Ruleset, Step, Trigger
-from outreach.templating import Condition, compile_condition, eval_condition
+from outreach.ruleset import Ruleset, Step, Trigger
 
 BATCH = 1000
 
@@ -60,7 +58,7 @@ class Planner:
     holdout: float = 0.0  # policy.holdout: the share of contacts no automated touch goes to
     policy: Policy | None = None  # a task's (call, social) due time follows its window and the caps
     timezone: str = "UTC"  # the project's: a buyer's zone when theirs is unknown
-    _conditions: dict[str, Condition] = field(default_factory=dict)
+    _conditions: conditions.TriggerConditions = field(default_factory=conditions.TriggerConditions)
 
     def plan(self, session: Session, now: datetime, contact_ids: list[int] | None = None,
              dry_run: bool = False) -> PlanResult:
@@ -152,13 +150,14 @@ class Planner:
         inner = select(col(Contact.id).label("cid"), col(Contact.stage_entry).label("entry"),
                        col(Contact.stage_entered_at).label("entered"),
                        (has_email + has_phone + ce + cs).label("k")
-                       ).where(*self._due_where(stage, step, now, contact_ids), quiet).subquery()
+                       ).where(*conditions.step_due(stage, step, now, contact_ids), quiet).subquery()
 
         def by_key(values: dict[int, str | None]) -> Any:
             # inline literals: 36 bound parameters per column would make a long statement to bind per step
             return case({k: literal_column(_quoted(v)) for k, v in values.items()}, value=inner.c.k)
 
-        status_of: dict[int, str | None] = {k: _status(c, step.approval).value for k, c in channel_of.items()}
+        status_of: dict[int, str | None] = {k: conditions.new_status(c, step.approval).value
+                                             for k, c in channel_of.items()}
         if postgres:
             due = inner.c.entered + step.after
         else:  # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff': shift the seconds, keep the fraction as it was
@@ -208,29 +207,9 @@ class Planner:
                 examples.append({"contact": who, "channel": channel, "status": status, "reason": reason})
         return inserted
 
-    def _due_where(self, stage: str, step: Step, now: datetime,
-                   contact_ids: list[int] | None) -> list[ColumnElement[bool]]:
-        """Contacts in `stage` whose step came due and has no touch for this stage entry yet."""
-        rule = f"playbook:{stage}"
-        already = exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == rule,
-                                 col(Touch.step) == step.id, col(Touch.stage_entry) == col(Contact.stage_entry))
-        conds = [col(Contact.stage) == stage, col(Contact.stage_entered_at) <= now - step.earliest, ~already]
-        if step.skip_if:
-            conds.append(~exists().where(col(Evidence.contact_id) == col(Contact.id),
-                                         col(Evidence.type).in_(step.skip_if),
-                                         col(Evidence.occurred_at) >= col(Contact.stage_entered_at)))
-        if step.role:  # a step for some committee roles only
-            conds.append(col(Contact.role).in_(step.role))
-        if step.account_stage:  # a step only while the contact's account is at one of these stages
-            conds.append(exists().where(col(Account.id) == col(Contact.account_id),
-                                        col(Account.stage).in_(step.account_stage)))
-        if contact_ids is not None:  # one expanding parameter: `in_(list)` coerced each id on every call
-            conds.append(col(Contact.id).in_(batch_loads.expanding(contact_ids, "plan_ids")))
-        return conds
-
     def _due(self, session: Session, stage: str, step: Step, now: datetime,
              contact_ids: list[int] | None, only: ColumnElement[bool] | None = None) -> Iterator[Sequence[Row[Any]]]:
-        conds = self._due_where(stage, step, now, contact_ids)
+        conds = conditions.step_due(stage, step, now, contact_ids)
         if only is not None:
             conds.append(only)
         # a task's due time needs the buyer's zone and country; a message's is the dispatcher's business
@@ -259,13 +238,12 @@ class Planner:
             pick = pick_channel(order=order, reach=batch_loads.reach_of(r, suppressed.get(r.id)),
                                 stated=stated.get(r.id, {}).get(step.interaction), fixed=step.channel,
                                 templates=templates, email_consent=self.email_consent, learner=learner)
-            status = _status(pick.channel, step.approval)
+            status = conditions.new_status(pick.channel, step.approval)
             due = r.stage_entered_at + step.after
             if pick.channel in TASK_CHANNELS:  # a rep's task waits for them; it is due inside its window
                 status = TouchStatus.PENDING
                 due = self._task_due(session, r, pick.channel, max(due, now), sends)
-            approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
-                self.approval_expires_after else None
+            approve_by = conditions.approve_by(status, now, self.approval_expires_after)
             rows.append({
                 "contact_id": r.id, "dedupe_key": f"{r.id}:{stage}:{r.stage_entry}:{step.id}",
                 "stage": stage, "stage_entry": r.stage_entry, "rule": f"playbook:{stage}", "step": step.id,
@@ -327,8 +305,7 @@ class Planner:
         for ev in hits:
             contact = contacts[ev.contact_id]
             for tr in by_event[ev.type]:
-                if tr.if_ and not eval_condition(self._compiled(tr.if_), {
-                        "contact": contact_context(contact), "evidence": evidence_context(ev), "now": now}):
+                if not self._conditions.holds(tr, contact, ev, now):
                     continue
                 templates = available_channels(self.content_dir, tr.content)
                 pick = pick_channel(order=self.rules.interactions[tr.interaction].channels,
@@ -337,40 +314,23 @@ class Planner:
                                     templates=templates, email_consent=self.email_consent,
                                     learner=self.learner_for(contact, tr.interaction) if self.learner_for else None)
                 due = ev.occurred_at + tr.after
-                expires = ev.occurred_at + tr.within if tr.within else None
-                status = _status(pick.channel, tr.approval)
-                reason = pick.reason if pick.channel is None else None
-                if expires is not None and expires <= now and status != TouchStatus.SUPPRESSED:
-                    status, reason = TouchStatus.EXPIRED, f"its within ({tr.within}) passed before it could be queued"
-                approve_by = now + self.approval_expires_after if status == TouchStatus.PENDING and \
-                    self.approval_expires_after else None
+                queued = conditions.trigger_touch(tr, pick.channel, pick.reason, ev.occurred_at, now)
                 rows.append({
                     "contact_id": contact.id, "dedupe_key": f"trigger:{tr.id}:{ev.id}", "stage": contact.stage,
                     "stage_entry": contact.stage_entry, "rule": f"trigger:{tr.id}", "step": tr.id,
                     "interaction": tr.interaction, "content": tr.content, "channel": pick.channel,
-                    "channel_reason": pick.reason, "channel_fixed": tr.channel is not None, "status": status,
-                    "reason": reason, "due_at": due, "expires_at": expires, "approve_by": approve_by,
+                    "channel_reason": pick.reason, "channel_fixed": tr.channel is not None, "status": queued.status,
+                    "reason": queued.reason, "due_at": due, "expires_at": queued.expires_at,
+                    "approve_by": conditions.approve_by(queued.status, now, self.approval_expires_after),
                     "evidence_id": ev.id,
                     "meeting_minutes": int(tr.meeting.duration.total_seconds() // 60) if tr.meeting else None,
                     "attempts": 0, "created_at": now, "updated_at": now,
                 })
         return batch_loads.insert_ignore(session, table_of(Touch), rows, ["dedupe_key"])
 
-    def _compiled(self, expression: str) -> Condition:
-        if expression not in self._conditions:
-            self._conditions[expression] = compile_condition(expression)
-        return self._conditions[expression]
-
 
 def _quoted(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
-
-
-def _status(channel: str | None, approval: Approval) -> TouchStatus:
-    """A new touch's status: no channel reaches the contact, a rep approves it, or it goes when due."""
-    if channel is None:
-        return TouchStatus.SUPPRESSED
-    return TouchStatus.PENDING if approval == "rep" else TouchStatus.APPROVED
 
 
 def _zone(name: str | None, default: str) -> ZoneInfo:

@@ -164,6 +164,7 @@ def test_sendgrid_passing_faults_are_retryable_and_send_nothing(sb: Sandbox, sta
             provider.send(email())
         assert err.value.retryable and err.value.status == status
         assert f"SendGrid answered {status}" in err.value.reason and "retry after 7s" in err.value.reason
+        assert err.value.retry_after == "7"  # the dispatcher's retry waits at least that long
     assert sb.messages() == []
     provider.send(email())
     assert len(sb.messages("email")) == 1

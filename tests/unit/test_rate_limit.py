@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from outreach import dispatcher
-from outreach.dispatcher import RateLimiter
+from outreach import pacing
+from outreach.pacing import RateLimiter
 
 
 class FakeClock:
-    """Stands in for the `time` module inside outreach.dispatcher only: patching time.monotonic and
+    """Stands in for the `time` module inside outreach.pacing only: patching time.monotonic and
     time.sleep themselves also fed the fake every sleep of threads an earlier test left running
     (mutmut's clean run saw 424.6 s on the clock instead of 102)."""
 
@@ -34,7 +34,7 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(dispatcher, "time", fake)
+    monkeypatch.setattr(pacing, "time", fake)
     return fake
 
 
@@ -58,3 +58,16 @@ def test_a_429_pushes_the_next_send_back(clock: FakeClock) -> None:
     limiter.slow_down(2.0)
     limiter.wait()
     assert clock.now == pytest.approx(102.0)
+
+
+def test_a_turn_that_is_free_now_does_not_sleep(clock: FakeClock) -> None:
+    RateLimiter(1.0).wait()
+    assert clock.slept == [] and clock.now == 100.0
+
+
+def test_a_shorter_slow_down_does_not_bring_the_next_turn_forward(clock: FakeClock) -> None:
+    limiter = RateLimiter(0.25)  # one turn every 4 s
+    limiter.wait()
+    limiter.slow_down(1.0)
+    limiter.wait()
+    assert clock.now == pytest.approx(104.0)
