@@ -157,7 +157,7 @@ def _create_from(template: str) -> str:
 
 def drop_pg_database(name: str, *, wait: bool = False) -> None:
     """Drop a test's database. This process's connections close now; the DROP itself waits, unless
-    `wait`, for the end of the session (drop_template), where they all run at once: PostgreSQL makes
+    `wait`, for the end of the session (drop_template), where they run ten at a time: PostgreSQL makes
     every DROP DATABASE wait for a checkpoint (0.4 s on a quiet server, 40 to 80 s measured while
     another client was writing gigabytes), and DROPs waiting together share one."""
     db.dispose_all()
@@ -179,7 +179,9 @@ def _drop_all(names: list[str]) -> list[str]:
         except Exception as exc:
             return f"{name}: {exc}"
 
-    with ThreadPoolExecutor(max_workers=4) as pool:  # the server has connections for the other tests too
+    # DROPs waiting at the same moment share a checkpoint, so many at once; but not too many: three
+    # test workers at the end of their sessions stay well inside max_connections (100 by default)
+    with ThreadPoolExecutor(max_workers=10) as pool:
         return [why for why in pool.map(drop, names) if why]
 
 
