@@ -17,6 +17,15 @@ from sqlmodel import SQLModel
 
 from outreach import db, models  # noqa: F401  (registers every table)
 from outreach.learning import learner  # noqa: F401  (and the learning tables)
+from tests.support import make_project
+
+
+@pytest.fixture
+def project_path(tmp_path: Path, database: str) -> Path:
+    """The example project with its SQLite database migrated from nothing when the engine opens it
+    (elsewhere make_project copies a file migrated once per test process; the PostgreSQL template is
+    itself migrated from nothing once per session)."""
+    return make_project(tmp_path / "proj", database, migrated=False)
 
 
 def test_one_head_and_a_straight_line() -> None:

@@ -43,7 +43,7 @@ playbooks:
 
 
 def small_project(tmp_path: Path) -> Project:
-    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'outreach.db'}")
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'outreach.db'}", migrated=False)
     (root / "rules" / "nurture.yaml").write_text(RULES)
     return Project.open(root, migrate=False)
 
@@ -60,7 +60,8 @@ def test_learning_beats_first_channel_and_per_buyer_on_a_small_market(tmp_path: 
 
 
 def test_the_command_prints_every_policy_as_json(tmp_path: Path) -> None:
-    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'outreach.db'}")
+    # no database file to begin with: the simulation must not make one
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'outreach.db'}", migrated=False)
     out = CliRunner().invoke(app, ["simulate", "--buyers", "40", "--weeks", "1", "--seed", "3", "--jobs", "1",
                                    "--json", "--project", str(root)])
     db.dispose_all()

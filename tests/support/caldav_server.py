@@ -1,47 +1,45 @@
-"""A real CalDAV server for the calendar tests: Radicale (from PyPI) on a free local port, storing in a
-temporary folder, any user and password accepted."""
+"""A real CalDAV server for the calendar tests: Radicale (from PyPI) storing in a temporary folder, any
+user and password accepted, served in a thread of the test's process.
+
+It binds to a port the system picks (port 0) and the port is read back from the bound socket, never
+probed beforehand (a probed port may be taken by someone else before the bind). Radicale's own command
+line refuses port 0, so its WSGI application is served here by the standard library's server, the
+one Radicale's own server is built on."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import socketserver
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from radicale import Application, config
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class _Server(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a client that keeps its connection open does not hold up the shutdown
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # one line per request on stderr otherwise
+        pass
 
 
 @contextmanager
 def radicale(folder: Path) -> Iterator[str]:
     """Yield the server's base URL (http://127.0.0.1:PORT/) while it runs."""
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "radicale", "--server-hosts", f"127.0.0.1:{port}",
-                             "--storage-filesystem-folder", str(folder), "--auth-type", "none",
-                             "--rights-type", "owner_only", "--logging-level", "warning"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}/"
+    configuration = config.load()
+    configuration.update({"storage": {"filesystem_folder": str(folder)}, "auth": {"type": "none"},
+                          "rights": {"type": "owner_only"}}, "tests/support/caldav_server.py", privileged=True)
+    server = make_server("127.0.0.1", 0, Application(configuration), server_class=_Server,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(url + ".well-known/caldav", timeout=1)
-                break
-            except OSError as exc:
-                if getattr(exc, "code", None):  # an HTTP answer: the server is up
-                    break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("radicale did not start: " + (proc.stderr.read().decode() if proc.stderr
-                                                                      else "")) from exc
-                time.sleep(0.1)
-        yield url
+        yield f"http://127.0.0.1:{server.server_port}/"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

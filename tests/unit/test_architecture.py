@@ -4,7 +4,7 @@ arrows that must not exist. Module-level and function-level imports both count."
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -29,19 +29,21 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
-def _imports(path: Path) -> Iterator[tuple[str, bool]]:
+@cache  # every test below reads every module: parse each once per test process, not once per test
+def _imports(path: Path) -> tuple[tuple[str, bool], ...]:
     """(imported module, at module level?) for every import of the project's own modules and of the
     third-party packages the rules name."""
     tree = ast.parse(path.read_text())
     top = set(map(id, tree.body))
+    found: list[tuple[str, bool]] = []
     for node in ast.walk(tree):
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        for name in names:
-            yield name, id(node) in top
+        found.extend((name, id(node) in top) for name in names)
+    return tuple(found)
 
 
 def _graph() -> dict[str, set[str]]:

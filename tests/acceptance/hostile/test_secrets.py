@@ -274,8 +274,11 @@ def test_the_generated_key_and_the_sqlite_file_are_private(tmp_path: Path) -> No
 
 # --- 6, 7: a live server: tokens out of the access log, bodies limited before anything else ------------
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[tuple[str, Path, Path]]:
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, Path]]:
+    """One `outreach run` for the module's live tests (none changes what another checks: the bodies
+    are refused before the app, and only the sign-in test signs in)."""
+    tmp_path = tmp_path_factory.mktemp("live")
     root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'live.db'}", **ANY_PORT, **{
         "server.trusted_proxies": ["127.0.0.1"], "dispatch.poll_every": "1d", "dispatch.plan_every": "1d"})
     log = tmp_path / "run.log"
