@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 from channels.base import OutgoingMessage, Provider, SendResult
 from channels.outbox import OutboxProvider
 from outreach.accounts.store import accounts_of, committee, member_ids, pause_for_answers, refresh_stages
+from outreach.analytics import paths
 from outreach.config import Settings
 from outreach.content import available_channels
 from outreach.context import Lazy
@@ -100,8 +101,6 @@ class Engine:
             with session_scope(self.db) as s:
                 yield s
             return
-        from outreach.analytics import paths
-
         with session_scope(self.db) as s:
             paths.refreshed(s, self.project.rules.stage_ids)
         with read_scope(replica, "database_replica") as s:
