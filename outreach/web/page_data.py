@@ -16,6 +16,7 @@ from outreach.messages import render_touch
 from outreach.models import Contact, Touch
 from outreach.one_off import ONE_OFF
 from outreach.ruleset import Ruleset
+from outreach.templating import RenderTimeout
 from outreach.web.render import to_utc
 
 
@@ -34,11 +35,18 @@ class Preview:
     error: str | None = None
 
 
-def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
+def preview(engine: Engine, touch: Touch, contact: Contact, overran: dict[str, str] | None = None) -> Preview:
+    """`overran`, shared by the cards of one page: the content that already ran past its render time
+    limit, with its error. It is not rendered again for the next buyer, or a page of 50 touches of one
+    runaway template would take 50 times that limit."""
     channel = touch.channel or ""
     out = Preview(channel=channel)
     if not channel:
         out.error = touch.reason or "no channel can reach this buyer"
+        return out
+    key = f"{touch.content}.{channel}"
+    if overran is not None and touch.content and key in overran:
+        out.error = overran[key]
         return out
     try:
         if channel == Channel.MEETING:
@@ -54,6 +62,8 @@ def preview(engine: Engine, touch: Touch, contact: Contact) -> Preview:
                 out.segments = sms_segments(rendered.text)
     except (RenderError, ValueError) as exc:
         out.error = str(exc)
+        if overran is not None and touch.content and isinstance(exc.__cause__ or exc, RenderTimeout):
+            overran[key] = out.error
     return out
 
 

@@ -77,7 +77,8 @@ def queue_page(request: Request, user: PageUser, engine: EngineDep,
         orphans = sorted(((o or "", n) for o, n in by_owner.items() if o not in approvers), key=lambda x: x[0])
         # admins also see the buyers themselves nobody can act for, touches or not (as `contacts import` warns)
         owner_flags = all_flags(s, engine.project.rules) if user.role == "admin" else []
-        cards = [{"t": t, "c": c, "preview": preview(engine, t, c), "channels": edit_channels(engine, t),
+        overran: dict[str, str] = {}
+        cards = [{"t": t, "c": c, "preview": preview(engine, t, c, overran), "channels": edit_channels(engine, t),
                   "latest": latest_due(t)}
                  for t, c in pending[:limit]]
     return render_page(request, "queue.html", {

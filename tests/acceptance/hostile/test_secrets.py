@@ -29,6 +29,7 @@ from outreach.messages import build_message
 from outreach.models import Contact, Touch, User
 from outreach.project import Project
 from outreach.users import add_user
+from outreach.web import page_data
 from tests.support import make_project
 from tests.support.serving import ANY_PORT, start_run
 from tests.support.web import PASSWORD, bearer, client, csrf_of, seed, sign_in
@@ -127,6 +128,29 @@ def test_a_template_cannot_run_away(sqlite_engine: Engine, case: str, text: str)
         p = cli(root, "check", timeout=60)
         assert time.monotonic() - started_check < 20
         assert "Traceback" not in p.stderr
+
+
+def test_a_runaway_template_is_rendered_once_per_queue_page(sqlite_engine: Engine,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    template = sqlite_engine.project.content_dir / CHECK_IN
+    runaway = dict(RUNAWAY)["nested-loops"]
+    template.write_text(template.read_text().replace("{{ rep.name }}", "{{ rep.name }}\n" + runaway))
+    seed(sqlite_engine)
+    c = client(sqlite_engine)
+    sign_in(c, "admin@example.com")
+    rendered: list[str | None] = []
+    real = page_data.render_touch
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        rendered.append(args[2].content)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(page_data, "render_touch", counted)
+    page = c.get("/queue")
+    assert page.status_code == 200
+    # every check-in card says why it cannot be sent; the template ran (and ran out of time) once
+    assert page.text.count("took too long to render") >= 2
+    assert rendered.count("interested/check-in") == 1
 
 
 # --- 3: the HTML part escapes contact data -------------------------------------------------------------
