@@ -13,8 +13,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpx
-
 from outreach.errors import InvalidInput
 
 SECRET_PREFIX = "whsec_"
@@ -55,10 +53,14 @@ class WebhookSender:
     """Posts signed webhooks over one HTTP connection pool. `clock` gives the Unix time to sign with."""
 
     def __init__(self, timeout: float = 10.0, clock: Callable[[], float] = time.time) -> None:
+        import httpx  # here, not at the top: every command imports this module, few post webhooks
+
         self._client = httpx.Client(timeout=timeout, follow_redirects=False)
         self._clock = clock
 
     def post(self, url: str, secret: str, msg_id: str, body: str) -> Attempt:
+        import httpx
+
         timestamp = int(self._clock())
         headers = {"content-type": "application/json", "user-agent": "outreach-webhooks/1",
                    "webhook-id": msg_id, "webhook-timestamp": str(timestamp),

@@ -35,6 +35,8 @@ def test_one_head_and_a_straight_line() -> None:
     assert len(script.get_heads()) == 1, f"migrations have several heads: {script.get_heads()}"
     revisions = list(script.walk_revisions())
     assert all(len(r._all_down_revisions) <= 1 for r in revisions), "a merge revision: re-chain instead"
+    # a start skips Alembic when the database is at db.HEAD: a new migration must move it, or it never runs
+    assert script.get_heads() == [db.HEAD], "set outreach.db.HEAD to the newest migration's revision"
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"], indirect=True)
