@@ -91,17 +91,18 @@ def received_touch_ids(sb: Sandbox) -> Counter[str]:
     return Counter(m["custom_args"]["outreach_touch_id"] for m in sb.messages("email"))
 
 
-def test_three_workers_send_10000_touches_exactly_once(tmp_path: Path, pg_url: str) -> None:
+def test_three_workers_send_4000_touches_exactly_once(tmp_path: Path, pg_url: str) -> None:
     with Sandbox(callbacks=False) as sb:
-        engine = worker_project(tmp_path, pg_url, sb.url)
-        seed(engine, 10_000)
+        # batches of 50: 80 claims raced by three workers
+        engine = worker_project(tmp_path, pg_url, sb.url, **{"dispatch.batch_size": 50})
+        seed(engine, 4000)
         procs = start_workers(engine, 3, tmp_path)
         try:
-            assert wait_until(lambda: statuses(engine).get("sent", 0) == 10_000, 300), statuses(engine)
+            assert wait_until(lambda: statuses(engine).get("sent", 0) == 4000, 300), statuses(engine)
         finally:
             stop(procs)
         got = received_touch_ids(sb)
-        assert len(got) == 10_000 and max(got.values()) == 1  # each touch once, none lost
+        assert len(got) == 4000 and max(got.values()) == 1  # each touch once, none lost
         with session_scope(engine.db) as s:
             ids = {str(i) for (i,) in s.execute(select(Touch.id).where(Touch.status == "sent"))}
             workers = s.execute(select(func.count(func.distinct(Touch.claimed_by)))).scalar()
