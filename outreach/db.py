@@ -75,6 +75,14 @@ def _private_file(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> None
         pass
 
 
+def forget(url: str) -> None:
+    """Close and forget the engine of `url`, a database going away (on SQLite its last connection closing
+    folds the write-ahead log into the file, which may then be copied alone)."""
+    engine = _engines.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+
+
 def dispose_all() -> None:
     for engine in _engines.values():
         engine.dispose()

@@ -115,8 +115,7 @@ def run_policy(root: Path, settings: Settings, rules: Ruleset, spec: MarketSpec,
             with session_scope(engine.db) as s:
                 advances = s.execute(select(func.count()).select_from(StageChange)).scalar_one()
         finally:
-            db.make_engine(url).dispose()
-            db._engines.pop(url, None)  # a temporary database: forget its engine with it
+            db.forget(url)  # a temporary database: forget its engine with it
     figures = measure(provider.sends, advances, START)
     figures["seconds"] = round(time.perf_counter() - started, 1)
     return figures
