@@ -303,6 +303,16 @@ def run(kind: str, n: int, ev: int, runs: int, keep: Path | None, periods: list[
                 f = Filters(NOW.date() - timedelta(days=days), NOW.date() - timedelta(days=1))
                 for name, fn in widgets(s, engine, f, rebuilt).items():
                     report(f"{days}d {name}", best(fn, runs), floor)
+        for moved in (1, 1000):  # a rep's contacts handed over: the triggers mark them, the refresh moves them
+            with session_scope(engine.db) as s:
+                s.execute(text("UPDATE contact SET owner = CASE WHEN owner = :a THEN :b ELSE :a END "
+                               "WHERE id IN (SELECT id FROM contact ORDER BY id LIMIT :n)"),
+                          {"a": OWNERS[1], "b": OWNERS[2], "n": moved})
+            with session_scope(engine.db) as s:
+                recounted, seconds = timed(lambda: paths.refresh(s, stages))
+            line(f"{kind} refresh after {moved} contacts changed owner", seconds=seconds, contacts=recounted)
+            out.append({"db": kind, "what": f"refresh after {moved:,} contacts changed owner", "figure":
+                        f"{seconds:.2f} s", "ratio": ratio(seconds, floor), "extra": ""})
         with session_scope(engine.db) as s:
             s.execute(text("DELETE FROM stagesnapshot"))
             s.execute(text("DELETE FROM snapshotday"))

@@ -96,7 +96,8 @@ def refresh(session: Session, stage_ids: list[str], checked: bool = False) -> in
         ids.update(parts.rules_moved(session, touched))
         for chunk in chunks(sorted(ids), 5000):
             _rebuild(session, stage_ids, chunk)
-        sends.recount_days(session, w_evidence, OVERLAP)  # after the contacts' parts are written
+        if (last_change, last_evidence, last_mark) != (w_change, w_evidence, w_mark):  # as sends.refresh reads
+            sends.recount_days(session, w_evidence, OVERLAP)  # after the contacts' parts are written
         # the newest mark stays, as touchmark's (see sends.refresh)
         session.execute(delete(ContactMark).where(col(ContactMark.id) < last_cmark - OVERLAP))
         done = len(ids)
