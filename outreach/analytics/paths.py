@@ -8,7 +8,10 @@ timeline query, so a change corrected after the fact, dated earlier, rewrites th
 and their old rows' counts are taken off the daily counts and their new rows' put on, in the same
 transaction. Reports and the snapshot job call it first; with nothing new it costs two index lookups.
 Counted this way, every figure is the one the timeline gives, on any day boundary (the counts are per
-UTC day, and the periods are whole UTC days)."""
+UTC day, and the periods are whole UTC days). The counts are kept per part (outreach.analytics.parts:
+everybody's, and each single filter value's): a contact whose parts may have changed (marked by the
+triggers on contact, or given or denied a rule part by its touches) is counted again the same way, its old
+rows' counts taken off the parts it had and its new rows' put on the parts it has."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ included): its old row's count is taken off SentDay and its new row's put on, in
 transaction (outreach.analytics.paths.refresh runs both under one lock). The hours to the contact's
 next stage change are kept whole, so "advanced within `report.advance_within`" is exact for any whole
 number of hours up to 92 days; another setting is counted from the touches as before. A day with new
-delivery events is counted again whole from the evidence."""
+delivery events is counted again whole from the evidence. SentDay and EventDay are counted per part of the
+touch's or event's contact (outreach.analytics.parts: everybody's rows are the part ""), as ContactPart
+has it; paths.refresh moves a changed contact's counts between its parts (count_contacts)."""
 
 from __future__ import annotations
 
