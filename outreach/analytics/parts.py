@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, insert, literal, select, union_all
+from sqlalchemy import Select, and_, delete, exists, func, insert, literal, select, union_all
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -25,6 +25,9 @@ from outreach.models import Contact, ContactMark, ContactPart, SentTouch, table_
 
 PARTS, SENT = table_of(ContactPart), table_of(SentTouch)
 RULE = "rule:"  # the rule parts: not kept in SentDay (a playbook's own touches are read by rule from "")
+# an attribute value longer than this has no part (counted from the rows): a part is in the key of btree
+# indexes, whose entries PostgreSQL limits to about 2,700 bytes, and an attribute may hold 10,000 characters
+MAX_VALUE = 200
 
 
 def part_of(f: Filters) -> str | None:
@@ -37,7 +40,8 @@ def part_of(f: Filters) -> str | None:
         given.append(f"stage:{f.stage}")
     if f.playbook is not None:
         given.append(f"{RULE}{f.playbook}")
-    given += [f"attr:{name}={value}" if name in INDEXED else "?" for name, value in f.attrs]
+    given += [f"attr:{name}={value}" if name in INDEXED and len(value) <= MAX_VALUE else "?"
+              for name, value in f.attrs]
     if not given:
         return ""
     return given[0] if len(given) == 1 and given[0] != "?" else None
@@ -53,7 +57,8 @@ def current(ids: Sequence[int] | None) -> Select[Any]:
                select(cid, literal("stage:") + col(Contact.stage)).where(*mine)]
     for name in INDEXED:
         value = attribute(name)
-        queries.append(select(cid, literal(f"attr:{name}=") + value).where(*mine, value.is_not(None)))
+        queries.append(select(cid, literal(f"attr:{name}=") + value).where(
+            *mine, value.is_not(None), func.length(value) <= MAX_VALUE))
     sent = [SENT.c.contact_id.in_(ids)] if ids is not None else []
     queries.append(select(SENT.c.contact_id, literal(RULE) + SENT.c.rule).where(
         *sent, exists().where(cid == SENT.c.contact_id)).distinct())
