@@ -21,6 +21,7 @@ from sqlmodel import Session, col
 
 from outreach.analytics.model import Filters
 from outreach.analytics.scope import INDEXED, attribute
+from outreach.batch_loads import chunks
 from outreach.models import Contact, ContactMark, ContactPart, SentTouch, table_of
 
 PARTS, SENT = table_of(ContactPart), table_of(SentTouch)
@@ -81,14 +82,15 @@ def marked(session: Session, since: int) -> list[int]:
 def rules_moved(session: Session, ids: Sequence[int]) -> list[int]:
     """Of the contacts `ids` (whose sent touches were read again), those whose rule parts are no longer the
     ones kept: a rule sent them their first touch, or a touch stopped being sent or moved away."""
-    if not ids:
-        return []
     cp = PARTS.c
     kept_rule = and_(cp.contact_id == SENT.c.contact_id, cp.part == literal(RULE) + SENT.c.rule)
-    gained = select(SENT.c.contact_id).where(SENT.c.contact_id.in_(ids), ~exists().where(kept_rule))
-    lost = select(cp.contact_id).where(cp.contact_id.in_(ids), cp.part.startswith(RULE), ~exists().where(
-        SENT.c.contact_id == cp.contact_id, cp.part == literal(RULE) + SENT.c.rule))
-    return sorted(set(session.execute(gained.union(lost)).scalars()))
+    found: set[int] = set()
+    for chunk in chunks(ids, 5000):  # a dispatcher's run may have sent to more contacts than SQLite binds
+        gained = select(SENT.c.contact_id).where(SENT.c.contact_id.in_(chunk), ~exists().where(kept_rule))
+        lost = select(cp.contact_id).where(cp.contact_id.in_(chunk), cp.part.startswith(RULE), ~exists().where(
+            SENT.c.contact_id == cp.contact_id, cp.part == literal(RULE) + SENT.c.rule))
+        found.update(session.execute(gained.union(lost)).scalars())
+    return sorted(found)
 
 
 def counted(contact: ColumnElement[int], rules: bool = True) -> list[ColumnElement[bool]]:
