@@ -342,9 +342,10 @@ class StageFlow(SQLModel, table=True):
     it was left ("" while still there), and whether it was left in the same instant: conversion and
     the history over everybody read a few rows per day from it."""
 
-    __table_args__ = (UniqueConstraint("day_in", "idx", "prev", "day_out", "same", name="uq_stageflow_key"),)
+    __table_args__ = (UniqueConstraint("part", "day_in", "idx", "prev", "day_out", "same", name="uq_stageflow_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    part: str = ""  # whose counts: "" everybody's, else one filter value's (ContactPart)
     day_in: str  # YYYY-MM-DD
     idx: int
     prev: int  # -1: none (the stage the contact came in on)
@@ -357,9 +358,10 @@ class StageStay(SQLModel, table=True):
     """StagePath's stays that ended (left later than reached), per stage, UTC day left and whole hours
     spent: velocity over everybody is a histogram read from it."""
 
-    __table_args__ = (UniqueConstraint("day_out", "idx", "hours", name="uq_stagestay_key"),)
+    __table_args__ = (UniqueConstraint("part", "day_out", "idx", "hours", name="uq_stagestay_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    part: str = ""  # whose counts: "" everybody's, else one filter value's (ContactPart)
     day_out: str  # YYYY-MM-DD
     idx: int
     hours: int
@@ -376,6 +378,7 @@ class PathState(SQLModel, table=True):
     contact_id: int = 0
     evidence_id: int = 0  # SentTouch: the last evidence counted
     mark_id: int = 0  # SentTouch: the last TouchMark counted
+    contact_mark_id: int = 0  # ContactPart: the last ContactMark counted
     refreshed_at: datetime = Field(default_factory=utcnow)
 
 
@@ -386,6 +389,26 @@ class TouchMark(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     touch_id: int
+
+
+class ContactMark(SQLModel, table=True):
+    """A contact whose owner, stage or attributes changed (or that was deleted): written by database triggers
+    on contact (migration 0018), so no write path has to remember it; the kept counts' refresh moves the
+    contact's counts to its new parts and clears them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int
+
+
+class ContactPart(SQLModel, table=True):
+    """The parts (single filter values) each contact was counted in at the last refresh: "" (everybody),
+    "owner:EMAIL", "stage:ID", "attr:NAME=VALUE" (the indexed attributes), "rule:RULE" (a rule that sent it
+    a touch). The kept counts of a contact that changes are taken off the parts it had, here."""
+
+    __table_args__ = (Index("ix_contactpart_part", "part", "contact_id"),)
+
+    contact_id: int = Field(primary_key=True)  # no FK: kept from Contact, never the other way
+    part: str = Field(primary_key=True)
 
 
 class SentTouch(SQLModel, table=True):
@@ -410,10 +433,11 @@ class SentTouch(SQLModel, table=True):
 class SentDay(SQLModel, table=True):
     """SentTouch counted per UTC day and what the steps and channels widgets group by."""
 
-    __table_args__ = (UniqueConstraint("day", "rule", "step", "interaction", "channel", "responded", "opted_out",
-                                       "advance_h", name="uq_sentday_key"),)
+    __table_args__ = (UniqueConstraint("part", "day", "rule", "step", "interaction", "channel", "responded",
+                                       "opted_out", "advance_h", name="uq_sentday_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    part: str = ""  # whose counts: "" everybody's, else one filter value's (ContactPart; no rule: parts)
     day: str
     rule: str
     step: str
@@ -429,9 +453,10 @@ class EventDay(SQLModel, table=True):
     """The providers' delivery events (delivered, bounced, complained, unsubscribed, opted out) per UTC
     day and type, kept by outreach.analytics.sends: the deliverability widget over everybody reads it."""
 
-    __table_args__ = (UniqueConstraint("day", "type", name="uq_eventday_day_type"),)
+    __table_args__ = (UniqueConstraint("part", "day", "type", name="uq_eventday_day_type"),)
 
     id: int | None = Field(default=None, primary_key=True)
+    part: str = ""  # whose counts: "" everybody's, else one filter value's (ContactPart)
     day: str  # YYYY-MM-DD
     type: str
     n: int

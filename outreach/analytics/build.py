@@ -10,6 +10,7 @@ from sqlmodel import Session, col
 from outreach.analytics import activity, funnel, paths, sends, snapshots
 from outreach.analytics.activity import Sent
 from outreach.analytics.model import DeliverabilityRow, Filters, Report
+from outreach.analytics.parts import part_of
 from outreach.analytics.scope import contact_where
 from outreach.errors import InvalidInput
 from outreach.models import Contact, User
@@ -33,18 +34,19 @@ def build_report(session: Session, rules: Ruleset, f: Filters, advance_within: t
     stage_ids = rules.stage_ids
     where = contact_where(f, owner=False)
     kept_paths = paths.refreshed(session, stage_ids)
+    part = part_of(f) if kept_paths else None  # one filter value: its kept counts answer
     # the snapshots are kept per owner and stage: a narrower filter is counted from the stage changes
     per_day = {} if f.narrowed else {d: counts for d, (counts, _) in snapshots.kept(session, stage_ids, f).items()}
     if today is not None and f.since <= today <= f.until and today.isoformat() not in per_day:
-        per_day[today.isoformat()] = snapshots.live_counts(session, stage_ids, f.owner, where)
+        per_day[today.isoformat()] = snapshots.live_counts(session, stage_ids, f.owner, where, part)
     missing = [d for d in f.days() if d.isoformat() not in per_day]
     if missing:  # days not kept (before the snapshot job first ran): rebuilt from the stage changes
-        computed = paths.daily_counts(session, len(stage_ids), f.owner, where, f.days()) if kept_paths else \
+        computed = paths.daily_counts(session, len(stage_ids), f.owner, where, f.days(), part=part) if kept_paths else \
             funnel.daily_counts(session, len(stage_ids), funnel.timeline(stage_ids, f.owner, where=where), f.days())
         per_day.update({d.isoformat(): computed[(d.isoformat(), "")] for d in missing})
     # conversion and velocity look at moves in the period: read from the kept paths, or (the database busy)
     # from the paths of the contacts that moved or came in since it began
-    conversion, velocity = paths.moves(session, stage_ids, f, where) if kept_paths else funnel.moves(
+    conversion, velocity = paths.moves(session, stage_ids, f) if kept_paths else funnel.moves(
         session, stage_ids, f, funnel.timeline(stage_ids, f.owner, active_since=f.start, where=where))
     sent = sends.sent_touches(session, f, advance_within) if kept_paths and sends.kept_answers(advance_within) \
         else activity.sent_touches(session, f, advance_within)
@@ -71,7 +73,9 @@ def sent_touches(session: Session, rules: Ruleset, f: Filters, advance_within: t
 
 
 def deliverability(session: Session, rules: Ruleset, f: Filters) -> list[DeliverabilityRow]:
-    """The deliverability widget: from the kept daily counts over everybody, else from the evidence."""
-    if not (f.owner or f.narrowed) and paths.refreshed(session, rules.stage_ids):
-        return sends.deliverability(session, f)
+    """The deliverability widget: from the kept daily counts when one part answers the filters (everybody,
+    or one filter value), else from the evidence."""
+    part = part_of(f)
+    if part is not None and paths.refreshed(session, rules.stage_ids):
+        return sends.deliverability(session, f, part)
     return activity.deliverability(session, f)

@@ -13,7 +13,7 @@ from sqlalchemy.sql.expression import FunctionElement
 from sqlmodel import col
 
 from outreach.analytics.model import ATTR_NAME, Filters
-from outreach.models import Contact, Touch, table_of
+from outreach.models import Contact, Touch, TouchStatus, table_of
 
 # the attributes with an index of their own (migration 0017): a filter on another reads every contact
 INDEXED = ("industry", "region", "lead_source")
@@ -48,8 +48,8 @@ def _attribute_sqlite(element: attribute, compiler: SQLCompiler, **kw: Any) -> s
 
 def contact_where(f: Filters, owner: bool = True, touched: bool = True) -> list[ColumnElement[bool]]:
     """Conditions on Contact: its owner, its current stage, its attributes, and for a playbook filter
-    the contacts that playbook touched (the funnel of the buyers it worked on; `touched=False` where the
-    query keeps that playbook's touches itself)."""
+    the contacts that playbook sent at least one touch to (the funnel of the buyers it worked on;
+    `touched=False` where the query keeps that playbook's touches itself)."""
     where: list[ColumnElement[bool]] = []
     if owner and f.owner is not None:
         where.append(col(Contact.owner) == f.owner)
@@ -59,7 +59,8 @@ def contact_where(f: Filters, owner: bool = True, touched: bool = True) -> list[
         # json_extract on SQLite, ->> on PostgreSQL: the attribute as text (numbers compare as written)
         where.append(attribute(name) == value)
     if touched and f.playbook is not None:
-        where.append(exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == f.playbook))
+        where.append(exists().where(col(Touch.contact_id) == col(Contact.id), col(Touch.rule) == f.playbook,
+                                    col(Touch.status) == TouchStatus.SENT))
     return where
 
 

@@ -8,28 +8,33 @@ included): its old row's count is taken off SentDay and its new row's put on, in
 transaction (outreach.analytics.paths.refresh runs both under one lock). The hours to the contact's
 next stage change are kept whole, so "advanced within `report.advance_within`" is exact for any whole
 number of hours up to 92 days; another setting is counted from the touches as before. A day with new
-delivery events is counted again whole from the evidence."""
+delivery events is counted again whole from the evidence. SentDay and EventDay are counted per part of the
+touch's or event's contact (outreach.analytics.parts: everybody's rows are the part ""), as ContactPart
+has it; paths.refresh moves a changed contact's counts between its parts (count_contacts)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, case, cast, delete, exists, func, insert, literal, select, union
+from sqlalchemy import Integer, Select, Table, and_, case, cast, delete, exists, func, insert, literal, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from outreach.analytics.activity import DELIVERY, OPT_OUTS, Sent
+from outreach.analytics.activity import DELIVERY, OPT_OUTS, Sent, literal_in
 from outreach.analytics.model import DeliverabilityRow, Filters
+from outreach.analytics.parts import PARTS, RULE, counted, part_of
 from outreach.analytics.scope import contact_where
 from outreach.analytics.sql import dialect, hours_between, utc_day
 from outreach.batch_loads import chunks
 from outreach.db import add_to_counters
 from outreach.evidence import RESPONSES
 from outreach.models import (
+    DELIVERY_TYPES,
     Contact,
     EventDay,
     Evidence,
@@ -70,44 +75,85 @@ def _rows(session: Session, ids: Sequence[int] | None) -> Select[*tuple[Any, ...
 
 
 def _grouped(where: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
-    keys = [SENT.c[k] for k in KEYS]
-    return select(*keys, func.count()).where(*where).group_by(*keys)
+    """The SentTouch rows `where` keeps, counted per part of their contact (SentDay's rows: part, KEYS, n)."""
+    keys = [PARTS.c.part, *(SENT.c[k] for k in KEYS)]
+    return select(*keys, func.count()).select_from(SENT.join(PARTS, and_(*counted(SENT.c.contact_id, rules=False)))
+                                                   ).where(*where).group_by(*keys)
 
 
-def rebuild_all(session: Session) -> None:
-    """Every sent touch and delivery event again (the tables emptied first)."""
+def rebuild_sent(session: Session) -> None:
+    """Every sent touch again (the counts are emptied: rebuild_counts makes them, once the parts are kept)."""
     for table in (SENT, DAY, EVENTS):
         session.execute(delete(table))
     session.execute(insert(SENT).from_select(["touch_id", "contact_id", *KEYS], _rows(session, None)))
-    session.execute(insert(DAY).from_select([*KEYS, "n"], _grouped([])))
-    session.execute(insert(EVENTS).from_select(["day", "type", "n"], _events(session, [])))
+
+
+def rebuild_counts(session: Session) -> None:
+    """SentDay and EventDay from every kept sent touch and delivery event, per part (ContactPart written)."""
+    session.execute(insert(DAY).from_select(["part", *KEYS, "n"], _grouped([])))
+    session.execute(insert(EVENTS).from_select(["part", "day", "type", "n"], _events(session, [])))
 
 
 def _events(session: Session, where: Sequence[ColumnElement[bool]]) -> Select[*tuple[Any, ...]]:
-    """The delivery events `where` keeps, per UTC day and type (EventDay's rows)."""
+    """The delivery events `where` keeps, per part of their contact, UTC day and type (EventDay's rows)."""
     day = utc_day(col(Evidence.occurred_at), dialect(session))
-    return select(day, col(Evidence.type), func.count()).where(
-        col(Evidence.type).in_(sorted(DELIVERY)), *where).group_by(day, col(Evidence.type))
+    return select(PARTS.c.part, day, col(Evidence.type), func.count()).join(
+        PARTS, and_(*counted(table_of(Evidence).c.contact_id))).where(
+        literal_in(col(Evidence.type), DELIVERY_TYPES), *where).group_by(PARTS.c.part, day, col(Evidence.type))
 
 
-def _recount_days(session: Session, days: Sequence[str]) -> None:
-    """EventDay's rows of these UTC days counted again from the evidence (idempotent: a day read twice
-    is counted once)."""
+def recount_days(session: Session, w_evidence: int, overlap: int) -> None:
+    """EventDay's rows (every part's) of the UTC days of the delivery events that arrived since evidence
+    `w_evidence` (less `overlap`), counted again from the evidence: idempotent, a day read twice is counted
+    once. After the contacts' parts are written (paths.refresh): their events are counted on them."""
+    days = sorted(set(session.execute(select(utc_day(col(Evidence.occurred_at), dialect(session))).where(
+        col(Evidence.id) > w_evidence - overlap, col(Evidence.type).in_(sorted(DELIVERY))).distinct()).scalars()))
     session.execute(delete(EVENTS).where(EVENTS.c.day.in_(days)))
     for d in days:
         start = datetime.combine(date.fromisoformat(d), time.min, UTC)
-        session.execute(insert(EVENTS).from_select(["day", "type", "n"], _events(session, [
+        session.execute(insert(EVENTS).from_select(["part", "day", "type", "n"], _events(session, [
             col(Evidence.occurred_at) >= start, col(Evidence.occurred_at) < start + timedelta(days=1)])))
 
 
-def refresh(session: Session, w_change: int, w_evidence: int, w_mark: int, overlap: int) -> tuple[int, int, int]:
+@dataclass
+class Moved:
+    """Deltas of SentDay's and EventDay's rows (part first) while contacts move between parts."""
+
+    sent: Counter[tuple[str, *Key]] = field(default_factory=Counter)
+    events: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+
+
+def count_contacts(session: Session, ids: Sequence[int], moved: Moved, sign: int) -> None:
+    """Add (sign 1) or take off (-1) the counts of the contacts `ids`' sent touches and delivery events (every
+    day's: a day with new events is counted again whole afterwards) on their parts as ContactPart has them."""
+    for part, *key, n in session.execute(_grouped([SENT.c.contact_id.in_(ids)])):
+        moved.sent[(part, *_key(key))] += sign * n
+    for part, d, kind, n in session.execute(_events(session, [col(Evidence.contact_id).in_(ids)])):
+        moved.events[(part, d, kind)] += sign * n
+
+
+def add_moved(session: Session, moved: Moved) -> None:
+    _add(session, DAY, ["part", *KEYS], moved.sent)
+    _add(session, EVENTS, ["part", "day", "type"], moved.events)
+
+
+def _add(session: Session, table: Table, keys: list[str], deltas: Counter[Any]) -> None:
+    """n += delta per key, then the keys left at zero are dropped (sorted: rows lock in one order)."""
+    rows = [dict(zip(keys, k, strict=True)) | {"n": n} for k, n in sorted(deltas.items()) if n]
+    add_to_counters(session, table, keys, ["n"], rows, drop_zero=True)
+
+
+def refresh(session: Session, w_change: int, w_evidence: int, w_mark: int, overlap: int
+            ) -> tuple[int, int, int, list[int]]:
     """Read again the touches marked, answered, or whose contact's stage changed since the last refresh
-    (ids above the watermarks, less `overlap`); returns the new watermarks (stage change, evidence, mark)."""
+    (ids above the watermarks, less `overlap`), their counts moved on the parts their contacts have in
+    ContactPart; returns the new watermarks (stage change, evidence, mark) and the contacts of the touches
+    read (before and after: a touch may change contact), whose rule parts may have changed."""
     last_change = session.execute(select(func.max(col(StageChange.id)))).scalar_one() or 0
     last_ev = session.execute(select(func.max(col(Evidence.id)))).scalar_one() or 0
     last_mark = session.execute(select(func.max(col(TouchMark.id)))).scalar_one() or 0
     if last_change <= w_change and last_ev <= w_evidence and last_mark <= w_mark:
-        return w_change, w_evidence, w_mark
+        return w_change, w_evidence, w_mark, []
     kinds = sorted(RESPONSES | OPT_OUTS)
     moved = select(col(StageChange.contact_id)).where(col(StageChange.id) > w_change - overlap)
     ids = sorted(set(session.execute(union(
@@ -116,29 +162,27 @@ def refresh(session: Session, w_change: int, w_evidence: int, w_mark: int, overl
                                               col(Evidence.touch_id).is_not(None), col(Evidence.type).in_(kinds)),
         select(col(Touch.id)).where(col(Touch.contact_id).in_(moved), col(Touch.status) == TouchStatus.SENT),
     )).scalars()))
-    for part in chunks(ids, 5000):
-        _reread(session, part)
-    # the days of the delivery events that arrived: counted again
-    _recount_days(session, sorted(set(session.execute(select(utc_day(col(Evidence.occurred_at), dialect(session)))
-                                                      .where(col(Evidence.id) > w_evidence - overlap,
-                                                             col(Evidence.type).in_(sorted(DELIVERY)))
-                                                      .distinct()).scalars())))
+    contacts: set[int] = set()
+    for chunk in chunks(ids, 5000):
+        contacts.update(_reread(session, chunk))
     # the newest mark stays: SQLite gives a new row the highest id + 1, which must stay above the watermark
     session.execute(delete(TouchMark).where(col(TouchMark.id) < last_mark - overlap))
-    return last_change, last_ev, last_mark
+    return last_change, last_ev, last_mark, sorted(contacts)
 
 
-def _reread(session: Session, ids: Sequence[int]) -> None:
+def _reread(session: Session, ids: Sequence[int]) -> set[int]:
+    """The touches `ids` read again, their SentDay counts moved; returns their contacts, before and after."""
     mine = [SENT.c.touch_id.in_(ids)]
-    delta: Counter[Key] = Counter()
-    for *key, n in session.execute(_grouped(mine)):
-        delta[_key(key)] -= n
+    contacts = set(session.execute(select(SENT.c.contact_id).where(*mine).distinct()).scalars())
+    moved = Moved()
+    for part, *key, n in session.execute(_grouped(mine)):
+        moved.sent[(part, *_key(key))] -= n
     session.execute(delete(SENT).where(*mine))
     session.execute(insert(SENT).from_select(["touch_id", "contact_id", *KEYS], _rows(session, ids)))
-    for *key, n in session.execute(_grouped(mine)):
-        delta[_key(key)] += n
-    rows = [dict(zip(KEYS, k, strict=True)) | {"n": n} for k, n in delta.items() if n]
-    add_to_counters(session, DAY, KEYS, ["n"], rows, drop_zero=True)
+    for part, *key, n in session.execute(_grouped(mine)):
+        moved.sent[(part, *_key(key))] += n
+    add_moved(session, moved)
+    return contacts | set(session.execute(select(SENT.c.contact_id).where(*mine).distinct()).scalars())
 
 
 def _key(values: Sequence[Any]) -> Key:
@@ -153,10 +197,12 @@ def kept_answers(advance_within: timedelta) -> bool:
 
 
 def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> list[Sent]:
-    """activity.sent_touches from the kept counts: over everybody (or one playbook's touches) from SentDay,
-    the period's days grouped; narrowed to some contacts, from their SentTouch rows (found by contact)."""
+    """activity.sent_touches from the kept counts: when one part answers the filters (parts.part_of), from
+    its SentDay rows, the period's days grouped (a playbook's touches: everybody's, by rule); for other
+    combinations, from the SentTouch rows of the contacts kept (found by contact)."""
     within = int(advance_within.total_seconds() // 3600)
-    where = contact_where(f, touched=False)
+    part = part_of(f)
+    where = contact_where(f, touched=False) if part is None else []
     d = SENT.c if where else DAY.c
     n = literal(1) if where else DAY.c.n
     adv = case(((d.advance_h >= 0) & (d.advance_h <= within), n), else_=0)
@@ -168,19 +214,22 @@ def sent_touches(session: Session, f: Filters, advance_within: timedelta) -> lis
         query = query.where(d.rule == f.playbook)
     if where:
         query = query.join(Contact, col(Contact.id) == SENT.c.contact_id).where(*where)
+    else:  # a playbook's touches are everybody's of that rule; SentDay keeps no rule parts
+        query = query.where(DAY.c.part == ("" if part is None or part.startswith(RULE) else part))
     return [Sent(rule, step, interaction, channel, int(total), int(resp or 0), int(a or 0), int(opt or 0))
             for rule, step, interaction, channel, total, resp, a, opt in session.execute(query)]
 
 
-def deliverability(session: Session, f: Filters) -> list[DeliverabilityRow]:
-    """activity.deliverability over everybody, from EventDay (the UTC week found from each day)."""
+def deliverability(session: Session, f: Filters, part: str = "") -> list[DeliverabilityRow]:
+    """activity.deliverability from EventDay's rows of `part` (parts.part_of; "" everybody's), the UTC
+    week found from each day."""
     rows: dict[tuple[str, str], DeliverabilityRow] = {}
     for d, kind, n in session.execute(select(EVENTS.c.day, EVENTS.c.type, EVENTS.c.n).where(
-            EVENTS.c.day >= f.since.isoformat(), EVENTS.c.day <= f.until.isoformat())):
+            EVENTS.c.part == part, EVENTS.c.day >= f.since.isoformat(), EVENTS.c.day <= f.until.isoformat())):
         day = date.fromisoformat(d)
         week = (day - timedelta(days=day.weekday())).isoformat()
-        channel, field = DELIVERY[kind]
+        channel, field_ = DELIVERY[kind]
         row = rows.setdefault((week, channel), {"week": week, "channel": channel, "delivered": 0, "bounced": 0,
                                                 "complained": 0, "unsubscribed": 0, "opted_out": 0})
-        row[field] += int(n)  # type: ignore[literal-required]
+        row[field_] += int(n)  # type: ignore[literal-required]
     return [rows[k] for k in sorted(rows)]

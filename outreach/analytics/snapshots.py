@@ -19,7 +19,7 @@ from outreach.analytics import paths
 from outreach.analytics.funnel import daily_counts, timeline
 from outreach.analytics.model import Filters
 from outreach.batch_loads import insert_ignore
-from outreach.models import Contact, SnapshotDay, StageSnapshot, table_of
+from outreach.models import Contact, ContactPart, SnapshotDay, StageSnapshot, table_of
 
 LIVE_WITHIN = timedelta(hours=1)
 
@@ -68,12 +68,16 @@ def take_snapshots(session: Session, stage_ids: list[str], now: datetime) -> tup
 
 
 def live_counts(session: Session, stage_ids: list[str], owner: str | None,
-                where: Sequence[ColumnElement[bool]] = ()) -> list[int]:
+                where: Sequence[ColumnElement[bool]] = (), part: str | None = None) -> list[int]:
     """Contacts per stage now (one group-by on the stage index), for one owner or everybody, and any
-    further conditions on Contact (the report's filters)."""
-    query = select(col(Contact.stage), func.count()).where(*where).group_by(col(Contact.stage))
-    if owner is not None:
-        query = query.where(col(Contact.owner) == owner)
+    further conditions on Contact (the report's filters); with a `part` other than everybody's (the kept
+    counts just refreshed), the contacts ContactPart keeps in it instead."""
+    query = select(col(Contact.stage), func.count()).group_by(col(Contact.stage))
+    if part:
+        query = query.join(ContactPart, col(ContactPart.contact_id) == col(Contact.id)).where(
+            col(ContactPart.part) == part)
+    else:
+        query = query.where(*where, *([col(Contact.owner) == owner] if owner is not None else []))
     counts = dict(session.execute(query).all())
     return [int(counts.get(stage, 0)) for stage in stage_ids]
 

@@ -8,12 +8,18 @@ import os
 import re
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select, update
+from sqlmodel import col
 
 from outreach import db
+from outreach.analytics import build, paths
+from outreach.analytics.model import Filters, narrowing, parse_attr
 from outreach.db import session_scope
+from outreach.models import Contact, ContactPart
 from outreach.project import Project
 from tests.support import make_project
 from tests.support.report_data import REP2, SINCE, UNTIL, seed_report
@@ -94,3 +100,32 @@ def test_stage_playbook_and_attribute_filters(root: Path) -> None:
     assert "only industry = retail" in text
     assert "--attr 'industry'" in cli(root, "--attr", "industry", code=2).stderr
     assert "stage 'nowhere'" in cli(root, "--stage", "nowhere", code=2).stderr
+
+
+def test_one_filter_reads_its_kept_part_and_answers_as_counted_from_the_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each filter alone is answered in the subprocess from its part's kept counts (migration 0018): the JSON
+    is the report counted from the contacts' rows, as every report was before."""
+    root = make_project(tmp_path / "proj", f"sqlite:///{tmp_path / 'r.db'}")
+    project = Project.open(root)
+    with session_scope(project.engine) as s:
+        ids = seed_report(s)
+        for name, industry in {"A": "software", "C": "retail", "D": "retail"}.items():
+            s.execute(update(Contact).where(col(Contact.id) == ids[name]).values(attributes={"industry": industry}))
+    cases = [("--owner", REP2, {"owner": REP2}), ("--stage", "evaluating", {"stage": "evaluating"}),
+             ("--attr", "industry=retail", {"attrs": ["industry=retail"]}),
+             ("--playbook", "aware", {"playbook": "aware"})]
+    for option, value, given in cases:
+        got = json.loads(cli(root, "--json", "--since", SINCE, "--until", UNTIL, option, value).stdout)
+        monkeypatch.setattr(paths, "refreshed", lambda *_: False)  # counted from the rows, nothing kept read
+        with session_scope(project.engine) as s:
+            f = narrowing(Filters(date.fromisoformat(SINCE), date.fromisoformat(UNTIL), given.get("owner")),
+                          project.rules, given.get("stage"), given.get("playbook"),
+                          [parse_attr(a) for a in given.get("attrs", [])])
+            counted = build.build_report(s, project.rules, f)
+        monkeypatch.undo()
+        assert got == json.loads(json.dumps(counted)), option
+        assert got["funnel"] != [] and any(row["now"] for row in got["funnel"]), option
+    with session_scope(project.engine) as s:  # the subprocess kept the parts
+        assert s.execute(select(func.count()).select_from(ContactPart)).scalar_one() > 0
+    db.dispose_all()
