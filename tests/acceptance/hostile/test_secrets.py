@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import resource
 import select as io_select
 import socket
 import stat
@@ -117,16 +118,18 @@ def test_a_template_cannot_run_away(sqlite_engine: Engine, case: str, text: str)
     sd = seed(sqlite_engine)
     c = client(sqlite_engine)
     sign_in(c, "admin@example.com")
-    started = time.monotonic()
+    # CPU seconds, not the wall clock: a loaded machine must not fail this, a runaway render must
+    started = time.process_time()
     page = c.get(f"/queue/{sd.pending['rep@example.com'][0]}")  # the preview renders it
     assert page.status_code == 200 and "check-in.email.j2" in page.text
     rules = c.get("/rules")  # the rules page checks the project, sample rendering included
     assert rules.status_code == 200
-    assert time.monotonic() - started < 30, "rendering a hostile template must fail fast"
+    assert time.process_time() - started < 15, "rendering a hostile template must fail fast"
     if case == "nested-loops":  # and `outreach check` itself, once: a subprocess costs seconds
-        started_check = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         p = cli(root, "check", timeout=60)
-        assert time.monotonic() - started_check < 20
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime < 10
         assert "Traceback" not in p.stderr
 
 
