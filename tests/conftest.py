@@ -27,8 +27,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Mark every test with its tier, from the folder it lives in; a test outside one is an error.
 
     Then the files are ordered longest first, as far as known: those with a `slow` test, then acceptance,
-    integration, unit. On several workers (`-n 3 --dist loadfile`, with `--no-loadscope-reorder` in
-    pyproject.toml: else pytest-xdist hands out the files with the most tests first) they go in this order, so
+    integration, unit. On several workers (`-n 3 --dist loadfile`) files are handed out in this order, so
     the long ones start at once and the many short unit files fill the gaps at the end, instead of one
     worker starting a 100-second file when the others have finished."""
     rank: dict[Path, int] = {}
