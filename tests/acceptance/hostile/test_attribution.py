@@ -292,6 +292,7 @@ QUOTES = {
 }
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # how a reply reads: the same on both databases
 @pytest.mark.parametrize("quote", list(QUOTES.values()), ids=list(QUOTES))
 def test_the_reply_shown_to_reps_has_no_quoted_original(env: Env, quote: str) -> None:
     fields = reply_fields(env, reply_to(env))

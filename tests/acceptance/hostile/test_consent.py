@@ -232,6 +232,7 @@ KEYWORDS = [  # (what the buyer texts, the evidence it records: None for HELP, w
 ]
 
 
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)  # how a text reads: the same on both databases
 @pytest.mark.parametrize(("text", "kind"), KEYWORDS, ids=[repr(k[0]) for k in KEYWORDS])
 def test_sms_keywords_are_matched_as_carriers_match_them(env: Env, text: str, kind: str | None) -> None:
     if kind == "sms.opted_in":
