@@ -24,21 +24,12 @@ TIERS = ("unit", "integration", "acceptance")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test with its tier, from the folder it lives in; a test outside one is an error.
-
-    Then the files are ordered longest first, as far as known: those with a `slow` test, then acceptance,
-    integration, unit. On several workers (`-n 3 --dist loadfile`) files are handed out in this order, so
-    the long ones start at once and the many short unit files fill the gaps at the end, instead of one
-    worker starting a 100-second file when the others have finished."""
-    rank: dict[Path, int] = {}
+    """Mark every test with its tier, from the folder it lives in; a test outside one is an error."""
     for item in items:
         parts = item.path.resolve().relative_to(TESTS).parts
         if len(parts) < 2 or parts[0] not in TIERS:
             raise pytest.UsageError(f"{item.nodeid}: a test lives in one of tests/{{{','.join(TIERS)}}}/")
         item.add_marker(parts[0])
-        tier = len(TIERS) - TIERS.index(parts[0])
-        rank[item.path] = min(rank.get(item.path, tier), 0 if item.get_closest_marker("slow") else tier)
-    items.sort(key=lambda item: rank[item.path])  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)
