@@ -89,7 +89,7 @@ def dispose_all() -> None:
     _engines.clear()
 
 
-# The newest migration's revision (tests/unit/test_migrations.py checks it is Alembic's head): a database
+# The newest migration's revision (tests/integration/test_migrations.py checks it is Alembic's head): a database
 # already there is not handed to Alembic, whose import and scripts cost a third of a second at every start
 # of every command.
 HEAD = "0018_report_parts"
